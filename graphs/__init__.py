@@ -1,0 +1,1 @@
+"""Label-graph data shipped with gcnretrieval (installed as ``gcnretrieval.graphdata``); see PROVENANCE.md."""
