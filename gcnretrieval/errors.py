@@ -38,6 +38,6 @@ def did_you_mean(kind: str, name: str, choices: Iterable[str]) -> str:
     """Return ``"unknown <kind> 'name' — did you mean 'x'? choices: a, b, c"``."""
     options = sorted(choices)
     close = difflib.get_close_matches(name, options, n=1, cutoff=0.5)
-    hint = f" — did you mean '{close[0]}'?" if close else ""
+    hint = f" — did you mean '{close[0]}'?" if close else ";"
     listing = ", ".join(options) if options else "(none registered)"
     return f"unknown {kind} '{name}'{hint} choices: {listing}"
