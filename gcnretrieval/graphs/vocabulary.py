@@ -1,0 +1,133 @@
+"""Label vocabularies shipped with gcnretrieval: names, word vectors and co-occurrence counts.
+
+The data live in the package ``gcnretrieval.graphdata`` (the repository's ``graphs/``
+folder), one ``<name>.npz`` per vocabulary, built by ``scripts/build_graph_data.py``;
+``graphs/PROVENANCE.md`` says where every number comes from.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import numpy as np
+
+from gcnretrieval.errors import DataError, GraphError, UnknownNameError, did_you_mean
+
+_PACKAGE = "gcnretrieval.graphdata"
+
+
+@dataclass(frozen=True)
+class LabelVocabulary:
+    r"""One label vocabulary (arrays are read-only).
+
+    Attributes:
+        name: vocabulary name (``"mscoco"``).
+        label_names: the :math:`C` label names in column order.
+        node_features: :math:`(C, 300)` float32 GloVe-6B word vectors of the names.
+        cooccurrence: :math:`(C, C)` int64 counts :math:`N = Y^\top Y` over ``num_images``
+            images (diagonal = per-label image counts). These cover all images of the
+            dataset; build training graphs from the training labels instead.
+        num_images: number of images the counts were taken over.
+    """
+
+    name: str
+    label_names: list[str]
+    node_features: np.ndarray
+    cooccurrence: np.ndarray
+    num_images: int
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.label_names)
+
+    def word_vectors(self) -> dict[str, np.ndarray]:
+        """Mapping label name -> word vector, usable by :func:`node_features_from_names`."""
+        return dict(zip(self.label_names, self.node_features))
+
+    def build_graph(self, kind: str = "cooccurrence", threshold: float = 0.4, **options: Any):
+        """:func:`~gcnretrieval.graphs.build_label_graph` from the shipped counts and vectors."""
+        from gcnretrieval.graphs.build import build_label_graph
+
+        return build_label_graph(None, self.node_features, kind=kind, threshold=threshold,
+                                 label_names=self.label_names, cooccurrence=self.cooccurrence, **options)
+
+
+def available_label_vocabularies() -> list[str]:
+    """Sorted names of the shipped label vocabularies."""
+    folder = resources.files(_PACKAGE)
+    return sorted(entry.name[: -len(".npz")] for entry in folder.iterdir() if entry.name.endswith(".npz"))
+
+
+def load_label_vocabulary(name: str) -> LabelVocabulary:
+    """Load a shipped label vocabulary by name (``mirflickr``, ``nuswide``, ``mscoco``, ``voc``).
+
+    Raises:
+        UnknownNameError: ``name`` is not a shipped vocabulary (with a did-you-mean hint).
+    """
+    choices = available_label_vocabularies()
+    key = str(name).lower()
+    if key not in choices:
+        raise UnknownNameError(did_you_mean("label vocabulary", str(name), choices))
+    resource = resources.files(_PACKAGE) / f"{key}.npz"
+    with resources.as_file(resource) as path, np.load(path, allow_pickle=False) as arrays:
+        try:
+            names = [str(n) for n in arrays["label_names"]]
+            features = np.array(arrays["node_features"], dtype=np.float32)
+            counts = np.array(arrays["cooccurrence"], dtype=np.int64)
+            num_images = int(arrays["num_images"])
+        except KeyError as err:
+            raise DataError(f"label vocabulary file {key}.npz lacks {err}; rebuild it with "
+                            "scripts/build_graph_data.py") from None
+    c = len(names)
+    if features.shape[0] != c or counts.shape != (c, c):
+        raise DataError(f"label vocabulary file {key}.npz is inconsistent ({c} names, features "
+                        f"{features.shape}, counts {counts.shape}); rebuild it with scripts/build_graph_data.py")
+    features.flags.writeable = False
+    counts.flags.writeable = False
+    return LabelVocabulary(name=key, label_names=names, node_features=features,
+                           cooccurrence=counts, num_images=num_images)
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", name.strip().lower())
+
+
+def node_features_from_names(label_names: Sequence[str],
+                             source: Mapping[str, Any] | LabelVocabulary) -> np.ndarray:
+    """Stack the word vectors of ``label_names`` from ``source``, matched by name.
+
+    Names match exactly first, then ignoring case and treating ``_``, ``-`` and spaces
+    alike (``"plant_life"`` finds ``"plant life"``, ``"TV"`` finds ``"tv"``).
+
+    Args:
+        label_names: the :math:`C` names, in the order of the rows to return.
+        source: mapping name -> vector, or a :class:`LabelVocabulary`.
+
+    Returns:
+        :math:`(C, F)` float32 array.
+
+    Raises:
+        GraphError: a name has no vector in ``source`` (all missing names are listed).
+    """
+    if isinstance(source, LabelVocabulary):
+        source = source.word_vectors()
+    loose = {}
+    for key in source:
+        loose.setdefault(_normalise(str(key)), key)
+    rows, missing = [], []
+    for name in label_names:
+        key = name if name in source else loose.get(_normalise(name))
+        if key is None:
+            missing.append(name)
+        else:
+            rows.append(np.asarray(source[key], dtype=np.float32).reshape(-1))
+    if missing:
+        shown = ", ".join(repr(m) for m in missing)
+        raise GraphError(f"no word vector for label name(s) {shown} in the word-vector source; "
+                         "add them to the source or rename the labels")
+    if len({row.shape for row in rows}) > 1:
+        raise GraphError("word vectors in the source have different lengths; use one embedding")
+    return np.stack(rows)
