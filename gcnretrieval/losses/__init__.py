@@ -1,0 +1,34 @@
+"""Loss terms: Circle, soft contrastive, Circle-Soft, classification, adversarial, and the objective.
+
+Every term is an ``nn.Module`` with one call signature, ``term(output, labels) -> Tensor``
+(see :class:`LossTerm`), registered by name; the functional forms are public too.
+"""
+from gcnretrieval.losses.adversarial import AdversarialLoss, adversarial_loss
+from gcnretrieval.losses.base import LOSSES, LossTerm, available_losses, build_loss, register_loss
+from gcnretrieval.losses.circle import CircleLoss, circle_loss
+from gcnretrieval.losses.circle_soft import CircleSoftLoss
+from gcnretrieval.losses.classification import ClassificationLoss, classification_loss
+from gcnretrieval.losses.objective import CONDITIONS, Objective
+from gcnretrieval.losses.pairs import multilabel_pair_masks
+from gcnretrieval.losses.soft_contrastive import KAPPA, SoftContrastiveLoss, soft_contrastive_loss
+
+__all__ = [
+    "AdversarialLoss",
+    "CONDITIONS",
+    "CircleLoss",
+    "CircleSoftLoss",
+    "ClassificationLoss",
+    "KAPPA",
+    "LOSSES",
+    "LossTerm",
+    "Objective",
+    "SoftContrastiveLoss",
+    "adversarial_loss",
+    "available_losses",
+    "build_loss",
+    "circle_loss",
+    "classification_loss",
+    "multilabel_pair_masks",
+    "register_loss",
+    "soft_contrastive_loss",
+]

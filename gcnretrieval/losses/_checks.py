@@ -1,0 +1,84 @@
+"""Input checks shared by the loss terms: one clear error per mistake."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor
+
+from gcnretrieval.errors import ConfigError, DataError, did_you_mean
+
+
+def check_choice(kind: str, value: str, choices: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``choices``, else raise :class:`ConfigError`."""
+    options = tuple(choices)
+    if value not in options:
+        raise ConfigError(did_you_mean(kind, str(value), options))
+    return value
+
+
+def check_positive(name: str, value: float) -> float:
+    """``value > 0`` or :class:`ConfigError`."""
+    if not float(value) > 0.0:
+        raise ConfigError(f"{name} must be > 0, got {value}; use a positive value")
+    return float(value)
+
+
+def check_non_negative(name: str, value: float) -> float:
+    """``value >= 0`` or :class:`ConfigError`."""
+    if not float(value) >= 0.0:
+        raise ConfigError(f"{name} must be >= 0, got {value}; use a non-negative value")
+    return float(value)
+
+
+def check_unit_interval(name: str, value: float, *, closed_right: bool = True) -> float:
+    """``value`` in ``[0, 1]`` (or ``[0, 1)``) or :class:`ConfigError`."""
+    value = float(value)
+    inside = 0.0 <= value <= 1.0 if closed_right else 0.0 <= value < 1.0
+    if not inside:
+        interval = "[0, 1]" if closed_right else "[0, 1)"
+        raise ConfigError(f"{name} must lie in {interval}, got {value}; pick a value in {interval}")
+    return value
+
+
+def check_labels(labels: Tensor, num_rows: int | None = None, what: str = "features") -> None:
+    """Labels must be a 2-D multi-hot 0/1 matrix with ``num_rows`` rows."""
+    if not isinstance(labels, Tensor) or labels.dim() != 2:
+        shape = tuple(labels.shape) if isinstance(labels, Tensor) else type(labels).__name__
+        raise DataError(f"labels must be a 2-D (n, C) multi-hot tensor, got {shape}; one-hot encode class indices first")
+    if num_rows is not None and labels.size(0) != num_rows:
+        raise DataError(
+            f"{what} have {num_rows} rows but labels have {labels.size(0)}; pass one label row per sample"
+        )
+    if labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
+        raise DataError("labels must be multi-hot with values 0 or 1 only; binarise them (labels > 0) first")
+
+
+def check_matrix(name: str, tensor: Tensor) -> None:
+    """``tensor`` must be a 2-D floating-point tensor."""
+    if not isinstance(tensor, Tensor) or tensor.dim() != 2:
+        shape = tuple(tensor.shape) if isinstance(tensor, Tensor) else type(tensor).__name__
+        raise DataError(f"{name} must be a 2-D (n, d) tensor, got {shape}")
+    if not tensor.is_floating_point():
+        raise DataError(f"{name} must be a floating-point tensor, got {tensor.dtype}; cast it with .float()")
+
+
+def require_field(output: object, field: str) -> Tensor:
+    """Fetch ``output.<field>``, raising :class:`DataError` if it is missing."""
+    value = getattr(output, field, None)
+    if value is None:
+        raise DataError(f"the model output has no '{field}'; this loss term needs it")
+    return value
+
+
+def masked_logsumexp(values: Tensor, mask: Tensor, dim: int) -> tuple[Tensor, Tensor]:
+    """Log-sum-exp of ``values`` over the entries where ``mask`` is true.
+
+    Returns ``(lse, nonempty)``. Slices without any kept entry give ``lse = log(size)`` of
+    zeros (a finite placeholder, never ``-inf``) and ``nonempty = False``: the caller masks
+    them out with :func:`torch.where`, so no ``NaN`` reaches the gradient.
+    """
+    nonempty = mask.any(dim=dim)
+    filled = values.masked_fill(~mask, float("-inf"))
+    safe = torch.where(nonempty.unsqueeze(dim), filled, torch.zeros_like(values))
+    return torch.logsumexp(safe, dim=dim), nonempty

@@ -1,0 +1,107 @@
+"""Circle-Soft: a learnable convex mix of the Circle and soft contrastive losses."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gcnretrieval.losses._checks import check_choice, check_unit_interval
+from gcnretrieval.losses.base import LossTerm, register_loss
+from gcnretrieval.losses.circle import REDUCTIONS, CircleLoss
+from gcnretrieval.losses.soft_contrastive import SoftContrastiveLoss
+
+LAMBDA_MODES = ("learned", "fixed")
+THETA_TARGETS = ("circle", "soft")
+
+
+@register_loss("circle_soft")
+class CircleSoftLoss(LossTerm):
+    r"""Circle-Soft loss (eq. 23).
+
+    .. math::
+        \mathcal{L}_{CS} = \lambda\,\mathcal{L}_{cir} + (1 - \lambda)\,\mathcal{L}_{soft},
+        \qquad \lambda = \mathrm{clamp}(\lambda_{raw}, 0, 1)
+
+    :math:`\mathcal{L}_{cir}` is the Circle loss summed over the image and text embeddings,
+    :math:`\mathcal{L}_{soft}` the soft contrastive loss. :math:`\lambda_{raw}` starts at
+    :math:`\theta` and is an ``nn.Parameter`` trained by the model's optimizer
+    (``lambda_mode="learned"``), or a buffer fixed at :math:`\theta`
+    (``lambda_mode="fixed"``). With ``theta_on="soft"`` the weight moves to the soft term:
+    :math:`\mathcal{L}_{CS} = (1 - \lambda)\mathcal{L}_{cir} + \lambda\mathcal{L}_{soft}`.
+
+    **Clamp and gradient.** The forward pass uses the clamped value, so the weight in use
+    always lies in :math:`[0, 1]`, and passes the gradient straight through the clamp
+    (:math:`\partial\lambda/\partial\lambda_{raw} = 1` everywhere). A plain clamp has zero
+    gradient outside :math:`[0, 1]`; because :math:`\mathcal{L}_{CS}` is linear in
+    :math:`\lambda`, an optimizer step (Adam's momentum) that overshoots a boundary would
+    otherwise freeze :math:`\lambda` there for good. :meth:`project_` clamps
+    :math:`\lambda_{raw}` itself back into :math:`[0, 1]`; calling it after
+    ``optimizer.step()`` keeps the raw value, the checkpoint and the weight in use equal.
+
+    Args:
+        theta: initial (or fixed) weight :math:`\theta \in [0, 1]` (default ``0.6``).
+        lambda_mode: ``"learned"`` (default) or ``"fixed"``.
+        theta_on: which term :math:`\lambda` weighs: ``"circle"`` (default) or ``"soft"``.
+        m: Circle margin (default ``0.25``).
+        gamma: Circle scale (default ``16.0``).
+        reduction: Circle reduction, ``"global"`` (default) or ``"per_anchor"``.
+        temperature: soft contrastive :math:`\tau` (default ``0.22``).
+        intra_weight: soft contrastive :math:`\gamma_s` (default ``0.14``).
+    """
+
+    def __init__(
+        self,
+        theta: float = 0.6,
+        lambda_mode: str = "learned",
+        theta_on: str = "circle",
+        m: float = 0.25,
+        gamma: float = 16.0,
+        reduction: str = "global",
+        temperature: float = 0.22,
+        intra_weight: float = 0.14,
+    ) -> None:
+        super().__init__()
+        self.theta = check_unit_interval("circle-soft theta", theta)
+        self.lambda_mode = check_choice("lambda mode", lambda_mode, LAMBDA_MODES)
+        self.theta_on = check_choice("theta target", theta_on, THETA_TARGETS)
+        check_choice("circle reduction", reduction, REDUCTIONS)
+        self.circle = CircleLoss(m=m, gamma=gamma, reduction=reduction)
+        self.soft = SoftContrastiveLoss(temperature=temperature, intra_weight=intra_weight)
+        initial = torch.tensor(self.theta)
+        if self.lambda_mode == "learned":
+            self.lambda_raw = nn.Parameter(initial)
+        else:
+            self.register_buffer("lambda_raw", initial)
+
+    def reset_parameters(self) -> None:
+        with torch.no_grad():
+            self.lambda_raw.fill_(self.theta)
+
+    @property
+    def weight(self) -> Tensor:
+        """:math:`\\lambda` in use: clamped to [0, 1], straight-through gradient to ``lambda_raw``."""
+        raw = self.lambda_raw
+        return raw.detach().clamp(0.0, 1.0) + (raw - raw.detach())
+
+    @torch.no_grad()
+    def project_(self) -> None:
+        """Clamp ``lambda_raw`` into [0, 1] in place (call after ``optimizer.step()``)."""
+        self.lambda_raw.clamp_(0.0, 1.0)
+
+    def components(self, output: Any, labels: Tensor) -> dict[str, Tensor]:
+        """Return ``circle``, ``soft``, ``lambda`` and their mix ``circle_soft`` (all attached)."""
+        l_cir = self.circle(output, labels)
+        l_soft = self.soft(output, labels)
+        lam = self.weight
+        if self.theta_on == "circle":
+            mixed = lam * l_cir + (1.0 - lam) * l_soft
+        else:
+            mixed = (1.0 - lam) * l_cir + lam * l_soft
+        return {"circle": l_cir, "soft": l_soft, "lambda": lam, "circle_soft": mixed}
+
+    def forward(self, output: Any, labels: Tensor) -> Tensor:
+        return self.components(output, labels)["circle_soft"]
+
+    def extra_repr(self) -> str:
+        return f"theta={self.theta}, lambda_mode={self.lambda_mode!r}, theta_on={self.theta_on!r}"

@@ -1,0 +1,151 @@
+"""The full training objective and its ablation conditions."""
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from gcnretrieval.losses._checks import check_choice, check_non_negative
+from gcnretrieval.losses.adversarial import LOGIT_FIELDS, AdversarialLoss
+from gcnretrieval.losses.circle_soft import CircleSoftLoss
+from gcnretrieval.losses.classification import ClassificationLoss
+
+#: Terms kept by each ablation condition (the paper's conditions 1-5).
+CONDITIONS: dict[str, tuple[str, ...]] = {
+    "all": ("circle_soft", "classification", "adversarial"),
+    "cs_only": ("circle_soft",),
+    "no_cla": ("circle_soft", "adversarial"),
+    "no_adv": ("circle_soft", "classification"),
+    "no_cs": ("classification", "adversarial"),
+}
+
+_TERM_FIELDS = {
+    "circle_soft": ("image_embedding", "text_embedding"),
+    "classification": ("image_label_scores", "text_label_scores"),
+    "adversarial": LOGIT_FIELDS,
+}
+
+
+class Objective(nn.Module):
+    r"""Training objective (eq. 26).
+
+    .. math::
+        \mathcal{L} = \mathcal{L}_{CS} + \alpha\,\mathcal{L}_{cla} + \beta\,\mathcal{L}_{adv}
+
+    ``condition`` selects the paper's ablations: ``"all"`` (1), ``"cs_only"`` (2: only
+    :math:`\mathcal{L}_{CS}`), ``"no_cla"`` (3), ``"no_adv"`` (4), ``"no_cs"`` (5).
+
+    The objective owns the learnable Circle-Soft weight :math:`\lambda`: give
+    ``objective.parameters()`` to the optimizer together with the model's; it is saved in
+    ``state_dict()`` as ``circle_soft.lambda_raw``. Call :meth:`project_` after each
+    ``optimizer.step()`` to keep the raw parameter in :math:`[0, 1]` (the forward pass
+    clamps it anyway; see :class:`CircleSoftLoss`).
+
+    ``forward`` returns ``(total, parts)``. ``total`` carries the gradient. ``parts`` holds
+    *detached* scalars for logging (``circle``, ``soft``, ``circle_soft``,
+    ``classification``, ``adversarial``, ``lambda``, ``total``), so keeping them does not
+    keep the autograd graph alive. Terms dropped by the condition are still computed for
+    the log, without gradient; a dropped term whose inputs the output lacks is logged as
+    ``nan``.
+
+    Args:
+        alpha: weight of :math:`\mathcal{L}_{cla}` (default ``1.1``).
+        beta: weight of :math:`\mathcal{L}_{adv}` (default ``2.2``).
+        theta: initial / fixed Circle-Soft weight (default ``0.6``).
+        condition: ablation condition (default ``"all"``).
+        lambda_mode: ``"learned"`` (default) or ``"fixed"``.
+        theta_on: ``"circle"`` (default) or ``"soft"``.
+        m: Circle margin (default ``0.25``).
+        gamma: Circle scale (default ``16.0``).
+        reduction: Circle reduction (default ``"global"``).
+        temperature: soft contrastive :math:`\tau` (default ``0.22``).
+        intra_weight: soft contrastive :math:`\gamma_s` (default ``0.14``).
+        view_weight: adversarial :math:`\mu` (default ``1.0``).
+    """
+
+    def __init__(
+        self,
+        alpha: float = 1.1,
+        beta: float = 2.2,
+        theta: float = 0.6,
+        condition: str = "all",
+        lambda_mode: str = "learned",
+        theta_on: str = "circle",
+        m: float = 0.25,
+        gamma: float = 16.0,
+        reduction: str = "global",
+        temperature: float = 0.22,
+        intra_weight: float = 0.14,
+        view_weight: float = 1.0,
+    ) -> None:
+        super().__init__()
+        self.alpha = check_non_negative("objective alpha", alpha)
+        self.beta = check_non_negative("objective beta", beta)
+        self.condition = check_choice("ablation condition", condition, CONDITIONS)
+        self.circle_soft = CircleSoftLoss(
+            theta=theta,
+            lambda_mode=lambda_mode,
+            theta_on=theta_on,
+            m=m,
+            gamma=gamma,
+            reduction=reduction,
+            temperature=temperature,
+            intra_weight=intra_weight,
+        )
+        self.classification = ClassificationLoss()
+        self.adversarial = AdversarialLoss(view_weight=view_weight)
+
+    @property
+    def active_terms(self) -> tuple[str, ...]:
+        """Names of the terms that enter the total under ``condition``."""
+        return CONDITIONS[self.condition]
+
+    @property
+    def weight(self) -> Tensor:
+        """The Circle-Soft weight :math:`\\lambda` in use (in [0, 1])."""
+        return self.circle_soft.weight
+
+    def reset_parameters(self) -> None:
+        self.circle_soft.reset_parameters()
+
+    def project_(self) -> None:
+        """Clamp the raw :math:`\\lambda` into [0, 1]; call after ``optimizer.step()``."""
+        self.circle_soft.project_()
+
+    def forward(self, output: Any, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        active = self.active_terms
+        values: dict[str, Tensor] = {}
+
+        with torch.set_grad_enabled(torch.is_grad_enabled() and "circle_soft" in active):
+            if "circle_soft" in active or _has_fields(output, "circle_soft"):
+                values.update(self.circle_soft.components(output, labels))
+        with torch.set_grad_enabled(torch.is_grad_enabled() and "classification" in active):
+            if "classification" in active or _has_fields(output, "classification"):
+                values["classification"] = self.classification(output, labels)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and "adversarial" in active):
+            if "adversarial" in active or _has_fields(output, "adversarial"):
+                values["adversarial"] = self.adversarial(output, labels)
+
+        scale = {"circle_soft": 1.0, "classification": self.alpha, "adversarial": self.beta}
+        total = sum(scale[name] * values[name] for name in active)
+
+        parts = {name: values[name].detach() if name in values else _nan(total) for name in _PART_NAMES}
+        parts["lambda"] = self.weight.detach()
+        parts["total"] = total.detach()
+        return total, parts
+
+    def extra_repr(self) -> str:
+        return f"alpha={self.alpha}, beta={self.beta}, condition={self.condition!r}"
+
+
+_PART_NAMES = ("circle", "soft", "circle_soft", "classification", "adversarial")
+
+
+def _has_fields(output: Any, term: str) -> bool:
+    return all(getattr(output, field, None) is not None for field in _TERM_FIELDS[term])
+
+
+def _nan(like: Tensor) -> Tensor:
+    return torch.full((), math.nan, dtype=like.dtype, device=like.device)

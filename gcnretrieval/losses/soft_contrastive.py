@@ -1,0 +1,131 @@
+"""Soft (label-weighted) contrastive loss of I-GNN."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from gcnretrieval.errors import DataError
+from gcnretrieval.losses._checks import (
+    check_labels,
+    check_matrix,
+    check_non_negative,
+    check_positive,
+    require_field,
+)
+from gcnretrieval.losses.base import LossTerm, register_loss
+
+#: Scale applied to the similarities inside the log-partition term,
+#: :math:`\ell_{ij} = S_{ij} - \log\sum_k e^{\kappa S_{ik}}`. This is the published
+#: constant of the I-GNN soft contrastive loss (Qian et al., TPAMI 2022), kept as is.
+KAPPA = 1.06
+NORM_EPS = 1e-12  # guards the L2 normalisation of all-zero rows
+
+
+def soft_contrastive_loss(
+    img: Tensor,
+    txt: Tensor,
+    labels: Tensor,
+    temperature: float = 0.22,
+    intra_weight: float = 0.14,
+) -> Tensor:
+    r"""Soft contrastive loss over inter- and intra-modal pairs.
+
+    Rows are L2-normalised (:math:`\hat{\mathbf{v}}, \hat{\mathbf{t}}`) and
+
+    .. math::
+        S^{vt} = \hat{V}\hat{T}^\top / \tau, \quad S^{tv} = (S^{vt})^\top, \quad
+        S^{vv} = \hat{V}\hat{V}^\top / \tau, \quad S^{tt} = \hat{T}\hat{T}^\top / \tau
+
+        \bar{Y} = \min(1, Y Y^\top), \quad
+        p^{inter} = \mathrm{rownorm}(\bar{Y}), \quad
+        p^{intra} = \mathrm{rownorm}([\bar{Y} - I]_+)
+
+        \ell_{ij} = S_{ij} - \log\sum_k e^{\kappa S_{ik}}, \quad
+        m_i = \sum_j p_{ij}\,\ell_{ij}
+
+        \mathcal{L}_{soft} = -\overline{m^{vt}} - \overline{m^{tv}}
+            - \gamma_s\big(\overline{m^{vv}} + \overline{m^{tt}}\big)
+
+    with :math:`\kappa` = :data:`KAPPA` and bars denoting the mean over all :math:`n`
+    rows. The inter-modal targets keep the self-pair (the matching item of the other
+    modality); the intra-modal targets drop it, and a row without any other positive keeps
+    a zero target, so it adds :math:`0` to the mean. The log-partition runs over every
+    :math:`k`, the self-pair included, in all four blocks: METHOD §4 writes the sum without
+    exception, and the I-GNN loss it follows normalises over the whole row.
+
+    Args:
+        img: image embeddings.
+        txt: text embeddings (same width as ``img``).
+        labels: multi-hot 0/1 labels shared by the aligned pairs.
+        temperature: :math:`\tau > 0` (default ``0.22``).
+        intra_weight: :math:`\gamma_s \ge 0` (default ``0.14``).
+
+    Shapes:
+        - **input:** img :math:`(n, d)`, txt :math:`(n, d)`, labels :math:`(n, C)`
+        - **output:** scalar
+    """
+    temperature = check_positive("soft contrastive temperature", temperature)
+    intra_weight = check_non_negative("soft contrastive intra_weight", intra_weight)
+    check_matrix("image features", img)
+    check_matrix("text features", txt)
+    if img.shape != txt.shape:
+        raise DataError(
+            f"image features {tuple(img.shape)} and text features {tuple(txt.shape)} differ in shape; "
+            "project both modalities to the same (n, d)"
+        )
+    check_labels(labels, img.size(0), "features")
+
+    v = F.normalize(img, p=2.0, dim=1, eps=NORM_EPS)
+    t = F.normalize(txt, p=2.0, dim=1, eps=NORM_EPS)
+    s_vt = v @ t.t() / temperature
+    s_vv = v @ v.t() / temperature
+    s_tt = t @ t.t() / temperature
+
+    y = labels.to(s_vt.dtype)
+    y_bar = (y @ y.t()).clamp(max=1.0)
+    eye = torch.eye(y_bar.size(0), dtype=y_bar.dtype, device=y_bar.device)
+    p_inter = _row_normalise(y_bar)
+    p_intra = _row_normalise((y_bar - eye).clamp(min=0.0))
+
+    inter = _mean_log_likelihood(s_vt, p_inter) + _mean_log_likelihood(s_vt.t(), p_inter)
+    intra = _mean_log_likelihood(s_vv, p_intra) + _mean_log_likelihood(s_tt, p_intra)
+    return -inter - intra_weight * intra
+
+
+def _row_normalise(weights: Tensor) -> Tensor:
+    """Divide each row by its sum; all-zero rows stay zero (entries are 0/1, sums >= 1)."""
+    return weights / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+
+
+def _mean_log_likelihood(sim: Tensor, target: Tensor) -> Tensor:
+    """Mean over rows of ``m_i = sum_j p_ij (S_ij - logsumexp_k(kappa * S_ik))``."""
+    log_partition = torch.logsumexp(KAPPA * sim, dim=1, keepdim=True)
+    return (target * (sim - log_partition)).sum(dim=1).mean()
+
+
+@register_loss("soft_contrastive")
+class SoftContrastiveLoss(LossTerm):
+    r"""Soft contrastive loss (:func:`soft_contrastive_loss`) on the model's embeddings.
+
+    Uses ``image_embedding`` and ``text_embedding`` of the model output.
+
+    Args:
+        temperature: :math:`\tau > 0` (default ``0.22``; 0.20 for MS-COCO).
+        intra_weight: :math:`\gamma_s \ge 0` (default ``0.14``).
+    """
+
+    def __init__(self, temperature: float = 0.22, intra_weight: float = 0.14) -> None:
+        super().__init__()
+        self.temperature = check_positive("soft contrastive temperature", temperature)
+        self.intra_weight = check_non_negative("soft contrastive intra_weight", intra_weight)
+
+    def forward(self, output: Any, labels: Tensor) -> Tensor:
+        image = require_field(output, "image_embedding")
+        text = require_field(output, "text_embedding")
+        return soft_contrastive_loss(image, text, labels, self.temperature, self.intra_weight)
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, intra_weight={self.intra_weight}"
