@@ -1,0 +1,81 @@
+"""GCN encoder against dense D^-1/2 A D^-1/2 propagation written with plain loops."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gcnretrieval.encoders import GCN, build_encoder
+
+C, F_IN, F_OUT = 5, 4, 3
+
+
+def dense_graph(self_loops: bool):
+    """A[i][j] = weight of message j -> i (asymmetric); label 4 isolated."""
+    A = [[0.0] * C for _ in range(C)]
+    A[0][1], A[1][0], A[1][2], A[2][0], A[3][1] = 0.5, 0.7, 0.2, 0.9, 0.4
+    if self_loops:
+        for i in range(C):
+            A[i][i] = 1.0
+    listed = [(j, i) for i in range(C) for j in range(C) if A[i][j] != 0]
+    edge_index = torch.tensor(listed, dtype=torch.long).t()
+    weight = torch.tensor([A[i][j] for j, i in listed], dtype=torch.float64)
+    return A, edge_index, weight
+
+
+def reference_layer(h, A, weight, bias):
+    """out_i = sum_j d_i^-1/2 A_ij d_j^-1/2 (h_j W^T) + b with d_i = sum_j A_ij."""
+    W, b = weight.tolist(), bias.tolist()
+    hw = [[sum(W[r][c] * row[c] for c in range(len(row))) for r in range(len(W))] for row in h]
+    deg = [sum(A[i]) for i in range(len(A))]
+    out = []
+    for i in range(len(A)):
+        acc = list(b)
+        for j in range(len(A)):
+            if A[i][j] != 0:
+                norm = A[i][j] / math.sqrt(deg[i] * deg[j])
+                acc = [a + norm * v for a, v in zip(acc, hw[j])]
+        out.append(acc)
+    return out
+
+
+def leaky(rows):
+    return [[v if v > 0 else 0.2 * v for v in row] for row in rows]
+
+
+@pytest.mark.parametrize("self_loops", [True, False])
+def test_two_layers_match_dense_normalised_propagation(self_loops):
+    A, edge_index, weight = dense_graph(self_loops)
+    # the given self-loops are used as they are; missing ones are added with weight 1
+    A_used = [[A[i][j] if (i != j or A[i][i] != 0) else 1.0 for j in range(C)] for i in range(C)]
+    x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=2, jk=None).double()
+    with torch.no_grad():
+        for conv in encoder.convs:
+            conv.bias.normal_()
+    h = x.tolist()
+    h = leaky(reference_layer(h, A_used, encoder.convs[0].lin.weight, encoder.convs[0].bias))
+    h = reference_layer(h, A_used, encoder.convs[1].lin.weight, encoder.convs[1].bias)
+    out = encoder(x, edge_index, weight)
+    assert (out - torch.tensor(h, dtype=torch.float64)).abs().max() < 1e-10
+
+
+def test_given_self_loop_weights_are_kept():
+    A, edge_index, weight = dense_graph(self_loops=True)
+    weight = weight.clone()
+    loops = edge_index[0] == edge_index[1]
+    weight[loops] = 2.5
+    A_used = [[2.5 if i == j else A[i][j] for j in range(C)] for i in range(C)]
+    x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=1, jk=None).double()
+    expected = reference_layer(x.tolist(), A_used, encoder.convs[0].lin.weight, encoder.convs[0].bias)
+    out = encoder(x, edge_index, weight)
+    assert (out - torch.tensor(expected, dtype=torch.float64)).abs().max() < 1e-10
+
+
+def test_defaults():
+    encoder = build_encoder("gcn", F_IN, F_OUT)
+    assert isinstance(encoder, GCN)
+    assert isinstance(encoder.act, torch.nn.LeakyReLU) and encoder.act.negative_slope == 0.2
+    assert all(conv.normalize and conv.add_self_loops for conv in encoder.convs)
