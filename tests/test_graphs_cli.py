@@ -17,6 +17,8 @@ def test_graph_mscoco_summary():
     assert "edges: 111 directed (excluding self-loops), 106 undirected pairs" in result.output
     assert "isolated labels: 12 (airplane, bird, cat, sheep, cow, bear, zebra, giraffe, broccoli, bed, vase, " \
            "teddy bear)" in result.output
+    # under the j -> i = P(i | j) convention most COCO labels borrow from nobody
+    assert "labels receiving no message (in-degree 0): 57" in result.output
     person = next(line for line in result.output.splitlines() if line.strip().startswith("person "))
     assert person.split()[1:] == ["55", "0"]
 
@@ -25,6 +27,7 @@ def test_graph_mirflickr_summary():
     result = run("mirflickr", "--threshold", "0.4")
     assert result.exit_code == 0, result.output
     assert "edges: 77 directed" in result.output and "isolated labels: 0" in result.output
+    assert "labels receiving no message (in-degree 0): 7" in result.output
 
 
 def test_graph_embedding_kind_with_plot(tmp_path):

@@ -24,8 +24,10 @@ def test_summary_counts():
     assert summary.in_degree == [1, 2, 0, 0]
     assert summary.out_degree == [1, 1, 1, 0]
     assert summary.isolated == ["d"]
+    assert summary.without_messages == ["c", "d"]
     text = summary.format()
     assert "edges: 3 directed" in text and "isolated labels: 1 (d)" in text
+    assert "labels receiving no message (in-degree 0): 2" in text
 
 
 def test_plot_writes_a_png(tmp_path):

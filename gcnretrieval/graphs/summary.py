@@ -21,6 +21,9 @@ class LabelGraphSummary:
         in_degree: per label, the number of other labels it receives messages from.
         out_degree: per label, the number of other labels it sends messages to.
         isolated: labels with no neighbour other than themselves, in node order.
+
+    A label with in-degree 0 but some out-degree is not isolated, yet an encoder's
+    neighbour branch gives it nothing: :attr:`without_messages` lists those too.
     """
 
     label_names: list[str]
@@ -32,6 +35,11 @@ class LabelGraphSummary:
     out_degree: list[int]
     isolated: list[str]
 
+    @property
+    def without_messages(self) -> list[str]:
+        """Labels that receive no message from another label (in-degree 0), in node order."""
+        return [name for name, d_in in zip(self.label_names, self.in_degree) if d_in == 0]
+
     def format(self) -> str:
         """Multi-line human-readable text (what ``gcnretrieval graph`` prints)."""
         width = max([len(n) for n in self.label_names] + [5])
@@ -40,6 +48,7 @@ class LabelGraphSummary:
             f"edges: {self.num_edges} directed (excluding self-loops), "
             f"{self.num_undirected_pairs} undirected pairs",
             f"isolated labels: {len(self.isolated)}" + (f" ({', '.join(self.isolated)})" if self.isolated else ""),
+            f"labels receiving no message (in-degree 0): {len(self.without_messages)}",
             "degrees (in = labels it borrows from, out = labels borrowing from it):",
             f"  {'label':<{width}}  {'in':>3}  {'out':>3}",
         ]
