@@ -45,3 +45,232 @@ def main() -> None:
 # --- commands -------------------------------------------------------------------------
 # One function per command, each a few lines: parse, call the library, print.
 # Library imports happen inside the command so that `gcnretrieval --help` stays fast.
+
+
+@cli.command("graph")
+@click.argument("dataset")
+@click.option("--threshold", type=float, default=0.4, show_default=True, help="edge threshold t in (0, 1]")
+@click.option("--kind", type=click.Choice(["cooccurrence", "embedding"]), default="cooccurrence",
+              show_default=True, help="co-occurrence probabilities or word-vector cosine")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
+              help="also draw the graph to this image file (.png, .pdf, .svg)")
+def graph_command(dataset: str, threshold: float, kind: str, plot_path: str | None) -> None:
+    """Summarise the label graph of a shipped vocabulary (mirflickr, nuswide, mscoco, voc)."""
+    from gcnretrieval.graphs import load_label_vocabulary, plot_label_graph, summarize_label_graph
+
+    vocabulary = load_label_vocabulary(dataset)
+    data = vocabulary.build_graph(kind=kind, threshold=threshold)
+    click.echo(f"label graph: {vocabulary.name}, {kind}, threshold {threshold:g} "
+               f"(counts over {vocabulary.num_images} images)")
+    click.echo(summarize_label_graph(data).format())
+    if plot_path is not None:
+        title = f"{vocabulary.name}: {kind} graph, t = {threshold:g}"
+        click.echo(f"plot written to {plot_label_graph(data, plot_path, title=title)}")
+
+
+@cli.command("encoders")
+@click.option("--dataset", default=None, metavar="NAME",
+              help="also run each encoder at initialisation on this shipped vocabulary's label "
+                   "graph (co-occurrence, t = 0.4): output shape and mean pairwise row cosine")
+@click.option("--out-channels", type=click.IntRange(min=1), default=1024, show_default=True,
+              help="label-embedding size d")
+@click.option("--num-layers", type=click.IntRange(min=1), default=5, show_default=True,
+              help="encoder depth L")
+def encoders_command(dataset: str | None, out_channels: int, num_layers: int) -> None:
+    """List the registered label encoders with their parameter counts (300-d inputs)."""
+    from gcnretrieval.encoders import describe_encoders
+
+    graph = None
+    if dataset is not None:
+        from gcnretrieval.graphs import load_label_vocabulary
+
+        vocabulary = load_label_vocabulary(dataset)
+        graph = vocabulary.build_graph()
+        click.echo(f"label graph: {vocabulary.name}, {graph.num_nodes} labels, "
+                   f"{graph.x.size(1)}-d word vectors, {graph.edge_index.size(1)} edges")
+    rows = describe_encoders(out_channels=out_channels, num_layers=num_layers, graph=graph)
+    in_channels = 300 if graph is None else graph.x.size(1)
+    click.echo(f"encoders: in_channels={in_channels}, out_channels={out_channels}, "
+               f"num_layers={num_layers}")
+    for row in rows:
+        line = f"  {row.name:<10} {row.class_name:<12} {row.num_parameters:>12,d} parameters"
+        if row.output_shape is not None:
+            line += f"  output {row.output_shape[0]}x{row.output_shape[1]}, mean row cosine {row.mean_cosine:.3f}"
+        click.echo(line)
+
+
+def _echo_test_maps(test: dict) -> None:
+    click.echo(f"test mAP  image->text {test['i2t_map']:.4f}  text->image {test['t2i_map']:.4f}  "
+               f"mean {test['avg_map']:.4f}")
+
+
+@cli.command("run")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="override a recipe key; the value is read as TOML, bare words as strings "
+                   "(--set train.epochs=2 --set encoder.name=gcn); repeatable")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="run directory (default: <run.out_dir>/<run.name>, i.e. runs/<name>)")
+@click.option("--name", default=None, help="run name (replaces run.name)")
+@click.option("--resume", is_flag=True, help="continue the run in an existing directory from its last checkpoint")
+def run_command(recipe: str, overrides: tuple[str, ...], out: str | None, name: str | None, resume: bool) -> None:
+    """Train a recipe and write its run directory (checkpoints, metrics, figures, report)."""
+    from gcnretrieval.runner import run
+
+    result = run(recipe, list(overrides), out=out, name=name, resume=resume)
+    click.echo(f"run directory: {result.run_dir}")
+    click.echo(f"selected epoch {result.selected_epoch} (on {result.selected_on})")
+    _echo_test_maps(result.test)
+
+
+@cli.command("evaluate")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="which checkpoint of the run to evaluate")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:N")
+def evaluate_command(run_dir: str, checkpoint: str, device: str) -> None:
+    """Evaluate a run's checkpoint on the test split (also written to RUN_DIR/evaluation_<checkpoint>.json)."""
+    from gcnretrieval.runner import evaluate
+
+    result = evaluate(run_dir, checkpoint=checkpoint, device=device)
+    click.echo(f"{run_dir}: checkpoint {checkpoint} (epoch {result['epoch']})")
+    _echo_test_maps(result["test"])
+
+
+# --- prepare: raw images + texts + labels -> a dataset folder ----------------------------
+
+
+@cli.group("prepare")
+def prepare_group() -> None:
+    """Build a dataset folder (features, labels, manifest.json) from raw images, texts and labels."""
+
+
+def _prepare_options(command):
+    """Options shared by every `prepare` subcommand."""
+    options = [
+        click.option("--out", "output", required=True, type=click.Path(file_okay=False),
+                     help="output folder (dataset file(s), manifest.json, image lists)"),
+        click.option("--features", type=click.Choice(["vgg19", "histogram"]), default="vgg19", show_default=True,
+                     help="image features: VGG19 fc7 (needs the ImageNet weights file) or colour/gradient "
+                          "histograms (no weights; an offline stand-in)"),
+        click.option("--weights", default="imagenet", show_default=True,
+                     help="VGG19 weights: 'imagenet' (torchvision's cache), a .pth file, or 'random' (tests only)"),
+        click.option("--device", default="auto", show_default=True, help="torch device for VGG19 ('auto': CUDA if available)"),
+        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="images per forward pass"),
+        click.option("--num-test", type=click.IntRange(min=1), default=2000, show_default=True, help="test-split size"),
+        click.option("--seed", type=int, default=0, show_default=True, help="seed of the split permutation"),
+        click.option("--format", "fmt", type=click.Choice(["npz", "npy"]), default="npz", show_default=True,
+                     help="one compressed .npz, or memory-mappable .npy files"),
+        click.option("--thumbnails", "thumbnail_size", type=click.IntRange(min=16), default=None,
+                     help="also write JPEG thumbnails of at most this many pixels a side"),
+        click.option("--overwrite", is_flag=True, help="replace a dataset previously prepared in --out"),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _image_options(features: str, weights: str, device: str, batch_size: int):
+    from gcnretrieval.preparation import ImageOptions
+
+    return ImageOptions(features=features, weights=None if weights == "random" else weights,
+                        device=device, batch_size=batch_size)
+
+
+def _echo_prepared(output) -> None:
+    import json
+    from pathlib import Path
+
+    manifest = json.loads((Path(output) / "manifest.json").read_text(encoding="utf-8"))
+    counts = manifest["counts"]
+    click.echo(f"prepared {manifest['name']} in {output}: train {counts['train']}, test {counts['test']} pairs; "
+               f"image {manifest['image_dim']}-d ({manifest['image_features']['name']}), "
+               f"text {manifest['text_dim']}-d, {manifest['num_labels']} labels")
+    for key in ("skipped_missing_images", "dropped_without_label", "dropped_without_tag", "dropped_without_label_or_caption"):
+        if counts.get(key):
+            click.echo(f"  {key.replace('_', ' ')}: {counts[key]}")
+
+
+@prepare_group.command("mirflickr")
+@click.option("--annotations", required=True, type=click.Path(file_okay=False),
+              help="folder with all_imgs.txt, all_tags.txt, all_labels.txt, TagList1386.txt")
+@click.option("--images", required=True, type=click.Path(file_okay=False), help="folder of the imN.jpg files")
+@click.option("--available-only", is_flag=True, help="skip (and count) the pairs whose image file is absent")
+@click.option("--name", default="mirflickr", show_default=True, help="dataset name")
+@_prepare_options
+def prepare_mirflickr_command(annotations, images, available_only, name, output, features, weights, device,
+                              batch_size, num_test, seed, fmt, thumbnail_size, overwrite) -> None:
+    """MIRFlickr-25K (cleaned 20,015-pair layout): 1,386-d tag bag-of-words, 24 labels."""
+    from gcnretrieval.preparation import prepare_mirflickr
+
+    out = prepare_mirflickr(annotations, images, output, available_only=available_only, name=name,
+                            image_options=_image_options(features, weights, device, batch_size),
+                            num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite, thumbnail_size=thumbnail_size)
+    _echo_prepared(out)
+
+
+@prepare_group.command("nuswide")
+@click.option("--root", required=True, type=click.Path(file_okay=False),
+              help="NUS-WIDE folder with ImageList/, NUS_WID_Tags/, Groundtruth/AllLabels/")
+@click.option("--images", required=True, type=click.Path(file_okay=False), help="folder of the <concept>/<file>.jpg images")
+@click.option("--available-only", is_flag=True, help="skip (and count) the pairs whose image file is absent")
+@click.option("--name", default="nuswide", show_default=True, help="dataset name")
+@_prepare_options
+def prepare_nuswide_command(root, images, available_only, name, output, features, weights, device,
+                            batch_size, num_test, seed, fmt, thumbnail_size, overwrite) -> None:
+    """NUS-WIDE, 21 most frequent concepts: 1,000-d tag bag-of-words."""
+    from gcnretrieval.preparation import prepare_nuswide
+
+    out = prepare_nuswide(root, images, output, available_only=available_only, name=name,
+                          image_options=_image_options(features, weights, device, batch_size),
+                          num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite, thumbnail_size=thumbnail_size)
+    _echo_prepared(out)
+
+
+@prepare_group.command("mscoco")
+@click.option("--instances", required=True, multiple=True, type=click.Path(dir_okay=False),
+              help="instances_*.json file (repeatable)")
+@click.option("--captions", required=True, multiple=True, type=click.Path(dir_okay=False),
+              help="captions_*.json file (repeatable)")
+@click.option("--images", required=True, type=click.Path(file_okay=False),
+              help="folder of the images (or of train2014/ and val2014/)")
+@click.option("--top-k", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="caption vocabulary size (most frequent training words)")
+@click.option("--available-only", is_flag=True, help="skip (and count) the pairs whose image file is absent")
+@click.option("--name", default="mscoco", show_default=True, help="dataset name")
+@_prepare_options
+def prepare_mscoco_command(instances, captions, images, top_k, available_only, name, output, features, weights,
+                           device, batch_size, num_test, seed, fmt, thumbnail_size, overwrite) -> None:
+    """MS-COCO 2014, 80 categories: caption bag-of-words over a learned vocabulary."""
+    from gcnretrieval.preparation import prepare_mscoco
+
+    out = prepare_mscoco(list(instances), list(captions), images, output, top_k=top_k, available_only=available_only,
+                         name=name, image_options=_image_options(features, weights, device, batch_size),
+                         num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite, thumbnail_size=thumbnail_size)
+    _echo_prepared(out)
+
+
+@prepare_group.command("folder")
+@click.option("--images", required=True, type=click.Path(file_okay=False), help="the image folder")
+@click.option("--table", required=True, type=click.Path(dir_okay=False),
+              help="CSV (columns file,text,labels; labels separated by |) or JSONL (keys file, text, labels)")
+@click.option("--labels", "label_file", type=click.Path(dir_okay=False), default=None,
+              help="file with one label name per line (column order); default: the sorted labels found")
+@click.option("--vocabulary", type=click.Path(dir_okay=False), default=None,
+              help="tag list (one per line): texts are tags split on --separator; default: learned top-k words")
+@click.option("--separator", default=",", show_default=True, help="tag separator with --vocabulary ('space' = whitespace)")
+@click.option("--top-k", type=click.IntRange(min=1), default=2000, show_default=True, help="learned vocabulary size")
+@click.option("--name", default=None, help="dataset name (default: the output folder's name)")
+@_prepare_options
+def prepare_folder_command(images, table, label_file, vocabulary, separator, top_k, name, output, features, weights,
+                           device, batch_size, num_test, seed, fmt, thumbnail_size, overwrite) -> None:
+    """Your own images plus a CSV/JSONL table of texts and labels."""
+    from gcnretrieval.features import read_vocabulary
+    from gcnretrieval.preparation import prepare_folder
+
+    label_names = read_vocabulary(label_file) if label_file else None
+    out = prepare_folder(images, table, output, label_names=label_names, vocabulary=vocabulary,
+                         separator=None if separator == "space" else separator, top_k=top_k, name=name,
+                         image_options=_image_options(features, weights, device, batch_size),
+                         num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite, thumbnail_size=thumbnail_size)
+    _echo_prepared(out)
