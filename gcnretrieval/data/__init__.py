@@ -1,4 +1,5 @@
-"""Paired image-text datasets: container, loaders and writers, catalog, splits, synthetic data."""
+"""Paired image-text datasets: container, loaders and writers, catalog, bundled datasets, splits, synthetic data."""
+from gcnretrieval.data.bundled import available_bundled, bundled_manifest, bundled_path, load_bundled
 from gcnretrieval.data.catalog import (
     DATASETS,
     CatalogEntry,
@@ -25,11 +26,15 @@ __all__ = [
     "CatalogEntry",
     "CrossModalDataset",
     "Split",
+    "available_bundled",
     "available_datasets",
+    "bundled_manifest",
+    "bundled_path",
     "carve_validation",
     "catalog_entry",
     "default_label_names",
     "expected_files",
+    "load_bundled",
     "load_catalog_dataset",
     "load_dataset",
     "load_mat_dir",

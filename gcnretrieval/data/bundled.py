@@ -1,0 +1,50 @@
+"""Small real datasets shipped inside the package.
+
+``mirflickr-mini``
+    730 real MIRFlickr-25K pairs (photos, Flickr tags, 24 labels): train 580, test 150;
+    605-d colour/gradient histogram image features (an offline stand-in for VGG19 fc7),
+    1,386-d binary tag bag-of-words. Built by ``gcnretrieval prepare mirflickr``; see
+    ``gcnretrieval/bundled/mirflickr_mini/ATTRIBUTION.md`` for the sources and licences.
+
+Each folder also holds ``manifest.json``, the image of each row
+(``train_images.txt``, ``test_images.txt``), the text vocabulary (``vocabulary.txt``)
+and ``thumbnails/``.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gcnretrieval.data.container import CrossModalDataset
+from gcnretrieval.data.loaders import load_dataset
+from gcnretrieval.errors import UnknownNameError, did_you_mean
+
+__all__ = ["available_bundled", "bundled_manifest", "bundled_path", "load_bundled"]
+
+# dataset name -> folder under gcnretrieval/bundled/
+_FOLDERS = {"mirflickr-mini": "mirflickr_mini"}
+
+
+def available_bundled() -> list[str]:
+    """Names of the datasets shipped with the package."""
+    return sorted(_FOLDERS)
+
+
+def bundled_path(name: str) -> Path:
+    """The folder of the bundled dataset ``name`` (did-you-mean error when unknown)."""
+    import gcnretrieval.bundled
+
+    if name not in _FOLDERS:
+        raise UnknownNameError(did_you_mean("bundled dataset", name, _FOLDERS))
+    return Path(gcnretrieval.bundled.__file__).parent / _FOLDERS[name]
+
+
+def bundled_manifest(name: str) -> dict[str, Any]:
+    """The ``manifest.json`` of the bundled dataset ``name``."""
+    return json.loads((bundled_path(name) / "manifest.json").read_text(encoding="utf-8"))
+
+
+def load_bundled(name: str, validate: bool = True) -> CrossModalDataset:
+    """Load the bundled dataset ``name`` (e.g. ``"mirflickr-mini"``) from the package data."""
+    return load_dataset(bundled_path(name), name=name, validate=validate)
