@@ -211,6 +211,10 @@ class TrainConfig:
             run equals an uninterrupted one (default ``false``).
         drop_last: drop the last incomplete batch of each epoch (default ``false``; a
             last batch of a single pair is always dropped, BatchNorm needs two).
+        fused_optimizer: use the optimizer's fused kernel (one pass over the ~42 M
+            parameters instead of several; about 4x faster updates on CPU, results equal
+            to the default up to float32 rounding, not bit for bit). Default ``false``: the
+            ``foreach`` implementation, bit-identical to the single-tensor one.
     """
 
     epochs: int = 40
@@ -222,6 +226,7 @@ class TrainConfig:
     device: str = "auto"
     deterministic: bool = False
     drop_last: bool = False
+    fused_optimizer: bool = False
 
 
 @dataclass(frozen=True)

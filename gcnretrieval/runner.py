@@ -34,11 +34,12 @@ from pathlib import Path
 from typing import Any
 
 from gcnretrieval.config import Config, config_from_dict, load_config, parse_override, read_recipe, to_toml
-from gcnretrieval.errors import ConfigError
+from gcnretrieval.errors import ConfigError, GcnRetrievalError
+from gcnretrieval.training import distributed
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunResult", "evaluate", "run"]
+__all__ = ["RunResult", "evaluate", "load_run", "run"]
 
 CHECKPOINTS = ("best", "last")
 #: keys a resumed run may change: train for longer, or continue on another device
@@ -268,8 +269,7 @@ def run(
         GcnRetrievalError: a bad recipe, data, graph or model (before anything is
             written), an existing run directory without ``resume``, or nothing to resume.
     """
-    from gcnretrieval.train import Trainer, build_experiment, evaluate_split, resolve_seed
-    from gcnretrieval.training import load_checkpoint, plot_history
+    from gcnretrieval.training import distributed
 
     is_path = isinstance(recipe, (str, Path))
     raw = read_recipe(recipe) if is_path else dict(recipe)
@@ -285,13 +285,67 @@ def run(
     config = load_config(raw, changes)
     run_dir = Path(out) if out is not None else Path(config.run.out_dir) / config.run.name
 
-    if resume:
-        config = _check_resumable(config, run_dir)
-    elif run_dir.exists():
-        raise ConfigError(f"run directory {run_dir} already exists; pass --resume to continue it, or choose another --name or --out")
-    else:
-        config = _resolve_paths(resolve_seed(config))
+    joined = distributed.init_from_environment(config.train.device)  # under torchrun
+    try:
+        if distributed.world_size() > 1:
+            config = _agree_on_config(config, run_dir, resume)
+            if not distributed.is_main_process():
+                return _follow(config, run_dir, resume)
+        elif resume:
+            config = _check_resumable(config, run_dir)
+        else:
+            config = _start_config(config, run_dir)
+        return _lead(config, raw, recipe if is_path else None, run_dir, resume, progress)
+    finally:
+        if joined:
+            distributed.shutdown()
 
+
+def _start_config(config: Config, run_dir: Path) -> Config:
+    from gcnretrieval.train import resolve_seed
+
+    if run_dir.exists():
+        raise ConfigError(f"run directory {run_dir} already exists; pass --resume to continue it, or choose another --name or --out")
+    return _resolve_paths(resolve_seed(config))
+
+
+def _agree_on_config(config: Config, run_dir: Path, resume: bool) -> Config:
+    """Rank 0 resolves the configuration (seed, resume checks) and every rank uses it, or raises its error."""
+    message: tuple[str, Any] = ("ok", None)
+    if distributed.is_main_process():
+        try:
+            config = _check_resumable(config, run_dir) if resume else _start_config(config, run_dir)
+            message = ("ok", config.to_dict())
+        except GcnRetrievalError as err:
+            message = ("error", str(err))
+    kind, value = distributed.broadcast_object(message)
+    if kind == "error":
+        raise ConfigError(value)
+    return config_from_dict(value)
+
+
+def _follow(config: Config, run_dir: Path, resume: bool) -> RunResult:
+    """A rank other than 0: train its shards in step with rank 0, write nothing."""
+    from gcnretrieval.train import Trainer, build_experiment
+    from gcnretrieval.training import load_checkpoint
+
+    experiment = build_experiment(config)
+    trainer = Trainer(experiment, run_dir=None, progress=False)
+    if resume:
+        trainer.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "last.pt", map_location=experiment.device))
+    history = trainer.fit()
+    test, selected_epoch = distributed.broadcast_object(None)  # rank 0's final evaluation
+    return RunResult(run_dir, test, selected_epoch, config.eval.select_on, history, experiment.config)
+
+
+def _lead(config: Config, raw: dict[str, Any], recipe_path: str | Path | None, run_dir: Path, resume: bool,
+          progress: bool | None) -> RunResult:
+    """Train and write the run directory (the only process, or rank 0)."""
+    from gcnretrieval.train import Trainer, build_experiment, evaluate_split
+    from gcnretrieval.training import load_checkpoint, plot_history
+
+    is_path = recipe_path is not None
+    recipe = recipe_path
     with _RunLog() as run_log:
         log.info("%s run %s in %s (seed %d)", "resuming" if resume else "starting", config.run.name, run_dir,
                  config.run.seed)
@@ -335,7 +389,37 @@ def run(
         _write_text(run_dir / "report.md", _report(run_dir, config, experiment, final, history))
         log.info("selected epoch %s on %s; test mAP i2t %.4f t2i %.4f avg %.4f", final["selected_epoch"],
                  final["selected_on"], test["i2t_map"], test["t2i_map"], test["avg_map"])
+    if distributed.world_size() > 1:
+        distributed.broadcast_object((test, final["selected_epoch"]))
     return RunResult(run_dir, test, final["selected_epoch"], final["selected_on"], history, config)
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> tuple[Any, dict[str, Any]]:
+    """Rebuild a run's data, label graph and model from ``config.resolved.json`` and load a checkpoint.
+
+    Args:
+        run_dir: a directory written by :func:`run`.
+        checkpoint: ``"best"`` (the selected epoch, default) or ``"last"``.
+        device: ``"auto"`` (default: CUDA when available, else CPU), ``"cpu"``, ``"cuda:N"``.
+
+    Returns:
+        ``(experiment, state)``: the :class:`~gcnretrieval.train.Experiment` with the
+        checkpoint's weights in its model, and the checkpoint's content.
+    """
+    from gcnretrieval.train import build_experiment, resolve_device
+    from gcnretrieval.training import load_checkpoint
+
+    if checkpoint not in CHECKPOINTS:
+        raise ConfigError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}, got {checkpoint!r}")
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.resolved.json"
+    if not config_path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (no config.resolved.json); give the folder `gcnretrieval run` wrote")
+    config = config_from_dict(json.loads(config_path.read_text(encoding="utf-8")))
+    experiment = build_experiment(config, device=resolve_device(device))
+    state = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt", map_location=experiment.device)
+    experiment.model.load_state_dict(state["model"])
+    return experiment, state
 
 
 def evaluate(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> dict[str, Any]:
@@ -353,19 +437,11 @@ def evaluate(run_dir: str | Path, checkpoint: str = "best", device: str = "auto"
     Returns:
         ``{"checkpoint", "epoch", "test": {"i2t_map", "t2i_map", "avg_map"}}``.
     """
-    from gcnretrieval.train import build_experiment, evaluate_split, resolve_device
-    from gcnretrieval.training import load_checkpoint
+    from gcnretrieval.train import evaluate_split
 
-    if checkpoint not in CHECKPOINTS:
-        raise ConfigError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}, got {checkpoint!r}")
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.resolved.json"
-    if not config_path.is_file():
-        raise ConfigError(f"{run_dir} is not a run directory (no config.resolved.json); give the folder `gcnretrieval run` wrote")
-    config = config_from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-    experiment = build_experiment(config, device=resolve_device(device))
-    state = load_checkpoint(run_dir / "checkpoints" / f"{checkpoint}.pt", map_location=experiment.device)
-    experiment.model.load_state_dict(state["model"])
+    experiment, state = load_run(run_dir, checkpoint, device)
+    config = experiment.config
     test = evaluate_split(experiment.model, experiment.dataset.test, experiment.device, config.eval.batch_size)
     result = {"checkpoint": checkpoint, "epoch": int(state["epoch"]), "test": test}
     _write_json(run_dir / f"evaluation_{checkpoint}.json", result)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gcnretrieval.data.rows import RowSelection, select_rows
 from gcnretrieval.errors import DataError
 
 # Rows per block when scanning features for NaN/inf: about 64 MiB of float32 per block,
@@ -22,7 +23,7 @@ _SCAN_BYTES = 64 * 2**20
 
 def _as_float32(array: object, what: str) -> np.ndarray:
     """Return ``array`` as a 2-D float32 ndarray; float32 arrays (and memmaps) pass through."""
-    if isinstance(array, np.ndarray) and array.dtype == np.float32:
+    if isinstance(array, (np.ndarray, RowSelection)) and array.dtype == np.float32:
         out = array
     else:
         if hasattr(array, "detach"):  # a torch tensor
@@ -70,11 +71,12 @@ class Split:
         return len(self)
 
     def subset(self, indices: np.ndarray) -> Split:
-        """Rows ``indices`` of every array (a copy in memory)."""
+        """Rows ``indices`` of every array: a copy in memory, except memory-mapped features,
+        which become a :class:`~gcnretrieval.data.rows.RowSelection` (read when indexed)."""
         index = np.asarray(indices, dtype=np.int64)
         return Split(
-            image=np.asarray(self.image[index]),
-            text=np.asarray(self.text[index]),
+            image=select_rows(self.image, index),
+            text=select_rows(self.text, index),
             labels=np.asarray(self.labels[index]),
         )
 

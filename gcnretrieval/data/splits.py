@@ -28,7 +28,8 @@ def carve_validation(dataset: CrossModalDataset, fraction: float = 0.1, seed: in
 
     Returns:
         A new :class:`CrossModalDataset`; the input is not modified. Both new splits are
-        in-memory copies (also when the training split was memory-mapped).
+        in-memory copies, except memory-mapped features, which stay on disk as row
+        selections (:class:`~gcnretrieval.data.rows.RowSelection`).
     """
     if not 0.0 < float(fraction) < 1.0:
         raise ConfigError(f"validation fraction must be between 0 and 1 (exclusive), got {fraction}")

@@ -1,0 +1,198 @@
+"""Training throughput at MIRFlickr-25K shapes, next to this machine's matrix-multiply rate.
+
+Shapes: 4,096-d image and 1,386-d text features, 24 labels (random 300-d node
+features, co-occurrence graph from the synthetic training labels), depth-5 ``l2gcn``,
+common dimension 1,024, Adam. For each batch size the trainer's own
+:meth:`~gcnretrieval.train.Trainer.train_epoch` runs over a synthetic training split of
+``--pairs`` pairs (rounded up to whole batches, at least ``--min-steps`` of them) after
+one warm-up step; the samples per second are scaled to the 18,015-pair epoch.
+
+FLOPs per step are counted with ``torch.utils.flop_counter.FlopCounterMode`` over one
+full training step (forward + backward; the optimizer's elementwise update is not a
+matrix product and is not counted). Achieved GFLOP/s = FLOPs per step x steps per
+second, judged against the float32 ``torch.mm`` rate of a 2048x4096 @ 4096x1024 product
+measured in the same process right before each timed run (best of five).
+
+Threads: on a machine shared with other jobs (load above the core count), OpenMP's
+default spin-waiting makes small multithreaded kernels stall for a scheduler slice
+(a 100x4096 BatchNorm took 100 ms instead of 0.3 ms here); run with
+``OMP_WAIT_POLICY=PASSIVE`` on a shared machine.
+
+The optimizer comparison times ``optimizer.step()`` alone over the model's parameters
+for Adam's single-tensor, ``foreach`` and ``fused`` implementations, side by side.
+
+Usage::
+
+    python benchmarks/train_throughput.py [--batches 100 2048] [--pairs 2000] [--device cpu]
+
+Prints a markdown table and one JSON line per measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from gcnretrieval.config import load_config
+from gcnretrieval.train import Trainer, build_experiment
+
+EPOCH_PAIRS = 18015
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "load_1min": os.getloadavg()[0]}
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def matmul_rate(device: torch.device, repeats: int = 5) -> float:
+    """Best float32 GFLOP/s of 2048x4096 @ 4096x1024 (the projector's shape at batch 2,048)."""
+    a = torch.randn(2048, 4096, device=device)
+    b = torch.randn(4096, 1024, device=device)
+    flops = 2 * 2048 * 4096 * 1024
+    best = float("inf")
+    torch.mm(a, b)
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        torch.mm(a, b)
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return flops / best / 1e9
+
+
+def recipe(batch: int, num_train: int, device: str, fused: bool = False) -> dict:
+    return {
+        "run": {"name": "bench", "seed": 0},
+        "data": {"source": "synthetic", "synthetic": {"num_train": num_train, "num_test": 8, "num_labels": 24,
+                                                      "image_dim": 4096, "text_dim": 1386}},
+        "graph": {"kind": "cooccurrence", "node_features": "random"},
+        "encoder": {"name": "l2gcn", "num_layers": 5},
+        "model": {"common_dim": 1024},
+        "train": {"batch_size": batch, "epochs": 1, "device": device, "drop_last": True, "fused_optimizer": fused},
+        "eval": {"select_on": "test"},
+    }
+
+
+def step_flops(trainer: Trainer, batch: int) -> int:
+    index = torch.arange(batch)
+    image, text, labels = trainer._train_rows.take(index)
+    with FlopCounterMode(display=False) as counter:
+        output = trainer.model(image, text)
+        total, _ = trainer.objective(output, labels)
+        trainer.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+    trainer.optimizer.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def throughput(batch: int, pairs: int, min_steps: int, device: str, fused: bool) -> dict:
+    steps = max(min_steps, -(-pairs // batch))
+    num_train = steps * batch
+    experiment = build_experiment(load_config(recipe(batch, num_train, device, fused)))
+    trainer = Trainer(experiment, progress=False)
+    flops = step_flops(trainer, batch)
+    # warm-up: one step on a one-batch view of the same trainer
+    trainer._train_rows.size, size = batch, trainer._train_rows.size
+    trainer.train_epoch()
+    trainer._train_rows.size = size
+    mm_rate = matmul_rate(experiment.device)  # the reference, measured right before
+    sync(experiment.device)
+    start = time.perf_counter()
+    trainer.train_epoch()
+    sync(experiment.device)
+    seconds = time.perf_counter() - start
+    rate = num_train / seconds
+    gflops = flops * (steps / seconds) / 1e9
+    return {"batch": batch, "adam": "fused" if fused else "foreach", "steps_timed": steps, "pairs_timed": num_train, "seconds": seconds,
+            "samples_per_s": rate, "epoch_seconds_18015": EPOCH_PAIRS / rate, "gflop_per_step": flops / 1e9,
+            "achieved_gflops": gflops, "mm_gflops": mm_rate, "ratio": gflops / mm_rate}
+
+
+def optimizer_comparison(device: str, repeats: int = 3) -> list[dict]:
+    experiment = build_experiment(load_config(recipe(100, 200, device)))
+    params = [p for p in list(experiment.model.parameters()) + list(experiment.objective.parameters())]
+    numel = sum(p.numel() for p in params)
+    rows = []
+    for name, options in (("single-tensor", {"foreach": False}), ("foreach", {"foreach": True}),
+                          ("fused", {"fused": True})):
+        copies = [p.detach().clone().requires_grad_(True) for p in params]
+        for c in copies:
+            c.grad = torch.randn_like(c) * 1e-3
+        try:
+            opt = torch.optim.Adam(copies, lr=5e-5, betas=(0.5, 0.999), **options)
+            opt.step()
+        except (RuntimeError, TypeError) as err:
+            rows.append({"adam": name, "error": str(err).splitlines()[0]})
+            continue
+        best = float("inf")
+        for _ in range(repeats):
+            sync(experiment.device)
+            start = time.perf_counter()
+            opt.step()
+            sync(experiment.device)
+            best = min(best, time.perf_counter() - start)
+        rows.append({"adam": name, "parameters": numel, "step_ms": best * 1e3,
+                     "bytes_moved_gb_per_s": numel * 4 * 7 / best / 1e9})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[100, 2048])
+    parser.add_argument("--pairs", type=int, default=2000, help="pairs timed per batch size (default 2000)")
+    parser.add_argument("--min-steps", type=int, default=3)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--skip-optimizers", action="store_true")
+    parser.add_argument("--fused", choices=["no", "yes", "both"], default="both",
+                        help="train.fused_optimizer for the timed runs (default: both, side by side)")
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    info = machine()
+    print(json.dumps({"machine": info}))
+    mm = matmul_rate(device)
+    print(json.dumps({"mm_gflops": mm}))
+    rows = []
+    variants = {"no": [False], "yes": [True], "both": [False, True]}[args.fused]
+    for batch in args.batches:
+        for fused in variants:
+            row = throughput(batch, args.pairs, args.min_steps, args.device, fused)
+            row["load_1min"] = os.getloadavg()[0]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    mm_after = matmul_rate(device)
+    print(json.dumps({"mm_gflops_after": mm_after}))
+    if not args.skip_optimizers:
+        for row in optimizer_comparison(args.device):
+            print(json.dumps(row))
+    print()
+    print(f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, load {info['load_1min']:.2f}")
+    print(f"float32 mm 2048x4096@4096x1024: {mm:.1f} GFLOP/s (before), {mm_after:.1f} (after)")
+    print("| batch | Adam | pairs timed | samples/s | s per 18,015-pair epoch | GFLOP/step | GFLOP/s | mm GFLOP/s | ratio | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['batch']} | {r['adam']} | {r['pairs_timed']} | {r['samples_per_s']:.0f} | {r['epoch_seconds_18015']:.1f} | "
+              f"{r['gflop_per_step']:.1f} | {r['achieved_gflops']:.1f} | {r['mm_gflops']:.1f} | {r['ratio']:.0%} | "
+              f"{r['load_1min']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,125 @@
+"""Data-parallel training (gloo, CPU): 2 processes equal 1 process with the same global batch."""
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from gcnretrieval.config import load_config
+from gcnretrieval.train import Trainer, build_experiment
+from gcnretrieval.training import distributed
+
+# BatchNorm statistics over the global batch and the gathered losses are summed across ranks
+# in another order than one process sums them: equal up to float32 rounding (observed
+# differences ~2e-7), hence the tolerance. The optimizer is SGD with momentum: its update is
+# linear in the gradient. Adam's first steps move every weight by about lr * sign(gradient),
+# so a gradient that is zero up to rounding can flip a step of size lr; with Adam the two runs
+# agree only up to that amplified rounding.
+ATOL = 1e-5
+
+
+def _recipe(batch_size: int) -> dict:
+    return {
+        "run": {"name": "ddp", "seed": 7},
+        "data": {"source": "synthetic", "synthetic": {"num_train": 22, "num_test": 6, "num_labels": 5,
+                                                      "image_dim": 16, "text_dim": 12}},
+        "graph": {"kind": "cooccurrence", "node_features": "random", "node_feature_dim": 6, "threshold": 0.3},
+        "encoder": {"name": "l2gcn", "num_layers": 2},
+        "model": {"common_dim": 8},
+        "train": {"batch_size": batch_size, "epochs": 2, "device": "cpu", "lr": 1e-2, "optimizer": "sgd"},
+        "eval": {"select_on": "test"},
+    }
+
+
+def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
+    state = {f"model.{k}": v.detach().clone() for k, v in trainer.model.state_dict().items()}
+    state.update({f"objective.{k}": v.detach().clone() for k, v in trainer.objective.state_dict().items()})
+    return state
+
+
+def _worker(rank: int, world: int, init_file: str, out_file: str, batch_size: int) -> None:
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        trainer = Trainer(build_experiment(load_config(_recipe(batch_size))), progress=False)
+        history = trainer.fit()
+        if rank == 0:
+            torch.save({"state": _state(trainer), "history": history,
+                        "bn_kind": type(trainer.model.image_projector.norm).__name__}, out_file)
+    finally:
+        dist.destroy_process_group()
+
+
+def _single(batch_size: int) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    trainer = Trainer(build_experiment(load_config(_recipe(batch_size))), progress=False)
+    history = trainer.fit()
+    return _state(trainer), history
+
+
+@pytest.mark.parametrize("batch_size", [9, 8])  # 9: uneven shards (5 + 4) and a last batch of 4
+def test_two_processes_match_one(tmp_path, batch_size):
+    out_file = str(tmp_path / "rank0.pt")
+    mp.start_processes(_worker, args=(2, str(tmp_path / "init"), out_file, batch_size), nprocs=2,
+                       join=True, start_method="spawn")
+    result = torch.load(out_file, weights_only=False)
+    assert result["bn_kind"] == "GlobalBatchNorm1d"
+    expected, history = _single(batch_size)
+    assert set(result["state"]) == set(expected)
+    for key, value in expected.items():
+        torch.testing.assert_close(result["state"][key].double(), value.double(), atol=ATOL, rtol=0, msg=key)
+    # something was learnt: the parameters moved away from their initial values
+    initial = Trainer(build_experiment(load_config(_recipe(batch_size))), progress=False)
+    moved = max(float((expected[k].double() - v.double()).abs().max())
+                for k, v in _state(initial).items() if v.is_floating_point())
+    assert moved > 100 * ATOL
+    for a, b in zip(result["history"], history):
+        assert a["loss_total"] == pytest.approx(b["loss_total"], abs=1e-5)
+        assert a["test_avg_map"] == pytest.approx(b["test_avg_map"], abs=1e-6)
+
+
+def test_shard_covers_global_batch_in_order():
+    index = torch.tensor([5, 3, 9, 0, 7])
+    parts = [distributed.shard(index, 2, r) for r in range(2)]
+    assert torch.equal(torch.cat(parts), index)
+    assert [len(p) for p in parts] == [3, 2]
+
+
+def test_single_process_has_no_wrapper():
+    assert distributed.world_size() == 1 and distributed.rank() == 0 and distributed.is_main_process()
+    trainer = Trainer(build_experiment(load_config(_recipe(8))), progress=False)
+    assert trainer.step_module is None
+    assert os.environ.get("WORLD_SIZE", "1") == "1" or not dist.is_initialized()
+
+
+def _run_worker(rank: int, world: int, init_file: str, run_dir: str, epochs: int, resume: bool) -> None:
+    from gcnretrieval.runner import run
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        result = run(_recipe(9), {"train.epochs": epochs}, out=run_dir, resume=resume, progress=False)
+        assert set(result.test) == {"i2t_map", "t2i_map", "avg_map"}  # every rank gets rank 0's evaluation
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_process_run_resumes_and_matches_one(tmp_path):
+    from gcnretrieval.runner import run
+    from gcnretrieval.training import load_checkpoint
+
+    two = tmp_path / "two"
+    mp.start_processes(_run_worker, args=(2, str(tmp_path / "init1"), str(two), 1, False), nprocs=2,
+                       join=True, start_method="spawn")
+    mp.start_processes(_run_worker, args=(2, str(tmp_path / "init2"), str(two), 2, True), nprocs=2,
+                       join=True, start_method="spawn")
+    rows = (two / "metrics.jsonl").read_text().splitlines()
+    assert len(rows) == 2  # written once (rank 0), epoch 1 then the resumed epoch 2
+    one = tmp_path / "one"
+    run(_recipe(9), {"train.epochs": 2}, out=one, progress=False)
+    a = load_checkpoint(two / "checkpoints" / "last.pt")["model"]
+    b = load_checkpoint(one / "checkpoints" / "last.pt")["model"]
+    for key, value in b.items():
+        torch.testing.assert_close(a[key].double(), value.double(), atol=ATOL, rtol=0, msg=key)
