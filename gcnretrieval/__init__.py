@@ -58,6 +58,14 @@ _EXPORTS: dict[str, str] = {
     "RunResult": "gcnretrieval.runner",
     "run": "gcnretrieval.runner",
     "evaluate": "gcnretrieval.runner",
+    "load_run": "gcnretrieval.runner",
+    "Retriever": "gcnretrieval.retrieval",
+    "ExactIndex": "gcnretrieval.retrieval",
+    "FaissIndex": "gcnretrieval.retrieval",
+    "write_report": "gcnretrieval.retrieval",
+    "compare": "gcnretrieval.experiments",
+    "sweep": "gcnretrieval.experiments",
+    "run_baseline": "gcnretrieval.experiments",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -274,3 +274,148 @@ def prepare_folder_command(images, table, label_file, vocabulary, separator, top
                          image_options=_image_options(features, weights, device, batch_size),
                          num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite, thumbnail_size=thumbnail_size)
     _echo_prepared(out)
+
+
+# --- experiments: compare, sweep -------------------------------------------------------
+
+
+def _echo_cell(index: int, total: int, result) -> None:
+    test = result.test
+    click.echo(f"[{index}/{total}] {result.cell.name}: {result.status}; test mAP i2t {test['i2t_map']:.4f} "
+               f"t2i {test['t2i_map']:.4f} mean {test['avg_map']:.4f}")
+
+
+_SET_HELP = "override a recipe key for every cell (read as TOML, like `run --set`); repeatable"
+
+
+@cli.command("compare")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--encoders", required=True, metavar="NAMES",
+              help="comma-separated encoders and baselines, e.g. gcn,gat,bagfn,l2gcn,none,cca,pls")
+@click.option("--seeds", default=None, metavar="SEEDS", help="comma-separated run.seed values (default: the recipe's)")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="comparison directory (default: <run.out_dir>/compare_<name>)")
+@click.option("--name", default=None, help="comparison name (default: the recipe's run.name)")
+@click.option("--components", type=click.IntRange(min=1), default=None,
+              help="common dimension of the cca/pls baselines (default: min(64, d_v, d_t, n_train))")
+def compare_command(recipe, encoders, seeds, overrides, out, name, components) -> None:
+    """Run a recipe once per encoder (or baseline) and seed; write compare.{json,csv,md,png}.
+
+    Finished cells are skipped, so rerunning an interrupted comparison resumes it.
+    """
+    from gcnretrieval.experiments import available_baselines, compare
+
+    options = {b: {"n_components": components} for b in available_baselines()} if components else None
+    result = compare(recipe, encoders, seeds, list(overrides), out=out, name=name, baseline_options=options,
+                     callback=_echo_cell)
+    click.echo(result.table)
+    click.echo(f"comparison directory: {result.out_dir}")
+
+
+@cli.command("sweep")
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--grid", "grid", multiple=True, required=True, metavar="KEY=V1,V2,...",
+              help="a recipe key and its values (read as TOML); repeat for a cartesian product")
+@click.option("--seeds", default=None, metavar="SEEDS", help="comma-separated run.seed values (default: the recipe's)")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="sweep directory (default: <run.out_dir>/sweep_<name>)")
+@click.option("--name", default=None, help="sweep name (default: the recipe's run.name)")
+def sweep_command(recipe, grid, seeds, overrides, out, name) -> None:
+    """Run a recipe over the cartesian product of --grid values and seeds; write sweep.{json,csv,md} and plots.
+
+    Finished cells are skipped, so rerunning an interrupted sweep resumes it.
+    """
+    from gcnretrieval.experiments import sweep
+
+    result = sweep(recipe, list(grid), seeds, list(overrides), out=out, name=name, callback=_echo_cell)
+    click.echo(result.table)
+    click.echo(f"sweep directory: {result.out_dir}")
+
+
+def _echo_search(result, top_k: int) -> None:
+    query = result.query
+    if query["kind"] == "id":
+        what = f"{query['modality']} #{query['index']} of the test split"
+        if query["item"]:
+            what += f" ({query['item'][:60]})"
+        what += f"; labels: {', '.join(query['labels']) or 'none'}"
+    else:
+        what = f"{query['kind']} {query['value']!r}"
+        if query.get("ignored_words"):
+            what += f" (not in the vocabulary, ignored: {' '.join(query['ignored_words'])})"
+    click.echo(f"query: {what}")
+    click.echo(f"database: {result.database['size']} test {result.database['modality']}s, "
+               f"top {top_k}, {result.index} index")
+    rows = [("rank", "index", "score", "relevant", "labels", result.database["modality"])]
+    for hit in result.hits:
+        relevant = "-" if hit.relevant is None else ("yes" if hit.relevant else "no")
+        item = hit.item or ""
+        rows.append((str(hit.rank), str(hit.index), f"{hit.score:.4f}", relevant, ", ".join(hit.labels),
+                     item if len(item) <= 60 else item[:57] + "..."))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1])
+
+
+@cli.command("search")
+@click.argument("run_dir", type=click.Path())
+@click.option("--image", "image", type=click.Path(dir_okay=False), default=None,
+              help="query image file (featurised like the run's dataset)")
+@click.option("--text", "text", default=None, help="query tags, e.g. \"sky clouds sunset\" (the dataset's vocabulary)")
+@click.option("--query-id", "query_id", type=int, default=None, help="query with test item N of --modality")
+@click.option("--modality", type=click.Choice(["image", "text"]), default="image", show_default=True,
+              help="modality of the --query-id item (the database is the other one)")
+@click.option("--top-k", type=click.IntRange(min=1), default=10, show_default=True, help="results to show")
+@click.option("--json", "as_json", is_flag=True, help="print the results as JSON")
+@click.option("--index", type=click.Choice(["exact", "faiss"]), default="exact", show_default=True,
+              help="search index (faiss: pip install 'gcnretrieval[faiss]')")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="which checkpoint of the run")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:N")
+def search_command(run_dir: str, image: str | None, text: str | None, query_id: int | None, modality: str,
+                   top_k: int, as_json: bool, index: str, checkpoint: str, device: str) -> None:
+    """Search the test split of a run with an image, tags or a test item.
+
+    Give exactly one of --image, --text, --query-id. The database is the test split of
+    the other modality. --json prints {run_dir, checkpoint, query, database, index,
+    results}, each result {rank, index, score, labels, item, relevant}.
+    """
+    import json
+
+    from gcnretrieval.retrieval import Retriever
+
+    given = [name for name, value in (("--image", image), ("--text", text), ("--query-id", query_id)) if value is not None]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one query: --image PATH, --text \"tags\" or --query-id N"
+                               + (f" (got {' and '.join(given)})" if given else ""))
+    if text is not None and not text.strip():
+        raise click.UsageError("the --text query is empty; give one or more tags, e.g. --text \"sky clouds\"")
+    retriever = Retriever.from_run(run_dir, checkpoint=checkpoint, device=device, index=index)
+    if image is not None:
+        result = retriever.search_image(image, top_k)
+    elif text is not None:
+        result = retriever.search_text(text, top_k)
+    else:
+        result = retriever.search_id(query_id, modality, top_k)
+    if as_json:
+        click.echo(json.dumps({"run_dir": str(run_dir), "checkpoint": checkpoint, **result.to_dict()}, indent=2))
+    else:
+        _echo_search(result, top_k)
+
+
+@cli.command("report")
+@click.argument("run_dir", type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="HTML file (default RUN_DIR/report.html)")
+@click.option("--queries", type=click.IntRange(min=1), default=4, show_default=True, help="sample queries per direction")
+@click.option("--top-k", type=click.IntRange(min=1), default=8, show_default=True, help="results per query")
+@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="which checkpoint of the run")
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:N")
+def report_command(run_dir: str, out: str | None, queries: int, top_k: int, checkpoint: str, device: str) -> None:
+    """Write a self-contained HTML report of a run: mAPs, curves, sample searches."""
+    from gcnretrieval.retrieval import write_report
+
+    path = write_report(run_dir, out, queries=queries, top_k=top_k, checkpoint=checkpoint, device=device)
+    click.echo(f"report: {path}")

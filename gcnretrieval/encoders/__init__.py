@@ -1,7 +1,8 @@
 """Label encoders: a :class:`LabelEncoder` base and built-in encoders, registered by name.
 
 Built-in: ``l2gcn`` (:class:`L2GCN`), ``gcn`` (:class:`GCN`), ``gat`` (:class:`GAT`) and
-``bagfn`` (:class:`BaGFN`). Build one with ``build_encoder("l2gcn", 300, 1024)``.
+``bagfn`` (:class:`BaGFN`), plus the no-graph baseline ``none`` (:class:`NoGraph`).
+Build one with ``build_encoder("l2gcn", 300, 1024)``.
 """
 from gcnretrieval.encoders.base import LabelEncoder, resolve_activation
 from gcnretrieval.encoders.registry import (
@@ -15,6 +16,7 @@ from gcnretrieval.encoders.l2gcn import L2GCN, L2GCNConv  # noqa: E402  (registe
 from gcnretrieval.encoders.gcn import GCN  # noqa: E402
 from gcnretrieval.encoders.gat import GAT  # noqa: E402
 from gcnretrieval.encoders.bagfn import BaGFN, BaGFNBlock  # noqa: E402
+from gcnretrieval.encoders.nograph import NodeLinear, NoGraph  # noqa: E402
 
 __all__ = [
     "LabelEncoder",
@@ -32,4 +34,6 @@ __all__ = [
     "GAT",
     "BaGFN",
     "BaGFNBlock",
+    "NoGraph",
+    "NodeLinear",
 ]

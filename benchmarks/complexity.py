@@ -1,0 +1,147 @@
+"""Model complexity per label encoder at MIRFlickr-25K shapes (the paper's Table 2).
+
+Shapes: image 4,096-d, text 1,386-d, 24 labels with 300-d node features, common dimension
+1,024, encoder depth 5, batch 100. For every registered encoder:
+
+- parameters of the whole model (projectors, generators, discriminators, label encoder;
+  counted by ``param_counts.count_table``);
+- FLOPs (``gcnretrieval.experiments.model_flops``, ``torch.utils.flop_counter``: dense
+  products, 2 FLOPs per multiply-add, forward pass only): per sample = forward pass of a
+  training step on a batch of 100 pairs / 100 (label encoder once per batch), and on a
+  batch of one pair (label encoder counted in full, the convention of the paper's figures);
+- seconds per epoch: one training epoch (forward, backward, Adam step; no validation) over
+  ``--pairs`` synthetic MIRFlickr-shaped pairs (default 2,000), after one warm-up batch,
+  scaled linearly to MIRFlickr's 18,015 training pairs, and times 40 epochs.
+
+Usage::
+
+    python benchmarks/complexity.py [--pairs 2000] [--out benchmarks/complexity.md]
+
+Writes a markdown table with the machine it ran on. The paper's Table 2 (MIRFlickr, one
+RTX 4060 Ti, 40 epochs; figures from the paper, see the method notes): I-GNN baseline
+29.92 M parameters, 0.3010 GFLOPs, 7 min 19 s; L2-GCN 35.41 M, 0.3744 GFLOPs, 8 min 01 s.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from param_counts import count_table  # noqa: E402
+
+from gcnretrieval.config import load_config  # noqa: E402
+from gcnretrieval.encoders import available_encoders  # noqa: E402
+from gcnretrieval.experiments import model_flops  # noqa: E402
+from gcnretrieval.train import Trainer, build_experiment  # noqa: E402
+
+MIRFLICKR_TRAIN_PAIRS = 18015
+EPOCHS = 40
+PAPER = [("I-GNN baseline (paper)", 29.92e6, 0.3010e9, 7 * 60 + 19), ("L2-GCN (paper)", 35.41e6, 0.3744e9, 8 * 60 + 1)]
+
+
+def recipe(encoder: str, pairs: int) -> dict:
+    return {
+        "run": {"name": f"complexity_{encoder}", "seed": 0},
+        "data": {"source": "synthetic", "synthetic": {"num_train": pairs, "num_test": 100, "num_labels": 24,
+                                                       "image_dim": 4096, "text_dim": 1386}},
+        "graph": {"kind": "cooccurrence", "threshold": 0.4, "node_features": "random", "node_feature_dim": 300},
+        "encoder": {"name": encoder, "num_layers": 5},
+        "model": {"common_dim": 1024},
+        "train": {"epochs": 1, "batch_size": 100, "lr": 5e-5, "device": "cpu"},
+        "eval": {"select_on": "test"},
+    }
+
+
+def measure(encoder: str, pairs: int) -> dict:
+    experiment = build_experiment(load_config(recipe(encoder, pairs)))
+    trainer = Trainer(experiment, progress=False)
+    rows = trainer._train_rows
+    image, text, _ = rows.take(torch.arange(100))
+    flops = model_flops(experiment.model, image, text)
+    output = experiment.model(image, text)  # warm-up batch (allocations, first-call costs)
+    experiment.objective(output, rows.take(torch.arange(100))[2])[0].backward()
+    experiment.model.zero_grad(set_to_none=True)
+    started = time.perf_counter()
+    trainer.train_epoch()
+    seconds = time.perf_counter() - started
+    return {**flops, "seconds_epoch": seconds}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {int(round(seconds % 60)):02d} s"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=2000, help="synthetic training pairs timed (one epoch)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "complexity.md")
+    args = parser.parse_args()
+
+    params = {row["name"]: row["total"] for row in count_table()}
+    load_before = os.getloadavg()[0]
+    rows = []
+    for name in available_encoders():
+        result = measure(name, args.pairs)
+        scaled = result["seconds_epoch"] * MIRFLICKR_TRAIN_PAIRS / args.pairs
+        rows.append(f"| {name} | {params[name] / 1e6:.2f} | {result['flops_per_sample'] / 1e9:.4f} | "
+                    f"{result['flops_batch_of_one'] / 1e9:.4f} | {result['seconds_epoch']:.1f} | {scaled:.1f} | "
+                    f"{minutes(scaled * EPOCHS)} |")
+        print(rows[-1], flush=True)
+    load_after = os.getloadavg()[0]
+    for label, p, f, s in PAPER:
+        rows.append(f"| {label} | {p / 1e6:.2f} | — | {f / 1e9:.4f} | — | {s / EPOCHS * 1.0:.1f} | {minutes(s)} |")
+
+    lines = [
+        "# Model complexity at MIRFlickr-25K shapes (paper Table 2)",
+        "",
+        "Generated by `python benchmarks/complexity.py"
+        + (f" --pairs {args.pairs}" if args.pairs != 2000 else "") + "`.",
+        "",
+        "Shapes: image 4,096-d, text 1,386-d, 24 labels (300-d node features, co-occurrence graph at t = 0.4), "
+        "encoder depth 5, common dimension d = 1,024, batch 100.",
+        "",
+        "- **parameters**: the whole model (projectors, generators, discriminators, label encoder).",
+        "- **GFLOPs / sample**: forward pass of one training step on 100 pairs, divided by 100 (the label encoder "
+        "runs once per batch); **GFLOPs, batch of one**: forward pass on a single pair, label encoder counted in full. "
+        "Counted with `torch.utils.flop_counter.FlopCounterMode`: dense products only, 2 FLOPs per multiply-add "
+        "(tools that report multiply-accumulates give half); sparse message passing and element-wise operations "
+        "are not counted. No backward pass.",
+        f"- **s / epoch**: one training epoch (forward, backward, Adam step; no validation pass) over {args.pairs:,} "
+        f"synthetic MIRFlickr-shaped pairs, measured, then scaled linearly to {MIRFLICKR_TRAIN_PAIRS:,} pairs; "
+        f"**{EPOCHS} epochs** is that times {EPOCHS}.",
+        "- Paper rows: Table 2 of the paper (MIRFlickr, one NVIDIA RTX 4060 Ti GPU, 40 epochs including its "
+        "evaluation); its s / epoch is the total divided by 40. Our times are CPU times and not comparable to a GPU's.",
+        "",
+        "| encoder | parameters (M) | GFLOPs / sample | GFLOPs, batch of one | s / epoch measured "
+        f"({args.pairs:,} pairs) | s / epoch ({MIRFLICKR_TRAIN_PAIRS:,} pairs) | {EPOCHS} epochs |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
+        "",
+        f"Machine: {cpu_model()}, {os.cpu_count()} logical cores, torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), Python {platform.python_version()}, {platform.system()}; "
+        f"1-minute load average {load_before:.1f} before and {load_after:.1f} after the timing "
+        "(other processes shared the cores, so the times are upper bounds).",
+        "",
+    ]
+    args.out.write_text("\n".join(lines), encoding="utf-8")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

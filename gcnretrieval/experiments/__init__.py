@@ -1,0 +1,30 @@
+"""Experiments: comparisons of encoders and baselines, sweeps over recipe keys, complexity.
+
+- :func:`compare`: one recipe, several encoders (and the ``cca``/``pls`` baselines) and
+  seeds, one run directory per cell, a table and a grouped bar chart;
+- :func:`sweep`: one recipe over the cartesian product of values of recipe keys;
+- :func:`run_baseline`: the closed-form CCA / PLS baselines as run directories;
+- :func:`model_flops`, :func:`experiment_complexity`: parameters and FLOPs per sample.
+"""
+from gcnretrieval.experiments.baselines import BASELINES, available_baselines, fit_baseline, run_baseline
+from gcnretrieval.experiments.cells import Cell, CellResult
+from gcnretrieval.experiments.compare import ComparisonResult, compare
+from gcnretrieval.experiments.complexity import count_flops, experiment_complexity, model_flops
+from gcnretrieval.experiments.sweep import SweepResult, parse_grid, sweep
+
+__all__ = [
+    "BASELINES",
+    "Cell",
+    "CellResult",
+    "ComparisonResult",
+    "SweepResult",
+    "available_baselines",
+    "compare",
+    "count_flops",
+    "experiment_complexity",
+    "fit_baseline",
+    "model_flops",
+    "parse_grid",
+    "run_baseline",
+    "sweep",
+]

@@ -1,0 +1,122 @@
+"""Figures of experiments (matplotlib, Agg backend, written atomically)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from gcnretrieval.experiments.io import write_figure
+from gcnretrieval.experiments.summary import METRIC_TITLES, METRICS
+
+__all__ = ["grouped_bars", "heatmap", "lines"]
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _std(value: float | None) -> float:
+    return 0.0 if value is None else value
+
+
+def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
+    """One group per mAP (I→T, T→I, mean), one bar per method, error bars = sample std over seeds."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(max(6.0, 1.2 + 0.45 * len(rows) * len(METRICS)), 4.0))
+    width = 0.8 / max(len(rows), 1)
+    positions = np.arange(len(METRICS))
+    lows, highs = [], []
+    for index, row in enumerate(rows):
+        means = [row[f"{m}_mean"] or 0.0 for m in METRICS]
+        stds = [_std(row[f"{m}_std"]) for m in METRICS]
+        lows.extend(mean - std for mean, std in zip(means, stds))
+        highs.extend(mean + std for mean, std in zip(means, stds))
+        axes.bar(positions + (index - (len(rows) - 1) / 2) * width, means, width, yerr=stds, capsize=3,
+                 label=str(row["group"]))
+    axes.set_xticks(positions, [METRIC_TITLES[m] for m in METRICS])
+    axes.set_ylabel("test mAP@all")
+    if lows:
+        axes.set_ylim(max(0.0, min(lows) - 0.05), min(1.0, max(highs) + 0.02))
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if title:
+        axes.set_title(title)
+    axes.grid(axis="y", alpha=0.3)
+    return write_figure(figure, path)
+
+
+def _axis_values(values: list[Any]) -> tuple[list[float], list[str], bool]:
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+    labels = [str(v) for v in values]
+    if numeric:
+        return [float(v) for v in values], labels, True
+    return list(range(len(values))), labels, False
+
+
+def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: str | None = None,
+          metric: str | None = None, title: str = "") -> Path:
+    """mAP against one swept key, with sample-std error bars.
+
+    Without ``series_key``: one line per mAP (I→T, T→I, mean). With it: one line per value
+    of ``series_key``, plotting ``metric`` (default the mean mAP).
+    """
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(6.4, 4.0))
+    x_values = list(dict.fromkeys(row["values"][x_key] for row in rows))
+    xs, labels, numeric = _axis_values(x_values)
+    position = dict(zip(map(repr, x_values), xs))
+    if series_key is None:
+        series = [(METRIC_TITLES[m], m, rows) for m in METRICS]
+    else:
+        metric = metric or "avg_map"
+        names = list(dict.fromkeys(row["values"][series_key] for row in rows))
+        series = [(f"{series_key} = {name}", metric, [r for r in rows if r["values"][series_key] == name])
+                  for name in names]
+    for label, m, members in series:
+        members = [r for r in members if r[f"{m}_mean"] is not None]
+        axes.errorbar([position[repr(r["values"][x_key])] for r in members], [r[f"{m}_mean"] for r in members],
+                      yerr=[_std(r[f"{m}_std"]) for r in members], marker="o", capsize=3, label=label)
+    axes.set_xticks(xs, labels)
+    axes.set_xlabel(x_key)
+    axes.set_ylabel("test mAP@all" if series_key is None else f"test {METRIC_TITLES[metric]} mAP@all")
+    axes.legend(fontsize="small")
+    axes.grid(alpha=0.3)
+    if title:
+        axes.set_title(title)
+    return write_figure(figure, path)
+
+
+def heatmap(rows: list[dict[str, Any]], row_key: str, column_key: str, path: str | Path,
+            metric: str = "avg_map", title: str = "") -> Path:
+    """Mean ``metric`` over seeds for every pair of values of two swept keys, annotated."""
+    plt = _pyplot()
+    row_values = list(dict.fromkeys(r["values"][row_key] for r in rows))
+    column_values = list(dict.fromkeys(r["values"][column_key] for r in rows))
+    grid = np.full((len(row_values), len(column_values)), np.nan)
+    for r in rows:
+        i = row_values.index(r["values"][row_key])
+        j = column_values.index(r["values"][column_key])
+        if r[f"{metric}_mean"] is not None:
+            grid[i, j] = r[f"{metric}_mean"]
+    figure, axes = plt.subplots(figsize=(1.4 + 0.9 * len(column_values), 1.2 + 0.55 * len(row_values)))
+    image = axes.imshow(grid, cmap="viridis", aspect="auto")
+    finite = grid[np.isfinite(grid)]
+    middle = float(finite.mean()) if finite.size else 0.0
+    for i in range(grid.shape[0]):
+        for j in range(grid.shape[1]):
+            if np.isfinite(grid[i, j]):
+                axes.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize="small",
+                          color="black" if grid[i, j] > middle else "white")
+    axes.set_xticks(range(len(column_values)), [str(v) for v in column_values])
+    axes.set_yticks(range(len(row_values)), [str(v) for v in row_values])
+    axes.set_xlabel(column_key)
+    axes.set_ylabel(row_key)
+    figure.colorbar(image, ax=axes, label=f"test {METRIC_TITLES[metric]} mAP@all")
+    if title:
+        axes.set_title(title)
+    return write_figure(figure, path)

@@ -1,0 +1,107 @@
+"""CCA / PLS baselines: the closed-form CCA against its definition, planted data, run directories."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gcnretrieval.errors import ConfigError
+from gcnretrieval.experiments import available_baselines, fit_baseline, run_baseline
+from gcnretrieval.experiments.baselines import ClosedFormCCA
+from gcnretrieval.metrics import retrieval_report
+
+from test_experiments_compare import TINY
+
+
+def correlated_views(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, 2))
+    x = np.c_[z, rng.standard_normal((n, 3))] @ rng.standard_normal((5, 5))
+    y = np.c_[z * [1.0, 0.5], rng.standard_normal((n, 2))] @ rng.standard_normal((4, 4))
+    y += 0.3 * rng.standard_normal((n, 4))
+    return x, y
+
+
+def test_closed_form_cca_meets_the_definition():
+    x, y = correlated_views()
+    cca = ClosedFormCCA(3, regularization=0.0).fit(x, y)
+    a, b = cca.transform(x, y)
+    n = x.shape[0] - 1
+    # projections are uncorrelated with unit variance within each view ...
+    np.testing.assert_allclose(a.T @ a / n, np.eye(3), atol=1e-8)
+    np.testing.assert_allclose(b.T @ b / n, np.eye(3), atol=1e-8)
+    # ... and the cross-correlation is diagonal, holding the canonical correlations, in decreasing order
+    np.testing.assert_allclose(a.T @ b / n, np.diag(cca.correlations_), atol=1e-8)
+    assert np.all(np.diff(cca.correlations_) <= 0)
+    # the first canonical correlation is the largest correlation any pair of directions reaches
+    rng = np.random.default_rng(1)
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    for _ in range(200):
+        u, v = xc @ rng.standard_normal(5), yc @ rng.standard_normal(4)
+        assert abs(np.corrcoef(u, v)[0, 1]) <= cca.correlations_[0] + 1e-9
+
+
+def test_pls_first_direction_maximises_covariance():
+    x, y = correlated_views()
+    fitted = fit_baseline("pls", x, y, n_components=1)
+    xs, ys = (x - x.mean(0)) / x.std(0), (y - y.mean(0)) / y.std(0)
+    u, s, vt = np.linalg.svd(xs.T @ ys)
+    a, b = fitted.embed(x, y)
+    expected_a, expected_b = xs @ u[:, :1], ys @ vt[:1].T
+    sign = np.sign(a[0, 0] * expected_a[0, 0])
+    np.testing.assert_allclose(a, sign * expected_a, atol=1e-8)
+    np.testing.assert_allclose(b, sign * expected_b, atol=1e-8)
+
+
+def planted(n, rng, maps):
+    """8 classes (one label each, a second label 20 % of the time); each view is a fixed
+    random map of the class signal plus noise."""
+    labels = np.zeros((n, 8), dtype=np.float32)
+    labels[np.arange(n), rng.integers(0, 8, n)] = 1
+    labels[np.arange(n), rng.integers(0, 8, n)] += rng.random(n) < 0.2
+    labels = np.minimum(labels, 1)
+    views = [labels @ m + 0.5 * rng.standard_normal((n, m.shape[1])) for m in maps]
+    return views[0], views[1], labels
+
+
+@pytest.mark.parametrize("method", ["cca", "pls"])
+def test_baselines_beat_random_ranking_on_planted_data(method):
+    rng = np.random.default_rng(3)
+    maps = [rng.standard_normal((8, 20)), rng.standard_normal((8, 16))]
+    train_x, train_y, _ = planted(300, rng, maps)
+    test_x, test_y, test_labels = planted(150, rng, maps)
+    fitted = fit_baseline(method, train_x, train_y, n_components=8)
+    image, text = fitted.embed(test_x, test_y)
+    labels = torch.from_numpy(test_labels)
+    got = retrieval_report(torch.from_numpy(image), torch.from_numpy(text), labels)
+    generator = torch.Generator().manual_seed(0)
+    chance = retrieval_report(torch.randn(150, 8, generator=generator), torch.randn(150, 8, generator=generator), labels)
+    assert all(np.isfinite(v) for v in got.values())
+    assert chance["avg_map"] < 0.35
+    assert got["avg_map"] > chance["avg_map"] + 0.3, (got, chance)
+
+
+def test_run_baseline_writes_a_run_directory(tmp_path):
+    result = run_baseline(TINY, {"encoder.name": "cca"}, out=tmp_path / "cca", n_components=3)
+    final = json.loads((tmp_path / "cca" / "final_metrics.json").read_text())
+    assert set(final["test"]) == {"i2t_map", "t2i_map", "avg_map"} and final["test"] == result.test
+    assert final["selected_epoch"] is None and final["epochs_trained"] == 0
+    assert final["baseline"]["method"] == "cca" and final["baseline"]["n_components"] == 3
+    assert final["baseline"]["parameters"] == (12 + 10) * (3 + 2)
+    config = json.loads((tmp_path / "cca" / "config.resolved.json").read_text())
+    assert config["encoder"]["name"] == "cca" and config["run"]["seed"] == 0
+    for name in ("recipe.toml", "environment.json", "metrics.jsonl", "report.md"):
+        assert (tmp_path / "cca" / name).is_file()
+    with pytest.raises(ConfigError, match="already exists"):
+        run_baseline(TINY, {"encoder.name": "cca"}, out=tmp_path / "cca")
+
+
+def test_bad_component_count_and_option_are_user_errors(tmp_path):
+    x, y = correlated_views(n=50)
+    with pytest.raises(ConfigError, match=r"n_components of baseline 'pls' must be an integer in \[1, 4\]"):
+        fit_baseline("pls", x, y, n_components=5)
+    with pytest.raises(ConfigError, match="bad option for baseline 'pls'"):
+        fit_baseline("pls", x, y, n_components=2, regularization=1.0)
+    assert available_baselines() == ["cca", "pls"]

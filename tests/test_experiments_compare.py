@@ -1,0 +1,159 @@
+"""`compare`: cells as run directories, resume after an interruption, early name errors."""
+from __future__ import annotations
+
+import json
+import statistics
+
+import pytest
+from click.testing import CliRunner
+
+import gcnretrieval
+import gcnretrieval.runner
+from gcnretrieval.cli import cli
+from gcnretrieval.errors import ConfigError, UnknownNameError
+from gcnretrieval.experiments import compare
+
+TINY = {
+    "run": {"name": "tiny", "seed": 0},
+    "data": {"source": "synthetic",
+             "synthetic": {"num_train": 60, "num_test": 30, "num_labels": 5, "image_dim": 12, "text_dim": 10}},
+    "graph": {"node_features": "random", "node_feature_dim": 8},
+    "encoder": {"num_layers": 1},
+    "model": {"common_dim": 8},
+    "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "device": "cpu"},
+}
+
+
+def flatten(tree, prefix=""):
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def test_compare_runs_every_cell_with_identical_settings_and_tabulates(tmp_path):
+    result = gcnretrieval.compare(TINY, "gcn,l2gcn", seeds=[0, 1], overrides={"loss.alpha": 0.5}, out=tmp_path / "c")
+    out = tmp_path / "c"
+    names = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert names == ["gcn_seed0", "gcn_seed1", "l2gcn_seed0", "l2gcn_seed1"]
+    configs = {n: flatten(json.loads((out / n / "config.resolved.json").read_text())) for n in names}
+    reference = configs["gcn_seed0"]
+    for name, config in configs.items():
+        differing = {k for k in reference if reference[k] != config[k]}
+        assert differing <= {"encoder.name", "run.seed", "run.name"}, name
+        assert config["loss.alpha"] == 0.5
+        assert (out / name / "final_metrics.json").is_file()
+
+    summary = json.loads((out / "compare.json").read_text())
+    assert [row["method"] for row in summary["rows"]] == ["gcn", "l2gcn"]
+    for row in summary["rows"]:
+        cells = [json.loads((out / f"{row['method']}_seed{s}" / "final_metrics.json").read_text())["test"]
+                 for s in (0, 1)]
+        for metric in ("i2t_map", "t2i_map", "avg_map"):
+            values = [c[metric] for c in cells]
+            assert row[f"{metric}_mean"] == pytest.approx(sum(values) / 2)
+            assert row[f"{metric}_std"] == pytest.approx(statistics.stdev(values))  # sample std (ddof=1)
+        assert row["parameters"] > 0 and row["flops_per_sample"] > 0 and row["seconds_per_epoch"] > 0
+    header = (out / "compare.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["method", "kind", "seeds"] and "flops_per_sample" in header
+    assert "| gcn |" in (out / "compare.md").read_text() and "| gcn |" in result.table
+    assert (out / "compare.png").stat().st_size > 1000
+
+
+def test_interrupted_compare_resumes_without_redoing_finished_cells(tmp_path, monkeypatch):
+    out = tmp_path / "c"
+    real_run = gcnretrieval.runner.run
+    calls = []
+
+    def crashing_run(recipe, overrides, **kwargs):
+        calls.append(overrides["run.name"])
+        if len(calls) == 2:
+            raise RuntimeError("simulated crash")
+        return real_run(recipe, overrides, **kwargs)
+
+    monkeypatch.setattr(gcnretrieval.runner, "run", crashing_run)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        compare(TINY, ["gcn", "none"], seeds=[0, 1], out=out)
+    assert (out / "gcn_seed0" / "final_metrics.json").is_file()
+    assert not (out / "gcn_seed1").exists()
+    finished = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "gcn_seed0").rglob("*") if p.is_file()}
+
+    monkeypatch.setattr(gcnretrieval.runner, "run", real_run)
+    result = compare(TINY, ["gcn", "none"], seeds=[0, 1], out=out)
+    status = {c["name"]: c["status"] for c in result.cells}
+    assert status == {"gcn_seed0": "skipped", "gcn_seed1": "ran", "none_seed0": "ran", "none_seed1": "ran"}
+    for path, (mtime, content) in finished.items():
+        assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content, path
+
+    # a cell that lost its final metrics (stopped after its last epoch) is resumed from its checkpoint
+    (out / "none_seed1" / "final_metrics.json").unlink()
+    again = compare(TINY, ["gcn", "none"], seeds=[0, 1], out=out)
+    status = {c["name"]: c["status"] for c in again.cells}
+    assert status == {"gcn_seed0": "skipped", "gcn_seed1": "skipped", "none_seed0": "skipped",
+                      "none_seed1": "resumed"}
+    assert (out / "none_seed1" / "final_metrics.json").is_file()
+
+
+def test_partial_cell_without_checkpoint_is_restarted(tmp_path):
+    out = tmp_path / "c"
+    compare(TINY, ["gcn"], seeds=[0], out=out)
+    cell = out / "gcn_seed0"
+    (cell / "final_metrics.json").unlink()
+    (cell / "checkpoints" / "last.pt").unlink()
+    result = compare(TINY, ["gcn"], seeds=[0], out=out)
+    assert result.cells[0]["status"] == "ran"
+    assert (cell / "final_metrics.json").is_file()
+
+
+def test_finished_cell_with_other_settings_is_refused(tmp_path):
+    out = tmp_path / "c"
+    compare(TINY, ["gcn"], seeds=[0], out=out)
+    # a key missing from a saved configuration (added to the format later) counts as its default
+    path = out / "gcn_seed0" / "config.resolved.json"
+    saved = json.loads(path.read_text())
+    del saved["train"]["drop_last"]
+    path.write_text(json.dumps(saved))
+    assert compare(TINY, ["gcn"], seeds=[0], out=out).cells[0]["status"] == "skipped"
+    with pytest.raises(ConfigError, match=r"'loss\.alpha' = 1\.1 but the experiment now asks for 2\.0"):
+        compare(TINY, ["gcn"], seeds=[0], overrides={"loss.alpha": 2.0}, out=out)
+
+
+def test_unknown_encoder_fails_before_any_cell_runs(tmp_path):
+    with pytest.raises(UnknownNameError) as info:
+        compare(TINY, "gcn,gcm", seeds=[0], out=tmp_path / "c")
+    message = str(info.value)
+    assert message.startswith("unknown encoder or baseline 'gcm' — did you mean 'gcn'? choices: ")
+    assert "cca" in message and "\n" not in message
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--encoders", "gcn,l2gnc"], "did you mean 'l2gcn'?"),
+    (["--encoders", " , "], "no encoders given"),
+    (["--encoders", "gcn", "--seeds", "0,x"], "seeds must be non-negative integers"),
+    (["--encoders", "gcn", "--set", "run.seed=3"], "'run.seed' is set per cell"),
+])
+def test_cli_compare_errors_are_one_line_and_run_nothing(tmp_path, args, fragment):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[run]\nseed = 0\n[data]\nsource = "synthetic"\n')
+    result = CliRunner().invoke(cli, ["compare", str(recipe), *args, "--out", str(tmp_path / "c")])
+    assert result.exit_code != 0
+    assert fragment in result.output
+    assert not (tmp_path / "c").exists()
+
+
+def test_cli_compare_with_baselines(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[run]\nseed = 0\n[data]\nsource = "synthetic"\n')
+    sets = [f"--set=data.synthetic.{k}={v}" for k, v in TINY["data"]["synthetic"].items()]
+    result = CliRunner().invoke(cli, ["compare", str(recipe), "--encoders", "cca,pls", "--seeds", "0,1",
+                                      "--components", "4", "--out", str(tmp_path / "c"), *sets])
+    assert result.exit_code == 0, result.output
+    assert "[4/4] pls_seed1: ran" in result.output
+    rows = json.loads((tmp_path / "c" / "compare.json").read_text())["rows"]
+    assert [r["method"] for r in rows] == ["cca", "pls"] and all(r["kind"] == "baseline" for r in rows)
+    final = json.loads((tmp_path / "c" / "cca_seed0" / "final_metrics.json").read_text())
+    assert final["selected_epoch"] is None and final["baseline"]["n_components"] == 4
