@@ -7,6 +7,7 @@ stderr and exit status 2; nothing else is caught.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import click
 
@@ -30,6 +31,9 @@ def cli() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    # PyTorch Geometric scripts a few helpers at import time, which recent torch flags as
+    # deprecated on every start; the warning is not about anything a user can change.
+    warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -28,7 +28,8 @@ import os
 import platform
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from gcnretrieval.training import distributed
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunResult", "evaluate", "load_run", "run"]
+__all__ = ["RunResult", "create_run_directory", "environment", "evaluate", "load_run", "resolve_paths", "run"]
 
 CHECKPOINTS = ("best", "last")
 #: keys a resumed run may change: train for longer, or continue on another device
@@ -90,7 +91,7 @@ def _write_json(path: Path, value: Any) -> None:
     _write_text(path, json.dumps(value, indent=2) + "\n")
 
 
-def _resolve_paths(config: Config) -> Config:
+def resolve_paths(config: Config) -> Config:
     """Data paths made absolute (the catalog default ``data/<dataset>/`` spelled out)."""
     data = config.data
     if data.source != "files":
@@ -127,6 +128,40 @@ def environment(device: Any) -> dict[str, Any]:
         info["device_name"] = torch.cuda.get_device_name(torch.device(device))
         info["cuda"] = torch.version.cuda
     return info
+
+
+@contextmanager
+def create_run_directory(run_dir: Path, recipe_path: str | Path | None, raw: Mapping[str, Any], config: Config,
+                         device: Any, *, subdirs: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Assemble a new run directory under a temporary name next to ``run_dir``; rename it into place.
+
+    The staging directory holds ``recipe.toml`` (a copy of ``recipe_path``, or ``raw`` as
+    TOML when it is ``None``), ``config.resolved.json``, ``environment.json`` (for
+    ``device``), an empty ``metrics.jsonl`` and the empty folders ``subdirs``; it is
+    yielded so the caller can add files, then renamed to ``run_dir`` when the block ends
+    without error. On any error it is removed, so ``run_dir`` appears complete or not at
+    all; an ``OSError`` (``run_dir`` already there, say) becomes a :class:`ConfigError`.
+    """
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
+    try:
+        if recipe_path is not None:
+            shutil.copyfile(recipe_path, staging / "recipe.toml")
+        else:
+            _write_text(staging / "recipe.toml", to_toml(raw))
+        _write_json(staging / "config.resolved.json", config.to_dict())
+        _write_json(staging / "environment.json", environment(device))
+        (staging / "metrics.jsonl").touch()
+        for name in subdirs:
+            (staging / name).mkdir()
+        yield staging
+        os.rename(staging, run_dir)  # fails if the directory appeared meanwhile
+    except OSError as err:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ConfigError(f"cannot create run directory {run_dir} ({err}); choose another --name or --out") from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 class _RunLog(logging.Handler):
@@ -186,7 +221,7 @@ def _check_resumable(config: Config, run_dir: Path) -> Config:
     if new.run.seed is None:
         new = replace(new, run=replace(new.run, seed=saved.run.seed))
     new = replace(new, run=replace(new.run, name=saved.run.name, out_dir=saved.run.out_dir))
-    new = _resolve_paths(new)
+    new = resolve_paths(new)
     a = _flatten(saved.to_dict())
     b = _flatten(new.to_dict())
     for key in sorted(set(a) | set(b)):
@@ -306,7 +341,7 @@ def _start_config(config: Config, run_dir: Path) -> Config:
 
     if run_dir.exists():
         raise ConfigError(f"run directory {run_dir} already exists; pass --resume to continue it, or choose another --name or --out")
-    return _resolve_paths(resolve_seed(config))
+    return resolve_paths(resolve_seed(config))
 
 
 def _agree_on_config(config: Config, run_dir: Path, resume: bool) -> Config:
@@ -344,8 +379,6 @@ def _lead(config: Config, raw: dict[str, Any], recipe_path: str | Path | None, r
     from gcnretrieval.train import Trainer, build_experiment, evaluate_split
     from gcnretrieval.training import load_checkpoint, plot_history
 
-    is_path = recipe_path is not None
-    recipe = recipe_path
     with _RunLog() as run_log:
         log.info("%s run %s in %s (seed %d)", "resuming" if resume else "starting", config.run.name, run_dir,
                  config.run.seed)
@@ -360,22 +393,9 @@ def _lead(config: Config, raw: dict[str, Any], recipe_path: str | Path | None, r
             _write_text(run_dir / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in trainer.history))
             _write_json(run_dir / "config.resolved.json", config.to_dict())
         else:
-            run_dir.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
-            try:
-                if is_path:
-                    shutil.copyfile(recipe, staging / "recipe.toml")
-                else:
-                    _write_text(staging / "recipe.toml", to_toml(raw))
-                _write_json(staging / "config.resolved.json", config.to_dict())
-                _write_json(staging / "environment.json", environment(experiment.device))
-                (staging / "metrics.jsonl").touch()
-                (staging / "checkpoints").mkdir()
-                (staging / "figures").mkdir()
-                os.rename(staging, run_dir)  # fails if the directory appeared meanwhile
-            except OSError as err:
-                shutil.rmtree(staging, ignore_errors=True)
-                raise ConfigError(f"cannot create run directory {run_dir} ({err}); choose another --name or --out") from None
+            with create_run_directory(run_dir, recipe_path, raw, config, experiment.device,
+                                      subdirs=("checkpoints", "figures")):
+                pass
         trainer.run_dir = run_dir
         run_log.open(run_dir / "train.log")
         history = trainer.fit()

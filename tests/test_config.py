@@ -17,7 +17,7 @@ BASE = {"data": {"path": "data.npz"}}
 
 def test_recipes_are_shipped():
     names = {p.name for p in RECIPES}
-    assert {"demo.toml", "mirflickr_l2gcn.toml", "nuswide_l2gcn.toml", "mscoco_l2gcn.toml"} <= names
+    assert {"demo.toml", "synthetic.toml", "mirflickr_l2gcn.toml", "nuswide_l2gcn.toml", "mscoco_l2gcn.toml"} <= names
 
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
@@ -45,10 +45,16 @@ def test_benchmark_recipes_carry_the_paper_hyper_parameters(name, batch, depth, 
     assert c.eval.select_on == "val"
 
 
-def test_demo_recipe_uses_synthetic_data():
-    c = load_config(Path(__file__).resolve().parents[1] / "recipes" / "demo.toml")
+def test_synthetic_recipe_uses_synthetic_data():
+    c = load_config(Path(__file__).resolve().parents[1] / "recipes" / "synthetic.toml")
     assert c.data.source == "synthetic"
     assert c.data.synthetic["num_train"] >= c.train.batch_size
+
+
+def test_demo_recipe_uses_the_bundled_real_dataset():
+    c = load_config(Path(__file__).resolve().parents[1] / "recipes" / "demo.toml")
+    assert (c.data.source, c.data.dataset) == ("bundled", "mirflickr-mini")
+    assert (c.graph.node_features, c.graph.vocabulary) == ("glove", "mirflickr")
 
 
 def test_defaults_follow_the_method():

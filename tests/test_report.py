@@ -13,7 +13,7 @@ from gcnretrieval.cli import cli
 from gcnretrieval.errors import ConfigError
 from gcnretrieval.retrieval import Retriever, write_report
 
-DEMO = Path(__file__).resolve().parents[1] / "recipes" / "demo.toml"
+DEMO = Path(__file__).resolve().parents[1] / "recipes" / "synthetic.toml"
 TINY = {
     "data.synthetic.num_train": 120,
     "data.synthetic.num_test": 30,

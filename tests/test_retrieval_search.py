@@ -15,7 +15,7 @@ from gcnretrieval.cli import cli
 from gcnretrieval.errors import ConfigError, DataError
 from gcnretrieval.retrieval import Retriever
 
-DEMO = Path(__file__).resolve().parents[1] / "recipes" / "demo.toml"
+DEMO = Path(__file__).resolve().parents[1] / "recipes" / "synthetic.toml"
 
 TINY = {
     "data.synthetic.num_train": 150,

@@ -15,7 +15,8 @@ from gcnretrieval.cli import cli
 from gcnretrieval.config import load_config
 from gcnretrieval.errors import ConfigError, GcnRetrievalError
 
-DEMO = Path(__file__).resolve().parents[1] / "recipes" / "demo.toml"
+DEMO = Path(__file__).resolve().parents[1] / "recipes" / "synthetic.toml"
+BUNDLED_DEMO = Path(__file__).resolve().parents[1] / "recipes" / "demo.toml"
 
 # keeps a demo run to a second or two on two CPU cores
 TINY = [
@@ -115,6 +116,19 @@ def test_cli_run_writes_every_file(demo_run):
     assert f"{final['test']['avg_map']:.4f}" in result.output
     assert "epoch 1" in (out / "train.log").read_text()
     assert (out / "figures" / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_shipped_demo_recipe_runs_one_epoch_on_the_bundled_dataset(tmp_path):
+    out = tmp_path / "demo"
+    result = _cli(["run", str(BUNDLED_DEMO), "--out", str(out), "--set", "train.epochs=1"])
+    assert result.exit_code == 0, result.output
+    for name in RUN_FILES:
+        assert (out / name).is_file(), name
+    resolved = json.loads((out / "config.resolved.json").read_text())
+    assert resolved["data"]["dataset"] == "mirflickr-mini" and resolved["train"]["epochs"] == 1
+    final = json.loads((out / "final_metrics.json").read_text())
+    assert final["selected_epoch"] == 1
+    assert all(0.0 < value <= 1.0 for value in final["test"].values())
 
 
 def test_checkpoints_load_with_weights_only(demo_run):

@@ -35,9 +35,6 @@ n_train)``); both baselines are fitted on the training split the deep models tra
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -233,17 +230,17 @@ def run_baseline(
     """
     import torch
 
-    from gcnretrieval.config import load_config, parse_override, read_recipe, to_toml
+    from gcnretrieval.config import load_config, parse_override, read_recipe
     from gcnretrieval.experiments.io import write_json, write_text
     from gcnretrieval.metrics import retrieval_report
-    from gcnretrieval.runner import RunResult, _resolve_paths, environment
+    from gcnretrieval.runner import RunResult, create_run_directory, resolve_paths
     from gcnretrieval.train import load_data, resolve_seed
 
     is_path = isinstance(recipe, (str, Path))
     raw = read_recipe(recipe) if is_path else dict(recipe)
     if overrides is not None and not isinstance(overrides, Mapping):
         overrides = dict(parse_override(text) for text in overrides)
-    config = _resolve_paths(resolve_seed(load_config(raw, overrides)))
+    config = resolve_paths(resolve_seed(load_config(raw, overrides)))
     method = config.encoder.name
     BASELINES.get(method)
     run_dir = Path(out) if out is not None else Path(config.run.out_dir) / config.run.name
@@ -266,20 +263,7 @@ def run_baseline(
     log.info("%s (%d components, fitted in %.2f s): test mAP i2t %.4f t2i %.4f avg %.4f", method,
              fitted.n_components, fit_seconds, test["i2t_map"], test["t2i_map"], test["avg_map"])
 
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", suffix=".tmp", dir=run_dir.parent))
-    try:
-        if is_path:
-            shutil.copyfile(recipe, staging / "recipe.toml")
-        else:
-            write_text(staging / "recipe.toml", to_toml(raw))
-        write_json(staging / "config.resolved.json", config.to_dict())
-        write_json(staging / "environment.json", environment("cpu"))
-        (staging / "metrics.jsonl").touch()
+    with create_run_directory(run_dir, recipe if is_path else None, raw, config, "cpu") as staging:
         write_json(staging / "final_metrics.json", final)
         write_text(staging / "report.md", _report(config, dataset, final))
-        os.rename(staging, run_dir)
-    except OSError as err:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise ConfigError(f"cannot create run directory {run_dir} ({err}); choose another --name or --out") from None
     return RunResult(run_dir, test, None, None, [], config)

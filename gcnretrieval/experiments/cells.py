@@ -132,9 +132,9 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def expected_config(recipe_raw: Mapping[str, Any], cell: Cell) -> Config:
     """The configuration a cell runs with (data paths resolved as the runner does)."""
-    from gcnretrieval.runner import _resolve_paths
+    from gcnretrieval.runner import resolve_paths
 
-    return _resolve_paths(load_config(recipe_raw, cell.overrides))
+    return resolve_paths(load_config(recipe_raw, cell.overrides))
 
 
 def _check_same(run_dir: Path, saved: dict[str, Any], expected: Config) -> None:

@@ -1,9 +1,9 @@
-"""The demo recipe over several seeds: trained model vs its label-graph and loss ablations vs random ranking.
+"""The synthetic recipe over several seeds: trained model vs its label-graph and loss ablations vs random ranking.
 
 Each seed draws its own synthetic data, validation split, initialisation and batches
 (``run.seed``). Variants, all through :func:`gcnretrieval.run`:
 
-- ``l2gcn``: ``recipes/demo.toml`` as shipped;
+- ``l2gcn``: ``recipes/synthetic.toml`` as shipped;
 - ``no_edges``: the same with ``graph.drop_edges = true`` (the label graph keeps only its
   self-loops, so no label borrows from another);
 - ``no_cla``: the same with ``loss.condition = "no_cla"`` (no classification term: the
@@ -13,7 +13,7 @@ Each seed draws its own synthetic data, validation split, initialisation and bat
 
 Usage::
 
-    python benchmarks/demo_ablation.py [--seeds 0 1 2] [--out runs/demo_ablation]
+    python benchmarks/synthetic_ablation.py [--seeds 0 1 2] [--out runs/synthetic_ablation]
 
 Prints a markdown table of test mAP (mean ± standard deviation over seeds) and writes
 ``summary.json`` to the output folder.
@@ -33,7 +33,7 @@ from gcnretrieval.config import load_config
 from gcnretrieval.metrics import retrieval_report
 from gcnretrieval.train import load_data
 
-RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "demo.toml"
+RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "synthetic.toml"
 VARIANTS = {"l2gcn": {}, "no_edges": {"graph.drop_edges": True}, "no_cla": {"loss.condition": "no_cla"}}
 KEYS = ("i2t_map", "t2i_map", "avg_map")
 
@@ -50,7 +50,7 @@ def random_ranking(seed: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--out", type=Path, default=Path("runs") / "demo_ablation")
+    parser.add_argument("--out", type=Path, default=Path("runs") / "synthetic_ablation")
     args = parser.parse_args()
 
     results: dict[str, list[dict[str, float]]] = {name: [] for name in (*VARIANTS, "random")}
@@ -65,7 +65,7 @@ def main() -> None:
         spread = statistics.stdev(values) if len(values) > 1 else 0.0
         return f"{statistics.mean(values):.4f} ± {spread:.4f}"
 
-    print(f"test mAP@all on the demo data, {len(args.seeds)} seed(s): {', '.join(map(str, args.seeds))}\n")
+    print(f"test mAP@all on the synthetic data, {len(args.seeds)} seed(s): {', '.join(map(str, args.seeds))}\n")
     print("| variant | image → text | text → image | mean |")
     print("|---|---|---|---|")
     for name, rows in results.items():
