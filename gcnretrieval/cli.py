@@ -6,6 +6,7 @@ stderr and exit status 2; nothing else is caught.
 """
 from __future__ import annotations
 
+import os
 import sys
 import warnings
 
@@ -122,6 +123,8 @@ def run_command(recipe: str, overrides: tuple[str, ...], out: str | None, name: 
     from gcnretrieval.runner import run
 
     result = run(recipe, list(overrides), out=out, name=name, resume=resume)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return
     click.echo(f"run directory: {result.run_dir}")
     click.echo(f"selected epoch {result.selected_epoch} (on {result.selected_on})")
     _echo_test_maps(result.test)
