@@ -321,19 +321,24 @@ def run(
     run_dir = Path(out) if out is not None else Path(config.run.out_dir) / config.run.name
 
     joined = distributed.init_from_environment(config.train.device)  # under torchrun
+    succeeded = False
     try:
         if distributed.world_size() > 1:
             config = _agree_on_config(config, run_dir, resume)
             if not distributed.is_main_process():
-                return _follow(config, run_dir, resume)
+                result = _follow(config, run_dir, resume)
+                succeeded = True
+                return result
         elif resume:
             config = _check_resumable(config, run_dir)
         else:
             config = _start_config(config, run_dir)
-        return _lead(config, raw, recipe if is_path else None, run_dir, resume, progress)
+        result = _lead(config, raw, recipe if is_path else None, run_dir, resume, progress)
+        succeeded = True
+        return result
     finally:
         if joined:
-            distributed.shutdown()
+            distributed.shutdown(wait_for_others=succeeded)
 
 
 def _start_config(config: Config, run_dir: Path) -> Config:

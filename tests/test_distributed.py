@@ -49,6 +49,7 @@ def _worker(rank: int, world: int, init_file: str, out_file: str, batch_size: in
         if rank == 0:
             torch.save({"state": _state(trainer), "history": history,
                         "bn_kind": type(trainer.model.image_projector.norm).__name__}, out_file)
+        dist.barrier()  # both ranks are done before the process group is torn down
     finally:
         dist.destroy_process_group()
 
@@ -102,6 +103,7 @@ def _run_worker(rank: int, world: int, init_file: str, run_dir: str, epochs: int
     try:
         result = run(_recipe(9), {"train.epochs": epochs}, out=run_dir, resume=resume, progress=False)
         assert set(result.test) == {"i2t_map", "t2i_map", "avg_map"}  # every rank gets rank 0's evaluation
+        dist.barrier()  # both ranks are done before the process group is torn down
     finally:
         dist.destroy_process_group()
 

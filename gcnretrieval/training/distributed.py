@@ -97,9 +97,16 @@ def broadcast_object(value: Any) -> Any:
     return box[0]
 
 
-def shutdown() -> None:
-    """Leave the process group, if one was joined."""
+def shutdown(wait_for_others: bool = True) -> None:
+    """Leave the process group, if one was joined.
+
+    With ``wait_for_others`` (after a run that succeeded) every rank first waits for the
+    others: tearing gloo down while another rank still talks to it can abort that rank.
+    After an error no rank waits, since the others may never arrive.
+    """
     if dist.is_available() and dist.is_initialized():
+        if wait_for_others:
+            dist.barrier()
         dist.destroy_process_group()
 
 
