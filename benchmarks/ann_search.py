@@ -22,16 +22,9 @@ import numpy as np
 import torch
 
 from gcnretrieval.retrieval import ExactIndex, FaissIndex
+from gcnretrieval.runner import cpu_model
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def load_average() -> str:

@@ -38,6 +38,7 @@ from param_counts import count_table  # noqa: E402
 from gcnretrieval.config import load_config  # noqa: E402
 from gcnretrieval.encoders import available_encoders  # noqa: E402
 from gcnretrieval.experiments import model_flops  # noqa: E402
+from gcnretrieval.runner import cpu_model  # noqa: E402
 from gcnretrieval.train import Trainer, build_experiment  # noqa: E402
 
 MIRFLICKR_TRAIN_PAIRS = 18015
@@ -73,14 +74,6 @@ def measure(encoder: str, pairs: int) -> dict:
     return {**flops, "seconds_epoch": seconds}
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def minutes(seconds: float) -> str:

@@ -39,22 +39,14 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from gcnretrieval.config import load_config
+from gcnretrieval.runner import cpu_model
 from gcnretrieval.train import Trainer, build_experiment
 
 EPOCH_PAIRS = 18015
 
 
 def machine() -> dict:
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
             "python": platform.python_version(), "load_1min": os.getloadavg()[0]}
 
 

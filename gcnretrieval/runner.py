@@ -40,7 +40,7 @@ from gcnretrieval.training import distributed
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunResult", "create_run_directory", "environment", "evaluate", "load_run", "resolve_paths", "run"]
+__all__ = ["RunResult", "cpu_model", "create_run_directory", "environment", "evaluate", "load_run", "resolve_paths", "run"]
 
 CHECKPOINTS = ("best", "last")
 #: keys a resumed run may change: train for longer, or continue on another device
@@ -104,8 +104,19 @@ def resolve_paths(config: Config) -> Config:
     return replace(config, data=replace(data, path=str(Path(path).expanduser().resolve())))
 
 
+def cpu_model() -> str:
+    """The processor's name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
 def environment(device: Any) -> dict[str, Any]:
-    """Versions of the software a run used, and its device."""
+    """Versions of the software a run used, its device and the machine's processor."""
     import numpy
     import torch
     import torch_geometric
@@ -120,6 +131,7 @@ def environment(device: Any) -> dict[str, Any]:
         "torch_geometric": torch_geometric.__version__,
         "numpy": numpy.__version__,
         "device": str(device),
+        "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "cuda_available": torch.cuda.is_available(),
