@@ -101,10 +101,11 @@ def test_global_matches_loop_reference_values_and_gradients(seed, m, gamma):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_per_anchor_matches_loop_reference_values_and_gradients(seed):
+@pytest.mark.parametrize("m,gamma", [(0.25, 16.0), (0.4, 80.0)])
+def test_per_anchor_matches_loop_reference_values_and_gradients(seed, m, gamma):
     x, y = random_batch(10, density=0.2, seed=seed)
-    value, grad = _value_and_grad(circle_loss, x, y, reduction="per_anchor")
-    ref_value, ref_grad = _value_and_grad(reference_per_anchor, x, y)
+    value, grad = _value_and_grad(circle_loss, x, y, m=m, gamma=gamma, reduction="per_anchor")
+    ref_value, ref_grad = _value_and_grad(reference_per_anchor, x, y, m=m, gamma=gamma)
     assert ref_value.item() > 0
     assert _rel(value, ref_value) < 1e-6
     assert _rel(grad, ref_grad) < 1e-6

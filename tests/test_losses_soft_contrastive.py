@@ -79,7 +79,7 @@ def test_kappa_is_the_published_constant():
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("tau,gamma_s", [(0.22, 0.14), (0.20, 0.5), (1.0, 0.0)])
+@pytest.mark.parametrize("tau,gamma_s", [(0.22, 0.14), (0.20, 0.5), (1.0, 0.0), (0.02, 0.3)])
 def test_matches_loop_reference(seed, tau, gamma_s):
     img, txt, labels = random_batch(7, seed=seed)
     value, grads = _value_and_grads(soft_contrastive_loss, img, txt, labels, temperature=tau, intra_weight=gamma_s)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import torch
 from torch import Tensor
 
 from gcnretrieval.errors import ConfigError, DataError, did_you_mean
@@ -70,15 +69,3 @@ def require_field(output: object, field: str) -> Tensor:
         raise DataError(f"the model output has no '{field}'; this loss term needs it")
     return value
 
-
-def masked_logsumexp(values: Tensor, mask: Tensor, dim: int) -> tuple[Tensor, Tensor]:
-    """Log-sum-exp of ``values`` over the entries where ``mask`` is true.
-
-    Returns ``(lse, nonempty)``. Slices without any kept entry give ``lse = log(size)`` of
-    zeros (a finite placeholder, never ``-inf``) and ``nonempty = False``: the caller masks
-    them out with :func:`torch.where`, so no ``NaN`` reaches the gradient.
-    """
-    nonempty = mask.any(dim=dim)
-    filled = values.masked_fill(~mask, float("-inf"))
-    safe = torch.where(nonempty.unsqueeze(dim), filled, torch.zeros_like(values))
-    return torch.logsumexp(safe, dim=dim), nonempty

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -13,14 +12,18 @@ from gcnretrieval.losses._checks import (
     check_matrix,
     check_positive,
     check_unit_interval,
-    masked_logsumexp,
     require_field,
 )
 from gcnretrieval.losses.base import LossTerm, register_loss
-from gcnretrieval.losses.pairs import multilabel_pair_masks
-
-REDUCTIONS = ("global", "per_anchor")
-NORM_EPS = 1e-12  # guards the L2 normalisation of all-zero rows
+from gcnretrieval.losses.pair_kernels import (
+    NORM_EPS,
+    REDUCTIONS,
+    PairwiseInputs,
+    circle_from_similarity,
+    label_overlap,
+    pair_masks,
+    symmetric_gram,
+)
 
 
 def circle_loss(
@@ -51,7 +54,8 @@ def circle_loss(
     Without a positive or a negative pair the loss is :math:`0`, still attached to the
     graph (its gradient is zero). Log-sum-exps are masked with :math:`-\infty` only where a
     slice has entries, so nothing overflows or turns into ``NaN``, even at
-    :math:`\gamma = 256`.
+    :math:`\gamma = 256`. The value and its gradient come from one fused kernel,
+    :func:`~gcnretrieval.losses.pair_kernels.circle_from_similarity`.
 
     Args:
         features: embeddings of one modality (any norm; rows are L2-normalised).
@@ -71,36 +75,8 @@ def circle_loss(
     check_labels(labels, features.size(0), "features")
 
     unit = F.normalize(features, p=2.0, dim=1, eps=NORM_EPS)
-    sim = unit @ unit.t()
-    positive, negative = multilabel_pair_masks(labels, labels)
-    logits = _pair_logits(sim, positive, m, gamma)
-
-    n = sim.size(0)
-    if reduction == "global":
-        keep = torch.ones(n, n, dtype=torch.bool, device=sim.device).triu(diagonal=1)
-        pos_mask, neg_mask = (positive & keep).flatten(), (negative & keep).flatten()
-        lse_p, has_p = masked_logsumexp(logits.flatten(), pos_mask, dim=0)
-        lse_n, has_n = masked_logsumexp(logits.flatten(), neg_mask, dim=0)
-        loss = F.softplus(lse_p + lse_n)
-        return torch.where(has_p & has_n, loss, torch.zeros_like(loss))
-
-    off_diagonal = ~torch.eye(n, dtype=torch.bool, device=sim.device)
-    lse_p, has_p = masked_logsumexp(logits, positive & off_diagonal, dim=1)
-    lse_n, has_n = masked_logsumexp(logits, negative & off_diagonal, dim=1)
-    valid = has_p & has_n
-    per_anchor = torch.where(valid, F.softplus(lse_p + lse_n), torch.zeros_like(lse_p))
-    count = valid.sum().clamp(min=1).to(per_anchor.dtype)
-    return per_anchor.sum() / count
-
-
-def _pair_logits(sim: Tensor, positive: Tensor, m: float, gamma: float) -> Tensor:
-    """Every pair's exponent: the positive formula where ``positive``, else the negative one."""
-    fixed = sim.detach()  # sg(s): the weights alpha carry no gradient
-    alpha_p = torch.relu(1.0 + m - fixed)
-    alpha_n = torch.relu(fixed + m)
-    pos_logit = -gamma * alpha_p * (sim - (1.0 - m))
-    neg_logit = gamma * alpha_n * (sim - m)
-    return torch.where(positive, pos_logit, neg_logit)
+    positive, negative = pair_masks(label_overlap(labels, labels, unit.dtype))
+    return circle_from_similarity(symmetric_gram(unit), positive, negative, m, gamma, reduction)
 
 
 @register_loss("circle")
@@ -133,6 +109,14 @@ class CircleLoss(LossTerm):
         return circle_loss(image, labels, self.m, self.gamma, self.reduction) + circle_loss(
             text, labels, self.m, self.gamma, self.reduction
         )
+
+    def from_similarities(self, pairs: PairwiseInputs) -> Tensor:
+        """The same loss from the batch's shared similarity matrices (see :func:`cosine_similarities`)."""
+        image = circle_from_similarity(
+            pairs.image_image, pairs.positive, pairs.negative, self.m, self.gamma, self.reduction
+        )
+        text = circle_from_similarity(pairs.text_text, pairs.positive, pairs.negative, self.m, self.gamma, self.reduction)
+        return image + text
 
     def extra_repr(self) -> str:
         return f"m={self.m}, gamma={self.gamma}, reduction={self.reduction!r}"

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from gcnretrieval.errors import DataError
@@ -16,12 +14,12 @@ from gcnretrieval.losses._checks import (
     require_field,
 )
 from gcnretrieval.losses.base import LossTerm, register_loss
+from gcnretrieval.losses.pair_kernels import PairwiseInputs, cosine_similarities, soft_contrastive_from_similarity
 
 #: Scale applied to the similarities inside the log-partition term,
 #: :math:`\ell_{ij} = S_{ij} - \log\sum_k e^{\kappa S_{ik}}`. This is the published
 #: constant of the I-GNN soft contrastive loss (Qian et al., TPAMI 2022), kept as is.
 KAPPA = 1.06
-NORM_EPS = 1e-12  # guards the L2 normalisation of all-zero rows
 
 
 def soft_contrastive_loss(
@@ -54,7 +52,9 @@ def soft_contrastive_loss(
     modality); the intra-modal targets drop it, and a row without any other positive keeps
     a zero target, so it adds :math:`0` to the mean. The log-partition runs over every
     :math:`k`, the self-pair included, in all four blocks: METHOD §4 writes the sum without
-    exception, and the I-GNN loss it follows normalises over the whole row.
+    exception, and the I-GNN loss it follows normalises over the whole row. The value and
+    its gradient come from one fused kernel,
+    :func:`~gcnretrieval.losses.pair_kernels.soft_contrastive_from_similarity`.
 
     Args:
         img: image embeddings.
@@ -78,32 +78,10 @@ def soft_contrastive_loss(
         )
     check_labels(labels, img.size(0), "features")
 
-    v = F.normalize(img, p=2.0, dim=1, eps=NORM_EPS)
-    t = F.normalize(txt, p=2.0, dim=1, eps=NORM_EPS)
-    s_vt = v @ t.t() / temperature
-    s_vv = v @ v.t() / temperature
-    s_tt = t @ t.t() / temperature
-
-    y = labels.to(s_vt.dtype)
-    y_bar = (y @ y.t()).clamp(max=1.0)
-    eye = torch.eye(y_bar.size(0), dtype=y_bar.dtype, device=y_bar.device)
-    p_inter = _row_normalise(y_bar)
-    p_intra = _row_normalise((y_bar - eye).clamp(min=0.0))
-
-    inter = _mean_log_likelihood(s_vt, p_inter) + _mean_log_likelihood(s_vt.t(), p_inter)
-    intra = _mean_log_likelihood(s_vv, p_intra) + _mean_log_likelihood(s_tt, p_intra)
-    return -inter - intra_weight * intra
-
-
-def _row_normalise(weights: Tensor) -> Tensor:
-    """Divide each row by its sum; all-zero rows stay zero (entries are 0/1, sums >= 1)."""
-    return weights / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
-
-
-def _mean_log_likelihood(sim: Tensor, target: Tensor) -> Tensor:
-    """Mean over rows of ``m_i = sum_j p_ij (S_ij - logsumexp_k(kappa * S_ik))``."""
-    log_partition = torch.logsumexp(KAPPA * sim, dim=1, keepdim=True)
-    return (target * (sim - log_partition)).sum(dim=1).mean()
+    pairs = cosine_similarities(img, txt, labels)
+    return soft_contrastive_from_similarity(
+        pairs.image_text, pairs.image_image, pairs.text_text, pairs.overlap, temperature, intra_weight, KAPPA
+    )
 
 
 @register_loss("soft_contrastive")
@@ -126,6 +104,13 @@ class SoftContrastiveLoss(LossTerm):
         image = require_field(output, "image_embedding")
         text = require_field(output, "text_embedding")
         return soft_contrastive_loss(image, text, labels, self.temperature, self.intra_weight)
+
+    def from_similarities(self, pairs: PairwiseInputs) -> Tensor:
+        """The same loss from the batch's shared similarity matrices (see :func:`cosine_similarities`)."""
+        return soft_contrastive_from_similarity(
+            pairs.image_text, pairs.image_image, pairs.text_text, pairs.overlap,
+            self.temperature, self.intra_weight, KAPPA,
+        )
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, intra_weight={self.intra_weight}"
