@@ -34,7 +34,8 @@ def main() -> None:
     parser.add_argument("--num-test", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fused", action="store_true", help="train.fused_optimizer = true")
+    parser.add_argument("--foreach", action="store_true",
+                        help="train.fused_optimizer = false (the foreach update instead of the fused one)")
     args = parser.parse_args()
     recipe = {
         "run": {"name": "epochs", "seed": args.seed},
@@ -44,7 +45,7 @@ def main() -> None:
         "encoder": {"name": "l2gcn", "num_layers": 5},
         "model": {"common_dim": 1024},
         "train": {"batch_size": args.batch, "epochs": args.epochs, "device": args.device,
-                  "fused_optimizer": args.fused},
+                  "fused_optimizer": not args.foreach},
         "eval": {"select_on": "val"},
     }
     experiment = build_experiment(load_config(recipe))
@@ -86,7 +87,7 @@ def main() -> None:
                       else "cpu", "epochs": args.epochs, "train_pairs": len(experiment.dataset.train),
                       "batch": args.batch, "seconds_total": total, "seconds_train_steps": train_seconds,
                       "selected_epoch": trainer.best_epoch, "test": test, "last_val_avg_map": history[-1]["val_avg_map"],
-                      "fused_optimizer": args.fused, "torch": torch.__version__, "load_1min": os.getloadavg()[0]}))
+                      "fused_optimizer": not args.foreach, "torch": torch.__version__, "load_1min": os.getloadavg()[0]}))
 
 
 if __name__ == "__main__":

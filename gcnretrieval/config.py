@@ -211,10 +211,11 @@ class TrainConfig:
             run equals an uninterrupted one (default ``false``).
         drop_last: drop the last incomplete batch of each epoch (default ``false``; a
             last batch of a single pair is always dropped, BatchNorm needs two).
-        fused_optimizer: use the optimizer's fused kernel (one pass over the ~42 M
-            parameters instead of several; about 4x faster updates on CPU, results equal
-            to the default up to float32 rounding, not bit for bit). Default ``false``: the
-            ``foreach`` implementation, bit-identical to the single-tensor one.
+        fused_optimizer: use the optimizer's fused kernel, one pass over the ~42 M
+            parameters instead of several (default ``true``; 3-5x faster updates on CPU).
+            ``false`` selects the ``foreach`` implementation, bit-identical to PyTorch's
+            single-tensor loop; the two agree up to float32 rounding. Where a device has
+            no fused kernel the ``foreach`` one is used.
     """
 
     epochs: int = 40
@@ -226,7 +227,7 @@ class TrainConfig:
     device: str = "auto"
     deterministic: bool = False
     drop_last: bool = False
-    fused_optimizer: bool = False
+    fused_optimizer: bool = True
 
 
 @dataclass(frozen=True)

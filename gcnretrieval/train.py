@@ -234,9 +234,17 @@ def build_optimizer(config: Config, parameters: Any) -> torch.optim.Optimizer:
     """Adam / AdamW / SGD over ``parameters`` with the recipe's settings."""
     t = config.train
     params = [p for p in parameters if p.requires_grad]
-    # ``foreach`` updates all tensors per elementwise op (bit-identical to the per-tensor
-    # loop, fewer passes and calls); ``fused`` does the whole update in one pass.
-    kernel = {"fused": True} if t.fused_optimizer else {"foreach": True}
+    # ``fused`` does the whole update in one pass over the parameters; ``foreach`` runs
+    # each elementwise op over all tensors at once (bit-identical to the per-tensor loop).
+    if t.fused_optimizer:
+        try:
+            return _optimizer(t, params, fused=True)
+        except (RuntimeError, TypeError) as err:  # no fused kernel for this device or dtype
+            log.info("fused %s update unavailable (%s); using the foreach one", t.optimizer, err)
+    return _optimizer(t, params, foreach=True)
+
+
+def _optimizer(t: Any, params: list, **kernel: bool) -> torch.optim.Optimizer:
     if t.optimizer == "adam":
         return torch.optim.Adam(params, lr=t.lr, betas=t.betas, weight_decay=t.weight_decay, **kernel)
     if t.optimizer == "adamw":

@@ -1,6 +1,8 @@
 """The trainer's step: the label encoder runs once per optimisation step."""
 from __future__ import annotations
 
+import pytest
+
 from gcnretrieval.config import load_config
 from gcnretrieval.train import Trainer, build_experiment
 
@@ -31,7 +33,7 @@ def test_label_encoder_runs_once_per_step():
 
 
 def test_foreach_optimizer_equals_single_tensor_loop():
-    a, b = _trainer({}), _trainer({})
+    a, b = _trainer({"fused_optimizer": False}), _trainer({"fused_optimizer": False})
     assert a.optimizer.defaults["foreach"] is True
     b.optimizer.defaults["foreach"] = False
     for group in b.optimizer.param_groups:
@@ -42,8 +44,9 @@ def test_foreach_optimizer_equals_single_tensor_loop():
         assert p.equal(q), name
 
 
-def test_fused_optimizer_option_is_close_to_default():
-    a, b = _trainer({}), _trainer({"fused_optimizer": True})
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_fused_optimizer_default_is_close_to_foreach(optimizer):
+    a, b = _trainer({"fused_optimizer": False, "optimizer": optimizer}), _trainer({"optimizer": optimizer})
     assert b.optimizer.defaults["fused"] is True
     a.train_epoch()
     b.train_epoch()
