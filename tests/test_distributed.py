@@ -40,18 +40,23 @@ def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
     return state
 
 
+def _train_and_save(rank: int, out_file: str, batch_size: int) -> None:
+    trainer = Trainer(build_experiment(load_config(_recipe(batch_size))), progress=False)
+    history = trainer.fit()
+    if rank == 0:
+        torch.save({"state": _state(trainer), "history": history,
+                    "bn_kind": type(trainer.model.image_projector.norm).__name__}, out_file)
+
+
 def _worker(rank: int, world: int, init_file: str, out_file: str, batch_size: int) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    succeeded = False
     try:
-        trainer = Trainer(build_experiment(load_config(_recipe(batch_size))), progress=False)
-        history = trainer.fit()
-        if rank == 0:
-            torch.save({"state": _state(trainer), "history": history,
-                        "bn_kind": type(trainer.model.image_projector.norm).__name__}, out_file)
-        dist.barrier()  # both ranks are done before the process group is torn down
+        _train_and_save(rank, out_file, batch_size)  # the trainer (and its DDP wrapper) ends here
+        succeeded = True
     finally:
-        dist.destroy_process_group()
+        distributed.shutdown(wait_for_others=succeeded)
 
 
 def _single(batch_size: int) -> tuple[dict[str, torch.Tensor], list[dict]]:
@@ -100,12 +105,13 @@ def _run_worker(rank: int, world: int, init_file: str, run_dir: str, epochs: int
 
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    succeeded = False
     try:
         result = run(_recipe(9), {"train.epochs": epochs}, out=run_dir, resume=resume, progress=False)
         assert set(result.test) == {"i2t_map", "t2i_map", "avg_map"}  # every rank gets rank 0's evaluation
-        dist.barrier()  # both ranks are done before the process group is torn down
+        succeeded = True
     finally:
-        dist.destroy_process_group()
+        distributed.shutdown(wait_for_others=succeeded)
 
 
 def test_two_process_run_resumes_and_matches_one(tmp_path):

@@ -27,6 +27,7 @@ single-process gradient, also for parameters every rank uses whole (the label en
 """
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from typing import Any
@@ -102,9 +103,12 @@ def shutdown(wait_for_others: bool = True) -> None:
 
     With ``wait_for_others`` (after a run that succeeded) every rank first waits for the
     others: tearing gloo down while another rank still talks to it can abort that rank.
-    After an error no rank waits, since the others may never arrive.
+    After an error no rank waits, since the others may never arrive. Unreachable
+    ``DistributedDataParallel`` wrappers are collected first: they hold the process group,
+    and one left for interpreter shutdown keeps gloo's threads alive past it (an abort).
     """
     if dist.is_available() and dist.is_initialized():
+        gc.collect()
         if wait_for_others:
             dist.barrier()
         dist.destroy_process_group()
