@@ -20,6 +20,10 @@ shared with other jobs (load above the core count) spinning makes small multithr
 kernels stall for a scheduler slice (a 100x4096 BatchNorm took 100 ms instead of 0.3 ms
 at load 8); there, run with ``OMP_WAIT_POLICY=PASSIVE``. The setting is printed.
 
+Host memory: like ``gcnretrieval run`` on the CPU (``train.reuse_host_memory``), the
+script first makes glibc keep freed memory for reuse
+(:mod:`gcnretrieval.training.host_memory`); ``--release-host-memory`` leaves the default.
+
 The optimizer comparison times ``optimizer.step()`` alone over the model's parameters
 for Adam's single-tensor, ``foreach`` and ``fused`` implementations, side by side.
 
@@ -44,6 +48,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from gcnretrieval.config import load_config
 from gcnretrieval.runner import cpu_model
 from gcnretrieval.train import Trainer, build_experiment
+from gcnretrieval.training.host_memory import keep_freed_host_memory
 
 EPOCH_PAIRS = 18015
 
@@ -166,11 +171,17 @@ def main() -> None:
     parser.add_argument("--min-steps", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--skip-optimizers", action="store_true")
+    parser.add_argument("--release-host-memory", action="store_true",
+                        help="leave glibc's default (freed blocks of 32 MiB and more go back to the system), "
+                             "as with train.reuse_host_memory = false")
     parser.add_argument("--fused", choices=["no", "yes", "both"], default="both",
                         help="train.fused_optimizer for the timed runs (default: both, side by side)")
     args = parser.parse_args()
     device = torch.device(args.device)
+    if device.type == "cpu" and not args.release_host_memory:
+        keep_freed_host_memory()  # what `gcnretrieval run` does for CPU training (train.reuse_host_memory)
     info = machine()
+    info["reuse_host_memory"] = device.type == "cpu" and not args.release_host_memory
     print(json.dumps({"machine": info}))
     mm = matmul_rate(device)
     print(json.dumps({"mm_gflops": mm}))
@@ -189,7 +200,7 @@ def main() -> None:
             print(json.dumps(row))
     print()
     print(f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, load {info['load_1min']:.2f}, "
-          f"OMP_WAIT_POLICY {info['omp_wait_policy']}")
+          f"OMP_WAIT_POLICY {info['omp_wait_policy']}, freed host memory kept for reuse: {info['reuse_host_memory']}")
     print(f"float32 mm 2048x4096@4096x1024: {mm:.1f} GFLOP/s (before), {mm_after:.1f} (after)")
     print("| batch | Adam | pairs timed | samples/s | s per 18,015-pair epoch | GFLOP/step | GFLOP/s | mm GFLOP/s | ratio "
           "| ratio at the median step | load |")

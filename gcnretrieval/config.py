@@ -216,6 +216,10 @@ class TrainConfig:
             ``false`` selects the ``foreach`` implementation, bit-identical to PyTorch's
             single-tensor loop; the two agree up to float32 rounding. Where a device has
             no fused kernel the ``foreach`` one is used.
+        reuse_host_memory: when training on the CPU, let :func:`gcnretrieval.run` make
+            glibc keep freed memory for reuse instead of returning it to the system after
+            every step (default ``true``; see
+            :mod:`gcnretrieval.training.host_memory`). Results are unaffected.
     """
 
     epochs: int = 40
@@ -228,6 +232,7 @@ class TrainConfig:
     deterministic: bool = False
     drop_last: bool = False
     fused_optimizer: bool = True
+    reuse_host_memory: bool = True
 
 
 @dataclass(frozen=True)

@@ -376,12 +376,21 @@ def _agree_on_config(config: Config, run_dir: Path, resume: bool) -> Config:
     return config_from_dict(value)
 
 
+def _tune_host_memory(experiment: Any) -> None:
+    """CPU training keeps freed host memory for reuse (``train.reuse_host_memory``)."""
+    from gcnretrieval.training.host_memory import keep_freed_host_memory
+
+    if experiment.device.type == "cpu" and experiment.config.train.reuse_host_memory:
+        keep_freed_host_memory()
+
+
 def _follow(config: Config, run_dir: Path, resume: bool) -> RunResult:
     """A rank other than 0: train its shards in step with rank 0, write nothing."""
     from gcnretrieval.train import Trainer, build_experiment
     from gcnretrieval.training import load_checkpoint
 
     experiment = build_experiment(config)
+    _tune_host_memory(experiment)
     trainer = Trainer(experiment, run_dir=None, progress=False)
     if resume:
         trainer.load_state_dict(load_checkpoint(run_dir / "checkpoints" / "last.pt", map_location=experiment.device))
@@ -401,6 +410,7 @@ def _lead(config: Config, raw: dict[str, Any], recipe_path: str | Path | None, r
                  config.run.seed)
         experiment = build_experiment(config)  # every user error surfaces here, before any write
         config = experiment.config
+        _tune_host_memory(experiment)
         trainer = Trainer(experiment, run_dir=None, progress=progress)
 
         if resume:
