@@ -103,3 +103,18 @@ def test_all_finite_needs_every_entry_finite():
     x = torch.ones(3, 4)
     x[0, 0], x[2, 3] = float("inf"), float("-inf")
     assert not _all_finite(x)
+
+
+def test_backward_twice_with_retain_graph_gives_the_same_gradient():
+    img, txt, labels = batch(seed=13)
+    v, t = img.clone().requires_grad_(True), txt.clone().requires_grad_(True)
+    loss = CircleSoftLoss().double()
+
+    class Output:
+        image_embedding, text_embedding = v, t
+
+    value = loss(Output, labels)
+    first = torch.autograd.grad(value, (v, t), retain_graph=True)
+    second = torch.autograd.grad(value, (v, t))
+    for a, b in zip(first, second):
+        assert torch.equal(a, b)
