@@ -69,3 +69,14 @@ def require_field(output: object, field: str) -> Tensor:
         raise DataError(f"the model output has no '{field}'; this loss term needs it")
     return value
 
+
+def check_embedding_pair(image: Tensor, text: Tensor, labels: Tensor) -> None:
+    """Image and text embeddings of one batch: 2-D floating point, same shape, one label row each."""
+    check_matrix("image features", image)
+    check_matrix("text features", text)
+    if image.shape != text.shape:
+        raise DataError(
+            f"image features {tuple(image.shape)} and text features {tuple(text.shape)} differ in shape; "
+            "project both modalities to the same (n, d)"
+        )
+    check_labels(labels, image.size(0), "features")

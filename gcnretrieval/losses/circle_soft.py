@@ -6,8 +6,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from gcnretrieval.errors import DataError
-from gcnretrieval.losses._checks import check_choice, check_labels, check_matrix, check_unit_interval, require_field
+from gcnretrieval.losses._checks import check_choice, check_embedding_pair, check_unit_interval, require_field
 from gcnretrieval.losses.base import LossTerm, register_loss
 from gcnretrieval.losses.circle import REDUCTIONS, CircleLoss
 from gcnretrieval.losses.pair_kernels import cosine_similarities
@@ -95,14 +94,7 @@ class CircleSoftLoss(LossTerm):
         """Return ``circle``, ``soft``, ``lambda`` and their mix ``circle_soft`` (all attached)."""
         image = require_field(output, "image_embedding")
         text = require_field(output, "text_embedding")
-        check_matrix("image features", image)
-        check_matrix("text features", text)
-        if image.shape != text.shape:
-            raise DataError(
-                f"image features {tuple(image.shape)} and text features {tuple(text.shape)} differ in shape; "
-                "project both modalities to the same (n, d)"
-            )
-        check_labels(labels, image.size(0), "features")
+        check_embedding_pair(image, text, labels)
         pairs = cosine_similarities(image, text, labels)  # built once, read by both terms
         l_cir = self.circle.from_similarities(pairs)
         l_soft = self.soft.from_similarities(pairs)

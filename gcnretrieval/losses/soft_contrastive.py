@@ -5,10 +5,8 @@ from typing import Any
 
 from torch import Tensor
 
-from gcnretrieval.errors import DataError
 from gcnretrieval.losses._checks import (
-    check_labels,
-    check_matrix,
+    check_embedding_pair,
     check_non_negative,
     check_positive,
     require_field,
@@ -69,14 +67,7 @@ def soft_contrastive_loss(
     """
     temperature = check_positive("soft contrastive temperature", temperature)
     intra_weight = check_non_negative("soft contrastive intra_weight", intra_weight)
-    check_matrix("image features", img)
-    check_matrix("text features", txt)
-    if img.shape != txt.shape:
-        raise DataError(
-            f"image features {tuple(img.shape)} and text features {tuple(txt.shape)} differ in shape; "
-            "project both modalities to the same (n, d)"
-        )
-    check_labels(labels, img.size(0), "features")
+    check_embedding_pair(img, txt, labels)
 
     pairs = cosine_similarities(img, txt, labels)
     return soft_contrastive_from_similarity(
