@@ -14,24 +14,19 @@ _PROBE = """
 import torch
 from gcnretrieval.training.host_memory import keep_freed_host_memory
 
-def heap_bytes():
+def in_heap(address):
     for line in open("/proc/self/maps"):
         if line.rstrip().endswith("[heap]"):
             low, high = (int(x, 16) for x in line.split()[0].split("-"))
-            return high - low
-    return 0
+            return low <= address < high
+    return False
 
-torch.empty(16).fill_(1.0)  # torch and OpenMP warmed up
-block = 4096 * 4096 * 4  # 64 MiB: above glibc's largest mmap threshold
-before = heap_bytes()
-x = torch.empty(4096, 4096).fill_(1.0)
-default_growth = heap_bytes() - before
+x = torch.empty(4096, 4096)  # 64 MiB: above glibc's largest mmap threshold
+default_in_heap = in_heap(x.data_ptr())
 del x
 applied = keep_freed_host_memory()
-before = heap_bytes()
-y = torch.empty(4096, 4096).fill_(1.0)
-kept_growth = heap_bytes() - before
-print(applied, default_growth >= block, kept_growth >= block)
+y = torch.empty(4096, 4096)
+print(applied, default_in_heap, in_heap(y.data_ptr()))
 """
 
 
