@@ -6,6 +6,7 @@ from torch import Tensor
 
 from gcnretrieval.errors import DataError
 from gcnretrieval.losses._checks import check_labels
+from gcnretrieval.losses.pair_kernels import label_overlap
 
 
 def multilabel_pair_masks(labels_a: Tensor, labels_b: Tensor) -> tuple[Tensor, Tensor]:
@@ -36,7 +37,6 @@ def multilabel_pair_masks(labels_a: Tensor, labels_b: Tensor) -> tuple[Tensor, T
             f"label matrices have {labels_a.size(1)} and {labels_b.size(1)} columns; "
             "both must use the same label vocabulary"
         )
-    shared = labels_a.to(torch.float32) @ labels_b.to(torch.float32).t()
-    positive = shared > 0
+    positive = label_overlap(labels_a, labels_b, torch.float32) > 0
     return positive, ~positive
 
