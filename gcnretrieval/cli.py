@@ -1,8 +1,10 @@
 """Command-line interface: a thin click layer over the library API.
 
 Each command parses its options, calls one library function and prints the result.
-User errors (:class:`gcnretrieval.errors.GcnRetrievalError`) become one line on
-stderr and exit status 2; nothing else is caught.
+Errors are one line on stderr: user input (:class:`~gcnretrieval.errors.GcnRetrievalError`)
+exits with status 2, a run that failed (:class:`~gcnretrieval.errors.RunFailed`, or the
+operating system refusing a file) with status 1; anything else is a bug and shows its
+traceback.
 """
 from __future__ import annotations
 
@@ -13,7 +15,15 @@ import warnings
 import click
 
 from gcnretrieval import __version__
-from gcnretrieval.errors import GcnRetrievalError
+from gcnretrieval.errors import GcnRetrievalError, RunFailed
+
+
+class _UserError(click.ClickException):
+    exit_code = 2
+
+
+class _RunFailed(click.ClickException):
+    exit_code = 1
 
 
 class _Group(click.Group):
@@ -21,7 +31,11 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except GcnRetrievalError as err:
-            raise click.ClickException(str(err)) from None
+            raise _UserError(str(err)) from None
+        except RunFailed as err:
+            raise _RunFailed(str(err)) from None
+        except OSError as err:
+            raise _RunFailed(f"{err.strerror or err}: {err.filename}" if err.filename else str(err)) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,7 +58,7 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_code if isinstance(exc, _RunFailed) else 2)  # usage errors exit with 2 too
 
 
 # --- commands -------------------------------------------------------------------------
@@ -109,8 +123,22 @@ def _echo_test_maps(test: dict) -> None:
                f"mean {test['avg_map']:.4f}")
 
 
-@cli.command("run")
-@click.argument("recipe", type=click.Path(dir_okay=False))
+_RECIPE_HELP = "RECIPE is a .toml file or the name of a packaged recipe (gcnretrieval recipes lists them)."
+
+
+@cli.command("recipes")
+def recipes_command() -> None:
+    """List the recipes shipped in the package (usable by name: gcnretrieval run demo)."""
+    from gcnretrieval.config import packaged_recipes
+
+    for name, path in packaged_recipes().items():
+        first = next((line.lstrip("# ").rstrip() for line in path.read_text(encoding="utf-8").splitlines()
+                      if line.startswith("#")), "")
+        click.echo(f"  {name:<18} {first}")
+
+
+@cli.command("run", epilog=_RECIPE_HELP)
+@click.argument("recipe")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="override a recipe key; the value is read as TOML, bare words as strings "
                    "(--set train.epochs=2 --set encoder.name=gcn); repeatable")
@@ -121,7 +149,9 @@ def _echo_test_maps(test: dict) -> None:
 def run_command(recipe: str, overrides: tuple[str, ...], out: str | None, name: str | None, resume: bool) -> None:
     """Train a recipe and write its run directory (checkpoints, metrics, figures, report)."""
     from gcnretrieval.runner import run
+    from gcnretrieval.training.host_memory import keep_freed_host_memory
 
+    keep_freed_host_memory()
     result = run(recipe, list(overrides), out=out, name=name, resume=resume)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return
@@ -295,8 +325,8 @@ def _echo_cell(index: int, total: int, result) -> None:
 _SET_HELP = "override a recipe key for every cell (read as TOML, like `run --set`); repeatable"
 
 
-@cli.command("compare")
-@click.argument("recipe", type=click.Path(dir_okay=False))
+@cli.command("compare", epilog=_RECIPE_HELP)
+@click.argument("recipe", default="demo")
 @click.option("--encoders", required=True, metavar="NAMES",
               help="comma-separated encoders and baselines, e.g. gcn,gat,bagfn,l2gcn,none,cca,pls")
 @click.option("--seeds", default=None, metavar="SEEDS", help="comma-separated run.seed values (default: the recipe's)")
@@ -307,12 +337,14 @@ _SET_HELP = "override a recipe key for every cell (read as TOML, like `run --set
 @click.option("--components", type=click.IntRange(min=1), default=None,
               help="common dimension of the cca/pls baselines (default: min(64, d_v, d_t, n_train))")
 def compare_command(recipe, encoders, seeds, overrides, out, name, components) -> None:
-    """Run a recipe once per encoder (or baseline) and seed; write compare.{json,csv,md,png}.
+    """Run a recipe (default: demo) once per encoder (or baseline) and seed; write compare.{json,csv,md,png}.
 
     Finished cells are skipped, so rerunning an interrupted comparison resumes it.
     """
     from gcnretrieval.experiments import available_baselines, compare
+    from gcnretrieval.training.host_memory import keep_freed_host_memory
 
+    keep_freed_host_memory()
     options = {b: {"n_components": components} for b in available_baselines()} if components else None
     result = compare(recipe, encoders, seeds, list(overrides), out=out, name=name, baseline_options=options,
                      callback=_echo_cell)
@@ -320,8 +352,8 @@ def compare_command(recipe, encoders, seeds, overrides, out, name, components) -
     click.echo(f"comparison directory: {result.out_dir}")
 
 
-@cli.command("sweep")
-@click.argument("recipe", type=click.Path(dir_okay=False))
+@cli.command("sweep", epilog=_RECIPE_HELP)
+@click.argument("recipe")
 @click.option("--grid", "grid", multiple=True, required=True, metavar="KEY=V1,V2,...",
               help="a recipe key and its values (read as TOML); repeat for a cartesian product")
 @click.option("--seeds", default=None, metavar="SEEDS", help="comma-separated run.seed values (default: the recipe's)")
@@ -335,7 +367,9 @@ def sweep_command(recipe, grid, seeds, overrides, out, name) -> None:
     Finished cells are skipped, so rerunning an interrupted sweep resumes it.
     """
     from gcnretrieval.experiments import sweep
+    from gcnretrieval.training.host_memory import keep_freed_host_memory
 
+    keep_freed_host_memory()
     result = sweep(recipe, list(grid), seeds, list(overrides), out=out, name=name, callback=_echo_cell)
     click.echo(result.table)
     click.echo(f"sweep directory: {result.out_dir}")

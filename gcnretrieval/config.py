@@ -1,304 +1,158 @@
-"""Recipes: TOML files read into frozen dataclasses, strictly checked.
+"""Recipes: a TOML file read into a frozen :class:`Config`, each table checked against what it configures.
 
-A recipe has the top-level list ``plugins`` (modules imported before the encoder is
-built, so that they can register their own encoders) and the tables ``[run]``,
-``[data]``, ``[graph]``, ``[encoder]``, ``[model]``, ``[loss]``, ``[train]`` and
-``[eval]``. Every key is checked: an unknown key (at any level) or a value of the wrong
-type raises :class:`~gcnretrieval.errors.ConfigError` with a did-you-mean hint, and
-impossible hyper-parameters (``train.epochs = 0``, ``loss.theta = 1.5``) are refused
-with one line naming the key. Three tables are free-form and passed through as keyword
-options, checked later by the code that receives them: ``data.synthetic`` (options of
-:func:`gcnretrieval.data.make_synthetic`), ``encoder.options`` (options of
-:func:`gcnretrieval.encoders.build_encoder`) and ``graph.options`` (extra options of
-:func:`gcnretrieval.graphs.build_label_graph`).
+A recipe has the list ``plugins`` (modules imported first, so that they can register
+encoders) and the tables below. Every table is the keyword arguments of one constructor,
+which owns the defaults and validates the values; this module knows only keys and types,
+read from that constructor's signature:
 
-Overrides (``--set key=value`` on the command line, ``overrides`` in Python) use dotted
-keys. Their values are parsed as TOML values (``train.lr=1e-4``, ``train.betas=[0.9,
-0.999]``, ``encoder.name="gcn"``); a value that is not valid TOML is taken as a plain
-string, so ``encoder.name=gcn`` and ``data.path=data/x.npz`` work without quotes. A value
-that starts like a TOML string, array or table but does not parse is an error.
+========== ===========================================================================
+table      constructor
+========== ===========================================================================
+``run``    :class:`~gcnretrieval.options.RunOptions`
+``data``   :class:`~gcnretrieval.options.DataOptions` (``data.synthetic``:
+           :func:`~gcnretrieval.data.make_synthetic`)
+``graph``  :class:`~gcnretrieval.options.GraphOptions` (``graph.options``: the
+           builder of ``graph.kind``)
+``encoder`` ``name`` plus :func:`~gcnretrieval.encoders.build_encoder` options of that encoder
+``model``  :class:`~gcnretrieval.models.CrossModalModel` (dimensions, graph and encoder aside)
+``loss``   :class:`~gcnretrieval.losses.Objective`
+``train``  :class:`~gcnretrieval.options.TrainOptions`
+``eval``   :class:`~gcnretrieval.options.EvalOptions`
+========== ===========================================================================
 
-The resolved configuration (:meth:`Config.to_dict`) is plain JSON: ``None`` stands for
-an unset optional key (TOML has no null; leave the key out of a recipe instead).
+An unknown key gets a did-you-mean hint, a value of the wrong type or outside a
+``Literal`` of choices names the key, an impossible value is reported by its
+constructor under the recipe key (``recipe key 'loss.theta' must be in [0, 1], got
+1.5``), and a key that the chosen options would ignore is refused (``recipe key
+'data.path' has no effect with data.source = "bundled" ...``). Each is one line.
+
+Overrides (``--set key=value``, or ``overrides`` in Python) use dotted keys; command-line
+values are read as TOML values, and a value that is not valid TOML is taken as a plain
+string (``encoder.name=gcn``, ``data.path=data/x.npz``). Recipes are files or the names of
+the recipes shipped in the package (``demo``, ``mirflickr_l2gcn``, ...; see
+:func:`packaged_recipes`).
 """
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import math
-import re
+import importlib
+import importlib.resources
+import inspect
+import os
 import tomllib
 import types
 import typing
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gcnretrieval.errors import ConfigError
+import tomli_w
 
-__all__ = [
-    "Config",
-    "DataConfig",
-    "EncoderConfig",
-    "EvalConfig",
-    "GraphConfig",
-    "LossConfig",
-    "ModelConfig",
-    "RunConfig",
-    "TrainConfig",
-    "apply_overrides",
-    "config_from_dict",
-    "load_config",
-    "parse_override",
-    "read_recipe",
-    "to_toml",
-    "unknown_key",
-]
+from gcnretrieval.errors import ConfigError, InvalidArgument
+from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions
+
+__all__ = ["Config", "Table", "construct", "first_difference", "flatten", "import_plugins", "load_config",
+           "packaged_recipes", "parse_overrides", "read_recipe", "recipe_file", "to_toml", "unknown_key", "with_seed",
+           "with_absolute_paths"]
+
+SECTIONS = ("run", "data", "graph", "encoder", "model", "loss", "train", "eval")
+_OPTION_CLASSES = {"run": RunOptions, "data": DataOptions, "graph": GraphOptions, "train": TrainOptions,
+                   "eval": EvalOptions}
+#: parameters of CrossModalModel that the pipeline supplies, not the recipe
+_MODEL_SUPPLIED = ("image_dim", "text_dim", "label_graph", "encoder", "encoder_options")
+_REQUIRED = inspect.Parameter.empty
 
 
-# --- sections -------------------------------------------------------------------------
+class Table(Mapping[str, Any]):
+    """A read-only table of a recipe: a mapping with attribute access (``config.loss.alpha``)."""
 
+    def __init__(self, values: Mapping[str, Any] = ()) -> None:
+        self._values = dict(values)
 
-@dataclass(frozen=True)
-class RunConfig:
-    """``[run]``: naming and seeding.
+    def __getitem__(self, key: str) -> Any:
+        return self._values[key]
 
-    Args:
-        name: run name; the run directory is ``<out_dir>/<name>/`` (default ``"run"``).
-        seed: seed of every random draw (model init, validation split, batches,
-            synthetic data); leave it out to draw one at random, recorded in
-            ``config.resolved.json`` (default ``None``).
-        out_dir: parent folder of run directories (default ``"runs"``).
-    """
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
 
-    name: str = "run"
-    seed: int | None = None
-    out_dir: str = "runs"
+    def __len__(self) -> int:
+        return len(self._values)
 
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
-@dataclass(frozen=True)
-class DataConfig:
-    """``[data]``: where the pairs come from.
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self) == dict(other)
 
-    Args:
-        source: ``"files"`` (default) reads ``path``; ``"synthetic"`` generates data
-            with :func:`gcnretrieval.data.make_synthetic` from the ``synthetic`` table;
-            ``"bundled"`` loads the dataset shipped with the package named ``dataset``
-            (``mirflickr-mini``, see :func:`gcnretrieval.data.load_bundled`).
-        dataset: dataset name. A catalog name (``mirflickr``, ``nuswide``, ``mscoco``)
-            loads through the catalog (label count checked, label names from the shipped
-            vocabulary) from ``path`` or, by default, ``data/<dataset>/``.
-        path: a ``.npz`` file or a directory of ``.mat``/``.npy`` files.
-        synthetic: options of :func:`~gcnretrieval.data.make_synthetic` (``seed``
-            defaults to ``run.seed``).
-    """
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self._values)))
 
-    source: str = "files"
-    dataset: str | None = None
-    path: str | None = None
-    synthetic: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class GraphConfig:
-    """``[graph]``: the label graph, built from the training labels only.
-
-    Args:
-        kind: ``"cooccurrence"`` (default), ``"embedding"`` or ``"adaptive"`` (the learned
-            graph of I-GNN on an embedding prior).
-        threshold: binarisation threshold :math:`t` in (0, 1] (default ``0.4``).
-        node_features: ``"glove"`` (word vectors of the label names from the shipped
-            vocabulary ``vocabulary``), ``"random"`` (seeded Gaussian rows of
-            ``node_feature_dim`` columns), ``"onehot"`` (identity rows) or ``"auto"``
-            (default: ``glove`` when a shipped vocabulary matches the dataset, else
-            ``random``).
-        node_feature_dim: columns of ``random`` node features (default ``300``).
-        vocabulary: shipped vocabulary for ``glove`` (default: ``data.dataset``).
-        drop_edges: keep only the self-loops (an edgeless-graph ablation) (default ``false``).
-        options: extra options of :func:`~gcnretrieval.graphs.build_label_graph`
-            (``reweight``, ``edge_value``, ``self_loops``) or of ``AdaptiveLabelGraph``.
-    """
-
-    kind: str = "cooccurrence"
-    threshold: float = 0.4
-    node_features: str = "auto"
-    node_feature_dim: int = 300
-    vocabulary: str | None = None
-    drop_edges: bool = False
-    options: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class EncoderConfig:
-    """``[encoder]``: the label encoder (a registered name).
-
-    Args:
-        name: registered encoder name (default ``"l2gcn"``).
-        num_layers: depth :math:`L` (default ``5``).
-        options: further keyword options of the encoder (``hidden_channels``, ``act``,
-            ``dropout``, ``jk``, encoder-specific ones).
-    """
-
-    name: str = "l2gcn"
-    num_layers: int = 5
-    options: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """``[model]``: the cross-modal model around the encoder.
-
-    Args:
-        common_dim: common dimension :math:`d` (default ``1024``).
-        projector_layers: Linear-ReLU layers per projector (default ``1``).
-        grl_coefficient: gradient reversal coefficient (default ``1.0``).
-    """
-
-    common_dim: int = 1024
-    projector_layers: int = 1
-    grl_coefficient: float = 1.0
-
-
-@dataclass(frozen=True)
-class LossConfig:
-    """``[loss]``: the objective :math:`L_{CS} + \\alpha L_{cla} + \\beta L_{adv}`.
-
-    Args:
-        alpha: classification weight (default ``1.1``).
-        beta: adversarial weight (default ``2.2``).
-        theta: initial (or fixed) Circle-Soft weight :math:`\\lambda` in [0, 1] (default ``0.6``).
-        condition: ``"all"`` (default), ``"cs_only"``, ``"no_cla"``, ``"no_adv"``, ``"no_cs"``.
-        lambda_mode: ``"learned"`` (default) or ``"fixed"``.
-        theta_on: ``"circle"`` (default) or ``"soft"``.
-        m: Circle margin (default ``0.25``).
-        gamma: Circle scale (default ``16.0``).
-        reduction: Circle reduction ``"global"`` (default) or ``"per_anchor"``.
-        temperature: soft contrastive :math:`\\tau` (default ``0.22``).
-        intra_weight: soft contrastive :math:`\\gamma_s` (default ``0.14``).
-        view_weight: adversarial :math:`\\mu` (default ``1.0``).
-    """
-
-    alpha: float = 1.1
-    beta: float = 2.2
-    theta: float = 0.6
-    condition: str = "all"
-    lambda_mode: str = "learned"
-    theta_on: str = "circle"
-    m: float = 0.25
-    gamma: float = 16.0
-    reduction: str = "global"
-    temperature: float = 0.22
-    intra_weight: float = 0.14
-    view_weight: float = 1.0
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """``[train]``: the optimisation loop.
-
-    Args:
-        epochs: passes over the training split (default ``40``).
-        batch_size: pairs per mini-batch (default ``100``).
-        lr: learning rate (default ``5e-5``).
-        betas: Adam betas (default ``[0.5, 0.999]``).
-        weight_decay: (default ``0.0``).
-        optimizer: ``"adam"`` (default), ``"adamw"`` or ``"sgd"`` (``betas[0]`` is then
-            the momentum).
-        device: ``"auto"`` (CUDA when available, else CPU; default) or a torch device
-            string (``"cpu"``, ``"cuda:1"``).
-        deterministic: deterministic algorithms and seeded everything, so that a resumed
-            run equals an uninterrupted one (default ``false``).
-        drop_last: drop the last incomplete batch of each epoch (default ``false``; a
-            last batch of a single pair is always dropped, BatchNorm needs two).
-        fused_optimizer: use the optimizer's fused kernel, one pass over the ~42 M
-            parameters instead of several (default ``true``; 3-5x faster updates on CPU).
-            ``false`` selects the ``foreach`` implementation, bit-identical to PyTorch's
-            single-tensor loop; the two agree up to float32 rounding. Where a device has
-            no fused kernel the ``foreach`` one is used.
-        reuse_host_memory: when training on the CPU, let :func:`gcnretrieval.run` make
-            glibc keep freed memory for reuse instead of returning it to the system after
-            every step (default ``true``; see
-            :mod:`gcnretrieval.training.host_memory`). Results are unaffected.
-    """
-
-    epochs: int = 40
-    batch_size: int = 100
-    lr: float = 5e-5
-    betas: tuple[float, float] = (0.5, 0.999)
-    weight_decay: float = 0.0
-    optimizer: str = "adam"
-    device: str = "auto"
-    deterministic: bool = False
-    drop_last: bool = False
-    fused_optimizer: bool = True
-    reuse_host_memory: bool = True
-
-
-@dataclass(frozen=True)
-class EvalConfig:
-    """``[eval]``: model selection and evaluation.
-
-    Args:
-        select_on: ``"val"`` (default: a validation split carved from the training
-            split, or the one shipped with the data) or ``"test"`` (the reference code's
-            practice, for paper parity only; recorded in the results).
-        val_fraction: share of the training pairs carved out for validation (default ``0.1``).
-        batch_size: rows per forward pass when embedding a split (default ``1024``).
-    """
-
-    select_on: str = "val"
-    val_fraction: float = 0.1
-    batch_size: int = 1024
+    def __repr__(self) -> str:
+        return f"Table({self._values!r})"
 
 
 @dataclass(frozen=True)
 class Config:
-    """A whole recipe: see the module docstring and each section's class."""
+    """A whole recipe, checked; see the module docstring and each table's constructor."""
 
-    run: RunConfig = field(default_factory=RunConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    graph: GraphConfig = field(default_factory=GraphConfig)
-    encoder: EncoderConfig = field(default_factory=EncoderConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
+    run: RunOptions
+    data: DataOptions
+    graph: GraphOptions
+    encoder: Table
+    model: Table
+    loss: Table
+    train: TrainOptions
+    eval: EvalOptions
     plugins: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-serialisable nested dict (tuples become lists)."""
-        return _plain(dataclasses.asdict(self))
+        """Plain, JSON-serialisable nested dict (tuples become lists; ``None`` marks an unset key)."""
+        tree: dict[str, Any] = {"plugins": list(self.plugins)}
+        for name in SECTIONS:
+            section = getattr(self, name)
+            values = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)} \
+                if dataclasses.is_dataclass(section) else dict(section)
+            tree[name] = _plain(values)
+        return tree
 
     def replace(self, **changes: Any) -> Config:
         """A copy with dotted keys changed and checked (``replace(**{"train.epochs": 2})``)."""
-        return config_from_dict(apply_overrides(self.to_dict(), changes))
+        return load_config(self.to_dict(), changes)
 
 
-_SECTIONS = ("run", "data", "graph", "encoder", "model", "loss", "train", "eval")
-_FREE_FORM = {"data.synthetic", "graph.options", "encoder.options"}
-
-_CHOICES = {
-    "data.source": ("files", "synthetic", "bundled"),
-    "graph.kind": ("cooccurrence", "embedding", "adaptive"),
-    "graph.node_features": ("auto", "glove", "random", "onehot"),
-    "loss.condition": ("all", "cs_only", "no_cla", "no_adv", "no_cs"),
-    "loss.lambda_mode": ("learned", "fixed"),
-    "loss.theta_on": ("circle", "soft"),
-    "loss.reduction": ("global", "per_anchor"),
-    "train.optimizer": ("adam", "adamw", "sgd"),
-    "eval.select_on": ("val", "test"),
-}
+# --- recipes: files or packaged names -------------------------------------------------
 
 
-# --- reading --------------------------------------------------------------------------
+def packaged_recipes() -> dict[str, Path]:
+    """The recipes shipped in the package, by name (``{"demo": .../demo.toml, ...}``)."""
+    folder = importlib.resources.files("gcnretrieval.recipes")
+    return {entry.name[:-5]: Path(str(entry)) for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+            if entry.name.endswith(".toml")}
 
 
-def read_recipe(path: str | Path) -> dict[str, Any]:
-    """Read a recipe file into a plain dict (no checking)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"recipe {path} does not exist; give the path of a .toml recipe (see recipes/)")
+def recipe_file(recipe: str | Path) -> Path:
+    """The file of a recipe given by path, or by the name of a packaged recipe (``"demo"``)."""
+    path = Path(recipe)
+    if path.is_file():
+        return path
+    known = packaged_recipes()
+    name = path.name[:-5] if path.name.endswith(".toml") else path.name
+    if str(recipe) in (name, f"{name}.toml") and name in known:
+        return known[name]
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f" — did you mean '{close[0]}'?" if close else ""
+    raise ConfigError(f"recipe {recipe} does not exist{hint}; give the path of a .toml file or the name of "
+                      f"a packaged recipe: {', '.join(known)} (see gcnretrieval recipes)")
+
+
+def read_recipe(recipe: str | Path) -> dict[str, Any]:
+    """A recipe file, or a packaged recipe by name, read into a plain dict (not checked)."""
+    path = recipe_file(recipe)
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
@@ -306,29 +160,15 @@ def read_recipe(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"recipe {path} is not valid TOML: {err}") from None
 
 
-def load_config(
-    recipe: str | Path | Mapping[str, Any],
-    overrides: Mapping[str, Any] | list[str] | tuple[str, ...] | None = None,
-) -> Config:
-    """Read and check a recipe.
-
-    Args:
-        recipe: path of a TOML file, or a nested dict with the same structure.
-        overrides: ``{"train.epochs": 2}`` (values used as given; strings are not
-            parsed) or a list of ``"key=value"`` strings (values parsed as TOML, see
-            :func:`parse_override`).
-    """
-    raw = read_recipe(recipe) if isinstance(recipe, (str, Path)) else _copy(dict(recipe))
-    return config_from_dict(apply_overrides(raw, overrides))
+# --- overrides ------------------------------------------------------------------------
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """Parse ``"key=value"``: the value as TOML, else as a plain string (bare words, paths)."""
+def _parse_override(text: str) -> tuple[str, Any]:
+    """``"key=value"``: the value as TOML, else as a plain string (bare words, paths)."""
     if "=" not in text:
         raise ConfigError(f"override {text!r} is not key=value; write e.g. --set train.epochs=2")
-    key, _, value = text.partition("=")
-    key, value = key.strip(), value.strip()
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*", key):
+    key, _, value = (part.strip() for part in text.partition("="))
+    if not all(part.isidentifier() for part in key.split(".")):
         raise ConfigError(f"override key {key!r} is not a dotted recipe key; write e.g. --set train.lr=1e-4")
     if value == "":
         raise ConfigError(f"override {key}= has no value; write e.g. --set {key}=VALUE")
@@ -340,186 +180,280 @@ def parse_override(text: str) -> tuple[str, Any]:
         return key, value
 
 
-def apply_overrides(
-    raw: dict[str, Any], overrides: Mapping[str, Any] | list[str] | tuple[str, ...] | None
-) -> dict[str, Any]:
-    """Set dotted keys in a nested recipe dict (a copy); unknown keys are caught later."""
-    raw = _copy(raw)
-    if not overrides:
-        return raw
-    items = [parse_override(o) for o in overrides] if isinstance(overrides, (list, tuple)) else list(overrides.items())
-    for key, value in items:
+def parse_overrides(overrides: Mapping[str, Any] | Sequence[str] | None = None, **keywords: Any) -> dict[str, Any]:
+    """Every spelling of overrides as one dict of dotted keys.
+
+    ``overrides`` is ``{"train.epochs": 2}`` (values as given) or ``["train.epochs=2"]``
+    (values read as on the command line); ``keywords`` spell the dots as double
+    underscores (``train__epochs=2``) and come last.
+    """
+    if overrides is None:
+        changes: dict[str, Any] = {}
+    elif isinstance(overrides, Mapping):
+        changes = {str(key).replace("__", "."): value for key, value in overrides.items()}
+    else:
+        changes = dict(_parse_override(text) for text in overrides)
+    changes.update({key.replace("__", "."): value for key, value in keywords.items()})
+    return changes
+
+
+def _apply_overrides(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    tree = _copy(raw)
+    for key, value in changes.items():
         parts = key.split(".")
-        table = raw
+        table = tree
         for depth, part in enumerate(parts[:-1]):
-            nxt = table.setdefault(part, {})
-            if not isinstance(nxt, dict):
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
                 raise ConfigError(f"cannot set {key}: '{'.'.join(parts[:depth + 1])}' is a value, not a table")
-            table = nxt
-        table[parts[-1]] = _plain(value)
-    return raw
+        table[parts[-1]] = _copy(value)
+    return tree
 
 
-def config_from_dict(raw: Mapping[str, Any]) -> Config:
-    """Check a nested recipe dict and build the frozen :class:`Config`."""
+# --- loading --------------------------------------------------------------------------
+
+
+def load_config(recipe: str | Path | Mapping[str, Any],
+                overrides: Mapping[str, Any] | Sequence[str] | None = None) -> Config:
+    """Read a recipe (a path, a packaged name or a nested dict), apply overrides and check it."""
+    raw = read_recipe(recipe) if isinstance(recipe, (str, Path)) else recipe
     if not isinstance(raw, Mapping):
         raise ConfigError(f"a recipe must be a table of sections, got {type(raw).__name__}")
-    known = list(_SECTIONS) + ["plugins"]
-    for key in raw:
-        if key not in known:
-            raise unknown_key(str(key), known)
-    sections: dict[str, Any] = {}
-    for name in _SECTIONS:
-        cls = {f.name: f for f in dataclasses.fields(Config)}[name].default_factory
-        value = raw.get(name, {})
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"recipe key '{name}' must be a table ([{name}]), got {_type_name(value)}")
-        sections[name] = _build_section(name, cls, value)
-    plugins = raw.get("plugins", [])
-    if isinstance(plugins, str):
-        plugins = [plugins]
-    if not isinstance(plugins, (list, tuple)) or not all(isinstance(p, str) for p in plugins):
+    tree = _apply_overrides(raw, parse_overrides(overrides))
+    for key in tree:
+        if key not in (*SECTIONS, "plugins"):
+            raise unknown_key(str(key), [*SECTIONS, "plugins"])
+    plugins = tree.get("plugins", [])
+    plugins = [plugins] if isinstance(plugins, str) else plugins
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise ConfigError(f"recipe key 'plugins' must be a list of module names, got {plugins!r}")
-    config = Config(plugins=tuple(plugins), **sections)
-    _check_values(config)
-    return config
+    import_plugins(plugins)
+    sections = {}
+    for name in SECTIONS:
+        given = tree.get(name, {})
+        if not isinstance(given, Mapping):
+            raise ConfigError(f"recipe key '{name}' must be a table ([{name}]), got {_type_name(given)}")
+        sections[name] = _section(name, given)
+    return Config(plugins=tuple(plugins), **sections)
 
 
-# --- checking -------------------------------------------------------------------------
-
-
-def unknown_key(key: str, choices: list[str], prefix: str = "") -> ConfigError:
-    """``ConfigError("unknown key 'prefix.key' — did you mean 'prefix.choice'?")`` (or listing the choices)."""
-    close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
-    known = ", ".join(prefix + c for c in choices)
-    hint = f" — did you mean '{prefix}{close[0]}'?" if close else f"; known keys: {known}"
-    return ConfigError(f"unknown key '{prefix}{key}'{hint}")
-
-
-def _build_section(section: str, cls: type, values: Mapping[str, Any]) -> Any:
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in values:
-        if key not in names:
-            raise unknown_key(str(key), names, prefix=f"{section}.")
-    kwargs = {}
+def import_plugins(names: Iterable[str]) -> None:
+    """Import the recipe's ``plugins`` modules (they register encoders on import)."""
     for name in names:
-        if name in values:
-            kwargs[name] = _coerce(f"{section}.{name}", values[name], hints[name])
-    return cls(**kwargs)
+        try:
+            importlib.import_module(name)
+        except ImportError as err:
+            raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); install it or fix the recipe") from None
+
+
+def _section(name: str, given: Mapping[str, Any]) -> Any:
+    if name in _OPTION_CLASSES:
+        cls = _OPTION_CLASSES[name]
+        params = parameters(cls)
+        values = _read_table(name, given, params)
+        for field_name, value in list(values.items()):
+            if isinstance(value, Mapping):  # a nested table: keyword arguments of another callable, as given
+                target, skip = cls.table_target(field_name, given)
+                values[field_name] = Table(_read_table(f"{name}.{field_name}", value, parameters(target, skip),
+                                                       defaults=False))
+        target = cls
+    elif name == "encoder":
+        from gcnretrieval.encoders import DEFAULT_ENCODER, ENCODERS
+
+        encoder = given.get("name", DEFAULT_ENCODER)
+        if not isinstance(encoder, str):
+            raise ConfigError(f"recipe key 'encoder.name' must be a string, got {_type_name(encoder)}")
+        target = ENCODERS.get(encoder)
+        params = target.option_types()
+        values = {"name": encoder.lower(), **_read_table(name, {k: v for k, v in given.items() if k != "name"},
+                                                         params, context=f" of encoder '{encoder}'")}
+    elif name == "model":
+        from gcnretrieval.models import CrossModalModel
+
+        target = CrossModalModel
+        params = parameters(CrossModalModel, _MODEL_SUPPLIED)
+        values = _read_table(name, given, params)
+    else:  # loss
+        from gcnretrieval.losses import Objective
+
+        target = Objective
+        params = parameters(Objective)
+        values = _read_table(name, given, params)
+    # keys set to their default change nothing (and every key of a resolved configuration is set)
+    changed = {key: value for key, value in values.items() if key in given and value != params.get(key, (0, _REQUIRED))[1]}
+    for key, because in getattr(target, "ignored_arguments", lambda given: ())(changed):
+        raise ConfigError(f"recipe key '{name}.{key}' has no effect {because}; remove it")
+    if name in _OPTION_CLASSES:
+        return construct(name, target, values)
+    if name == "loss":
+        construct(name, target, values)  # cheap: its values are checked now, before any data is read
+    return Table(values)
+
+
+def construct(section: str, target: Callable, values: Mapping[str, Any], *,
+              owners: Mapping[str, Iterable[str]] | None = None, **supplied: Any) -> Any:
+    """``target(**supplied, **values)``, with an impossible value reported under its recipe key.
+
+    ``owners`` maps other sections to the argument names that come from them
+    (``{"encoder": encoder_options}``), so an error is named after the right table.
+    """
+    try:
+        return target(**supplied, **values)
+    except InvalidArgument as err:
+        owner = next((name for name, keys in (owners or {}).items() if err.argument in keys), section)
+        raise ConfigError(f"recipe key '{owner}.{err.argument}' {err.rule}") from None
+
+
+# --- keys and types from signatures ---------------------------------------------------
+
+
+def parameters(target: Callable, skip: Iterable[str] = ()) -> dict[str, tuple[Any, Any]]:
+    """``{name: (type, default)}`` of the keyword parameters of ``target`` (``skip`` left out)."""
+    function = target.__init__ if isinstance(target, type) else target
+    hints = typing.get_type_hints(function)
+    factories = {f.name: f.default_factory for f in dataclasses.fields(target)
+                 if f.default_factory is not dataclasses.MISSING} if dataclasses.is_dataclass(target) else {}
+    out = {}
+    for parameter in inspect.signature(target).parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or parameter.name in skip:
+            continue
+        default = factories[parameter.name]() if parameter.name in factories else parameter.default
+        out[parameter.name] = (hints.get(parameter.name, Any), default)
+    return out
+
+
+def _read_table(section: str, given: Mapping[str, Any], params: Mapping[str, tuple[Any, Any]],
+                context: str = "", defaults: bool = True) -> dict[str, Any]:
+    """Check the keys and value types of one table; with ``defaults``, fill in the keys left out."""
+    for key in given:
+        if key not in params:
+            raise unknown_key(str(key), list(params), prefix=f"{section}.", context=context)
+    values = {}
+    for key, (hint, default) in params.items():
+        if key in given:
+            values[key] = _coerce(f"{section}.{key}", given[key], hint)
+        elif defaults and default is not _REQUIRED:
+            values[key] = default
+    return values
+
+
+def unknown_key(key: str, choices: list[str], prefix: str = "", context: str = "") -> ConfigError:
+    """``ConfigError("unknown key 'prefix.key' — did you mean 'prefix.choice'?")`` (or listing the keys)."""
+    close = difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
+    hint = f" — did you mean '{prefix}{close[0]}'?" if close else f"; known keys: {', '.join(prefix + c for c in choices)}"
+    return ConfigError(f"unknown key '{prefix}{key}'{context}{hint}")
 
 
 def _type_name(value: Any) -> str:
-    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-            list: "an array", tuple: "an array", dict: "a table"}.get(type(value), type(value).__name__) + f" ({value!r})"
+    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
+             tuple: "an array", dict: "a table"}
+    return names.get(type(value), type(value).__name__) + f" ({value!r})"
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:
-    """Check ``value`` against the annotation ``hint``; ints are accepted for floats."""
-    origin = typing.get_origin(hint)
+    """``value`` checked against the annotation ``hint`` (ints are accepted for floats)."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if hint is Any:
+        return value
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(hint)
         if value is None and type(None) in args:
             return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _coerce(key, value, inner)
-    if hint is bool:
-        if isinstance(value, bool):
+        members = [a for a in args if a is not type(None) and _representable(a)]
+        errors = []
+        for member in members:
+            try:
+                return _coerce(key, value, member)
+            except ConfigError as err:
+                errors.append(err)
+        raise errors[0]
+    if origin is typing.Literal:
+        if value in args:
             return value
-        raise ConfigError(f"recipe key '{key}' must be true or false, got {_type_name(value)}")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise ConfigError(f"recipe key '{key}' must be an integer, got {_type_name(value)}")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"recipe key '{key}' must be a number, got {_type_name(value)}")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"recipe key '{key}' must be a string, got {_type_name(value)}")
-    if hint is dict or origin is dict:
-        if isinstance(value, Mapping):
-            return _copy(dict(value))
-        raise ConfigError(f"recipe key '{key}' must be a table, got {_type_name(value)}")
-    if origin is tuple:
-        args = typing.get_args(hint)
+        close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1, cutoff=0.5)
+        hint_text = f" — did you mean '{close[0]}'?" if close else ""
+        raise ConfigError(f"recipe key '{key}' must be one of {', '.join(map(str, args))}, got {value!r}{hint_text}")
+    checks = {bool: ("true or false", lambda v: isinstance(v, bool)),
+              int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
+              float: ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
+              str: ("a string", lambda v: isinstance(v, str))}
+    if hint in checks:
+        what, ok = checks[hint]
+        if not ok(value):
+            raise ConfigError(f"recipe key '{key}' must be {what}, got {_type_name(value)}")
+        return float(value) if hint is float else value
+    if hint in (dict, Mapping) or origin in (dict, Mapping, typing.Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"recipe key '{key}' must be a table, got {_type_name(value)}")
+        return _copy(value)
+    if origin in (tuple, list, Sequence, typing.Sequence) or hint in (tuple, list):
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"recipe key '{key}' must be an array, got {_type_name(value)}")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_coerce(key, v, args[0]) for v in value)
-        if len(value) != len(args):
-            raise ConfigError(f"recipe key '{key}' must be an array of {len(args)} values, got {list(value)!r}")
-        return tuple(_coerce(key, v, a) for v, a in zip(value, args))
-    raise TypeError(f"unsupported annotation {hint!r} for {key}")  # pragma: no cover - programming error
+        if origin is tuple and args and args[-1] is not Ellipsis:
+            if len(value) != len(args):
+                raise ConfigError(f"recipe key '{key}' must be an array of {len(args)} values, got {list(value)!r}")
+            return tuple(_coerce(key, v, a) for v, a in zip(value, args))
+        inner = args[0] if args else Any
+        return tuple(_coerce(key, v, inner) for v in value)
+    raise TypeError(f"recipe key {key}: unsupported annotation {hint!r}")  # a constructor the recipe cannot feed
 
 
-def _fail(key: str, rule: str, value: Any) -> None:
-    raise ConfigError(f"recipe key '{key}' {rule}, got {value!r}")
+def _representable(hint: Any) -> bool:
+    """Whether a recipe value (TOML) can be of type ``hint`` (not a module, class or function)."""
+    origin = typing.get_origin(hint)
+    return hint in (Any, bool, int, float, str, dict, list, tuple, Mapping) or origin in (
+        typing.Literal, tuple, list, dict, Sequence, Mapping, typing.Union, types.UnionType)
 
 
-def _check_values(c: Config) -> None:
-    """Refuse impossible values, one key at a time, in recipe order."""
-    for key, choices in _CHOICES.items():
-        section, name = key.split(".")
-        value = getattr(getattr(c, section), name)
-        if value not in choices:
-            close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
-            hint = f" — did you mean '{close[0]}'?" if close else ""
-            raise ConfigError(f"recipe key '{key}' must be one of {', '.join(choices)}, got {value!r}{hint}")
-    if not c.run.name or "/" in c.run.name or "\\" in c.run.name or c.run.name in (".", ".."):
-        _fail("run.name", "must be a non-empty name without path separators", c.run.name)
-    if c.run.seed is not None and not 0 <= c.run.seed < 2**63:
-        _fail("run.seed", "must be a non-negative integer below 2**63", c.run.seed)
-    if c.data.source == "files" and c.data.path is None and c.data.dataset is None:
-        raise ConfigError("recipe needs 'data.path' (a .npz file or a data directory), 'data.dataset' "
-                          "(a catalog name) or data.source = \"synthetic\"")
-    if c.data.source == "bundled" and c.data.dataset is None:
-        raise ConfigError("data.source = \"bundled\" needs data.dataset, the name of a bundled dataset (e.g. \"mirflickr-mini\")")
-    if not 0.0 < c.graph.threshold <= 1.0:
-        _fail("graph.threshold", "must be in (0, 1]", c.graph.threshold)
-    if c.graph.node_feature_dim < 1:
-        _fail("graph.node_feature_dim", "must be at least 1", c.graph.node_feature_dim)
-    if c.encoder.num_layers < 1:
-        _fail("encoder.num_layers", "must be at least 1", c.encoder.num_layers)
-    if "num_layers" in c.encoder.options:
-        raise ConfigError("set the depth with 'encoder.num_layers', not 'encoder.options.num_layers'")
-    if c.model.common_dim < 1:
-        _fail("model.common_dim", "must be at least 1", c.model.common_dim)
-    if c.model.projector_layers < 1:
-        _fail("model.projector_layers", "must be at least 1", c.model.projector_layers)
-    if not (math.isfinite(c.model.grl_coefficient) and c.model.grl_coefficient >= 0):
-        _fail("model.grl_coefficient", "must be a finite number >= 0", c.model.grl_coefficient)
-    for key in ("alpha", "beta", "m", "intra_weight", "view_weight"):
-        value = getattr(c.loss, key)
-        if not (math.isfinite(value) and value >= 0):
-            _fail(f"loss.{key}", "must be a finite number >= 0", value)
-    if not 0.0 <= c.loss.theta <= 1.0:
-        _fail("loss.theta", "must be in [0, 1]", c.loss.theta)
-    for key in ("gamma", "temperature"):
-        value = getattr(c.loss, key)
-        if not (math.isfinite(value) and value > 0):
-            _fail(f"loss.{key}", "must be a number > 0", value)
-    if c.train.epochs < 1:
-        _fail("train.epochs", "must be at least 1", c.train.epochs)
-    if c.train.batch_size < 2:
-        _fail("train.batch_size", "must be at least 2 (BatchNorm and the pair losses need two pairs)", c.train.batch_size)
-    if not (math.isfinite(c.train.lr) and c.train.lr > 0):
-        _fail("train.lr", "must be a number > 0", c.train.lr)
-    if not all(0.0 <= b < 1.0 for b in c.train.betas):
-        _fail("train.betas", "must be two numbers in [0, 1)", list(c.train.betas))
-    if not (math.isfinite(c.train.weight_decay) and c.train.weight_decay >= 0):
-        _fail("train.weight_decay", "must be a number >= 0", c.train.weight_decay)
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", c.train.device):
-        _fail("train.device", "must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'", c.train.device)
-    if not 0.0 < c.eval.val_fraction < 1.0:
-        _fail("eval.val_fraction", "must be in (0, 1)", c.eval.val_fraction)
-    if c.eval.batch_size < 1:
-        _fail("eval.batch_size", "must be at least 1", c.eval.batch_size)
+# --- resolved configurations ----------------------------------------------------------
 
 
-# --- helpers --------------------------------------------------------------------------
+def with_seed(config: Config) -> Config:
+    """``config`` with ``run.seed`` set (a fresh random seed when the recipe has none)."""
+    if config.run.seed is not None:
+        return config
+    return dataclasses.replace(config, run=dataclasses.replace(config.run, seed=int.from_bytes(os.urandom(4), "little")))
+
+
+def with_absolute_paths(config: Config) -> Config:
+    """Data paths made absolute (the catalog default ``data/<dataset>/`` spelled out)."""
+    data = config.data
+    if data.source != "files":
+        return config
+    path = data.path if data.path is not None else str(Path("data") / data.dataset.lower())
+    return dataclasses.replace(config, data=dataclasses.replace(data, path=str(Path(path).expanduser().resolve())))
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"train": {"lr": 1e-3}}`` -> ``{"train.lr": 1e-3}`` (empty tables stay as values)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def first_difference(a: Config, b: Config, ignore: Iterable[str] = ()) -> tuple[str, Any, Any] | None:
+    """The first dotted key (sorted) whose value differs between two configurations, or ``None``."""
+    flat_a, flat_b = flatten(a.to_dict()), flatten(b.to_dict())
+    for key in sorted(set(flat_a) | set(flat_b)):
+        if key not in ignore and flat_a.get(key) != flat_b.get(key):
+            return key, flat_a.get(key), flat_b.get(key)
+    return None
+
+
+def to_toml(raw: Mapping[str, Any]) -> str:
+    """A nested recipe dict as TOML (``None`` values are left out: TOML has no null)."""
+    return tomli_w.dumps(_without_none(raw))
+
+
+def _without_none(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _without_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, (list, tuple)):
+        return [_without_none(v) for v in value]
+    return value
 
 
 def _copy(value: Any) -> Any:
@@ -530,50 +464,4 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _plain(value: Any) -> Any:
-    """Nested dicts/lists of JSON scalars (tuples -> lists)."""
-    return _copy(value)
-
-
-def to_toml(raw: Mapping[str, Any]) -> str:
-    """Write a nested recipe dict as TOML (``None`` values are left out: TOML has no null)."""
-    lines: list[str] = []
-    _toml_table(raw, [], lines)
-    return "\n".join(lines).strip() + "\n"
-
-
-def _toml_key(key: str) -> str:
-    return key if re.fullmatch(r"[A-Za-z0-9_\-]+", key) else _toml_value(key)
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value):
-            return "nan"
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
-        return f'"{escaped}"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{_toml_key(str(k))} = {_toml_value(v)}" for k, v in value.items() if v is not None) + "}"
-    raise ConfigError(f"cannot write {value!r} ({type(value).__name__}) to TOML")
-
-
-def _toml_table(table: Mapping[str, Any], prefix: list[str], lines: list[str]) -> None:
-    scalars = {k: v for k, v in table.items() if not isinstance(v, Mapping) and v is not None}
-    tables = {k: v for k, v in table.items() if isinstance(v, Mapping)}
-    if prefix and (scalars or not tables):
-        lines.append("")
-        lines.append("[" + ".".join(_toml_key(p) for p in prefix) + "]")
-    for key, value in scalars.items():
-        lines.append(f"{_toml_key(str(key))} = {_toml_value(value)}")
-    for key, value in tables.items():
-        _toml_table(value, prefix + [str(key)], lines)
+_plain = _copy

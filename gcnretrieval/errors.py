@@ -1,9 +1,11 @@
-"""User-facing errors.
+"""The project's errors, by kind.
 
-Every mistake a user can make (a malformed recipe, a missing file, an impossible
-hyper-parameter) raises a subclass of :class:`GcnRetrievalError` whose message is one
-line naming the problem and the fix. The CLI prints that line and exits non-zero;
-library users catch the exception. Programming errors stay ordinary exceptions.
+- **User input** (a malformed recipe, a missing file, an impossible hyper-parameter):
+  a subclass of :class:`GcnRetrievalError`, whose message is one line naming the problem
+  and the fix. The CLI prints that line and exits with status 2.
+- **A run that failed** (the loss diverged, a checkpoint is corrupt): :class:`RunFailed`,
+  one line; the CLI exits with status 1.
+- Anything else is a bug and stays an ordinary exception (the CLI shows its traceback).
 """
 from __future__ import annotations
 
@@ -19,6 +21,23 @@ class ConfigError(GcnRetrievalError):
     """A recipe key, value or override is invalid."""
 
 
+class InvalidArgument(ConfigError):
+    """A constructor argument has an impossible value.
+
+    ``str()`` reads ``"<argument> <rule>"``; the recipe layer names the recipe key instead
+    (``recipe key 'loss.theta' must be in [0, 1], got 1.5``).
+
+    Args:
+        argument: the keyword argument's name.
+        rule: what is wrong, e.g. ``"must be in [0, 1], got 1.5"``.
+    """
+
+    def __init__(self, argument: str, rule: str) -> None:
+        super().__init__(f"{argument} {rule}")
+        self.argument = argument
+        self.rule = rule
+
+
 class DataError(GcnRetrievalError):
     """A data file is missing, malformed or inconsistent."""
 
@@ -32,6 +51,10 @@ class UnknownNameError(GcnRetrievalError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class RunFailed(RuntimeError):
+    """A run could not finish: the loss diverged, or a checkpoint cannot be read."""
 
 
 def did_you_mean(kind: str, name: str, choices: Iterable[str]) -> str:

@@ -8,9 +8,11 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from torch.utils.data import DistributedSampler
+
 from gcnretrieval.config import load_config
-from gcnretrieval.train import Trainer, build_experiment
-from gcnretrieval.training import distributed
+from gcnretrieval.training import Trainer, build_experiment, distributed
+from gcnretrieval.training.trainer import _TrainingBatches
 
 # BatchNorm statistics over the global batch and the gathered losses are summed across ranks
 # in another order than one process sums them: equal up to float32 rounding (observed
@@ -41,7 +43,7 @@ def _state(trainer: Trainer) -> dict[str, torch.Tensor]:
 
 
 def _train_and_save(rank: int, out_file: str, batch_size: int) -> None:
-    trainer = Trainer(build_experiment(load_config(_recipe(batch_size))), progress=False)
+    trainer = Trainer(build_experiment(load_config(_recipe(batch_size))))
     history = trainer.fit()
     if rank == 0:
         torch.save({"state": _state(trainer), "history": history,
@@ -60,12 +62,12 @@ def _worker(rank: int, world: int, init_file: str, out_file: str, batch_size: in
 
 
 def _single(batch_size: int) -> tuple[dict[str, torch.Tensor], list[dict]]:
-    trainer = Trainer(build_experiment(load_config(_recipe(batch_size))), progress=False)
+    trainer = Trainer(build_experiment(load_config(_recipe(batch_size))))
     history = trainer.fit()
     return _state(trainer), history
 
 
-@pytest.mark.parametrize("batch_size", [9, 8])  # 9: uneven shards (5 + 4) and a last batch of 4
+@pytest.mark.parametrize("batch_size", [8, 6])  # 22 pairs: last batches of 6 (3 + 3) and of 4 (2 + 2)
 def test_two_processes_match_one(tmp_path, batch_size):
     out_file = str(tmp_path / "rank0.pt")
     mp.start_processes(_worker, args=(2, str(tmp_path / "init"), out_file, batch_size), nprocs=2,
@@ -77,7 +79,7 @@ def test_two_processes_match_one(tmp_path, batch_size):
     for key, value in expected.items():
         torch.testing.assert_close(result["state"][key].double(), value.double(), atol=ATOL, rtol=0, msg=key)
     # something was learnt: the parameters moved away from their initial values
-    initial = Trainer(build_experiment(load_config(_recipe(batch_size))), progress=False)
+    initial = Trainer(build_experiment(load_config(_recipe(batch_size))))
     moved = max(float((expected[k].double() - v.double()).abs().max())
                 for k, v in _state(initial).items() if v.is_floating_point())
     assert moved > 100 * ATOL
@@ -86,16 +88,26 @@ def test_two_processes_match_one(tmp_path, batch_size):
         assert a["test_avg_map"] == pytest.approx(b["test_avg_map"], abs=1e-6)
 
 
-def test_shard_covers_global_batch_in_order():
-    index = torch.tensor([5, 3, 9, 0, 7])
-    parts = [distributed.shard(index, 2, r) for r in range(2)]
-    assert torch.equal(torch.cat(parts), index)
-    assert [len(p) for p in parts] == [3, 2]
+@pytest.mark.parametrize("num_pairs, batch_size", [(22, 8), (22, 6), (20, 4)])
+def test_ranks_share_out_the_batches_of_one_process(num_pairs, batch_size):
+    """Rank r's i-th batch and the other ranks' together are the single process's i-th batch."""
+    pairs = range(num_pairs)
+
+    def batches(world: int, rank: int) -> list[list[int]]:
+        sampler = DistributedSampler(pairs, num_replicas=world, rank=rank, shuffle=True, seed=7)
+        sampler.set_epoch(3)
+        return list(_TrainingBatches(sampler, batch_size // world, drop_last=False, smallest=2))
+
+    single = batches(1, 0)
+    shares = [batches(2, rank) for rank in range(2)]
+    assert [len(b) for b in shares[0]] == [len(b) for b in shares[1]]  # every rank steps the same number of times
+    assert [sorted(a + b) for a, b in zip(*shares)] == [sorted(batch) for batch in single]
+    assert sorted(i for batch in single for i in batch) == list(pairs)
 
 
 def test_single_process_has_no_wrapper():
     assert distributed.world_size() == 1 and distributed.rank() == 0 and distributed.is_main_process()
-    trainer = Trainer(build_experiment(load_config(_recipe(8))), progress=False)
+    trainer = Trainer(build_experiment(load_config(_recipe(8))))
     assert trainer.step_module is None
     assert os.environ.get("WORLD_SIZE", "1") == "1" or not dist.is_initialized()
 
@@ -107,7 +119,7 @@ def _run_worker(rank: int, world: int, init_file: str, run_dir: str, epochs: int
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     succeeded = False
     try:
-        result = run(_recipe(9), {"train.epochs": epochs}, out=run_dir, resume=resume, progress=False)
+        result = run(_recipe(6), {"train.epochs": epochs}, out=run_dir, resume=resume, progress=False)
         assert set(result.test) == {"i2t_map", "t2i_map", "avg_map"}  # every rank gets rank 0's evaluation
         succeeded = True
     finally:
@@ -116,7 +128,7 @@ def _run_worker(rank: int, world: int, init_file: str, run_dir: str, epochs: int
 
 def test_two_process_run_resumes_and_matches_one(tmp_path):
     from gcnretrieval.runner import run
-    from gcnretrieval.training import load_checkpoint
+    from gcnretrieval.training import RunDirectory
 
     two = tmp_path / "two"
     mp.start_processes(_run_worker, args=(2, str(tmp_path / "init1"), str(two), 1, False), nprocs=2,
@@ -126,8 +138,33 @@ def test_two_process_run_resumes_and_matches_one(tmp_path):
     rows = (two / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 2  # written once (rank 0), epoch 1 then the resumed epoch 2
     one = tmp_path / "one"
-    run(_recipe(9), {"train.epochs": 2}, out=one, progress=False)
-    a = load_checkpoint(two / "checkpoints" / "last.pt")["model"]
-    b = load_checkpoint(one / "checkpoints" / "last.pt")["model"]
+    run(_recipe(6), {"train.epochs": 2}, out=one, progress=False)
+    a = RunDirectory(two).load_checkpoint("last")["model"]
+    b = RunDirectory(one).load_checkpoint("last")["model"]
     for key, value in b.items():
         torch.testing.assert_close(a[key].double(), value.double(), atol=ATOL, rtol=0, msg=key)
+
+
+def _indivisible_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
+    from gcnretrieval.errors import ConfigError
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        try:
+            Trainer(build_experiment(load_config(_recipe(9))))
+            message = "no error"
+        except ConfigError as err:
+            message = str(err)
+        if rank == 0:
+            with open(out_file, "w") as handle:
+                handle.write(message)
+    finally:
+        distributed.shutdown(wait_for_others=True)
+
+
+def test_a_batch_the_processes_cannot_share_equally_is_refused(tmp_path):
+    out_file = tmp_path / "message.txt"
+    mp.start_processes(_indivisible_worker, args=(2, str(tmp_path / "init"), str(out_file)), nprocs=2, join=True,
+                       start_method="spawn")
+    assert out_file.read_text() == ("train.batch_size = 9 must be divisible by the number of processes (2); "
+                                    "every process takes an equal share of each batch")

@@ -47,10 +47,10 @@ def test_unknown_option_names_it_and_lists_the_accepted_ones():
 @pytest.mark.parametrize(
     ("options", "pattern"),
     [
-        ({"num_layers": 0}, "num_layers must be a positive integer"),
-        ({"hidden_channels": 2.5}, "hidden_channels must be a positive integer"),
+        ({"num_layers": 0}, "num_layers must be at least 1, got 0"),
+        ({"hidden_channels": 2.5}, "hidden_channels must be an integer, got 2.5"),
         ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
-        ({"jk": "max"}, "unknown jk mode 'max'"),
+        ({"jk": "max"}, "jk must be 'cat' or 'none', got 'max'"),
         ({"act": "relux"}, "unknown activation 'relux'"),
     ],
 )

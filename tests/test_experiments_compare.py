@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 import gcnretrieval
-import gcnretrieval.runner
+import gcnretrieval.experiments.cells
 from gcnretrieval.cli import cli
 from gcnretrieval.errors import ConfigError, UnknownNameError
 from gcnretrieval.experiments import compare
@@ -42,8 +42,10 @@ def test_compare_runs_every_cell_with_identical_settings_and_tabulates(tmp_path)
     configs = {n: flatten(json.loads((out / n / "config.resolved.json").read_text())) for n in names}
     reference = configs["gcn_seed0"]
     for name, config in configs.items():
-        differing = {k for k in reference if reference[k] != config[k]}
-        assert differing <= {"encoder.name", "run.seed", "run.name"}, name
+        differing = {k for k in reference.keys() | config.keys() if reference.get(k) != config.get(k)}
+        # besides seed and name, only the encoder table differs: its name and that encoder's own options
+        assert {k for k in differing if not k.startswith("encoder.")} <= {"run.seed", "run.name"}, name
+        assert config["encoder.num_layers"] == reference["encoder.num_layers"]
         assert config["loss.alpha"] == 0.5
         assert (out / name / "final_metrics.json").is_file()
 
@@ -56,7 +58,10 @@ def test_compare_runs_every_cell_with_identical_settings_and_tabulates(tmp_path)
             values = [c[metric] for c in cells]
             assert row[f"{metric}_mean"] == pytest.approx(sum(values) / 2)
             assert row[f"{metric}_std"] == pytest.approx(statistics.stdev(values))  # sample std (ddof=1)
-        assert row["parameters"] > 0 and row["flops_per_sample"] > 0 and row["seconds_per_epoch"] > 0
+        assert row["parameters"] > 0 and row["flops_per_sample"] > 0
+        seconds = [json.loads(line)["seconds"] for s in (0, 1)
+                   for line in (out / f"{row['method']}_seed{s}" / "metrics.jsonl").read_text().splitlines()]
+        assert row["seconds_per_epoch"] == pytest.approx(sum(seconds) / len(seconds))
     header = (out / "compare.csv").read_text().splitlines()[0].split(",")
     assert header[:3] == ["method", "kind", "seeds"] and "flops_per_sample" in header
     assert "| gcn |" in (out / "compare.md").read_text() and "| gcn |" in result.table
@@ -65,7 +70,7 @@ def test_compare_runs_every_cell_with_identical_settings_and_tabulates(tmp_path)
 
 def test_interrupted_compare_resumes_without_redoing_finished_cells(tmp_path, monkeypatch):
     out = tmp_path / "c"
-    real_run = gcnretrieval.runner.run
+    real_run = gcnretrieval.experiments.cells.run
     calls = []
 
     def crashing_run(recipe, overrides, **kwargs):
@@ -74,14 +79,14 @@ def test_interrupted_compare_resumes_without_redoing_finished_cells(tmp_path, mo
             raise RuntimeError("simulated crash")
         return real_run(recipe, overrides, **kwargs)
 
-    monkeypatch.setattr(gcnretrieval.runner, "run", crashing_run)
+    monkeypatch.setattr(gcnretrieval.experiments.cells, "run", crashing_run)
     with pytest.raises(RuntimeError, match="simulated crash"):
         compare(TINY, ["gcn", "none"], seeds=[0, 1], out=out)
     assert (out / "gcn_seed0" / "final_metrics.json").is_file()
     assert not (out / "gcn_seed1").exists()
     finished = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "gcn_seed0").rglob("*") if p.is_file()}
 
-    monkeypatch.setattr(gcnretrieval.runner, "run", real_run)
+    monkeypatch.setattr(gcnretrieval.experiments.cells, "run", real_run)
     result = compare(TINY, ["gcn", "none"], seeds=[0, 1], out=out)
     status = {c["name"]: c["status"] for c in result.cells}
     assert status == {"gcn_seed0": "skipped", "gcn_seed1": "ran", "none_seed0": "ran", "none_seed1": "ran"}
@@ -140,7 +145,7 @@ def test_cli_compare_errors_are_one_line_and_run_nothing(tmp_path, args, fragmen
     recipe = tmp_path / "r.toml"
     recipe.write_text('[run]\nseed = 0\n[data]\nsource = "synthetic"\n')
     result = CliRunner().invoke(cli, ["compare", str(recipe), *args, "--out", str(tmp_path / "c")])
-    assert result.exit_code != 0
+    assert result.exit_code == 2
     assert fragment in result.output
     assert not (tmp_path / "c").exists()
 

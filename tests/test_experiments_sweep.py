@@ -36,7 +36,7 @@ def test_malformed_grid_is_one_clear_error(grid, fragment):
 
 
 @pytest.mark.parametrize("grid, fragment", [
-    (["encoder.num_layer=1,2"], "unknown key 'encoder.num_layer' — did you mean 'encoder.num_layers'?"),
+    (["encoder.num_layer=1,2"], "unknown key 'encoder.num_layer' of encoder 'l2gcn' — did you mean 'encoder.num_layers'?"),
     (["loss.theta=0.5,1.5"], "recipe key 'loss.theta' must be in [0, 1], got 1.5"),
     (["encoder.name=gcn,gcm"], "did you mean 'gcn'"),
     (["run.seed=1,2"], "cannot sweep 'run.seed'"),

@@ -105,7 +105,7 @@ def _loop_ranks(query: np.ndarray, database: np.ndarray) -> list[int]:
 
 @pytest.mark.parametrize("modality", ["image", "text"])
 def test_search_id_ranks_the_other_modality_by_cosine(demo_retriever, modality):
-    from gcnretrieval.train import embed_split
+    from gcnretrieval.training import embed_split
 
     r = demo_retriever
     result = r.search_id(5, modality, top_k=7)

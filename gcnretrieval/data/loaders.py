@@ -26,9 +26,6 @@ the last two atomically (to a temporary name, then renamed).
 from __future__ import annotations
 
 import logging
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -38,6 +35,7 @@ import scipy.sparse
 
 from gcnretrieval.data.container import CrossModalDataset, Split
 from gcnretrieval.errors import DataError
+from gcnretrieval.files import atomic_directory, atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -343,14 +341,8 @@ def save_npz(dataset: CrossModalDataset, path: str | Path, compressed: bool = Fa
         raise DataError(f"{path} already exists; pass overwrite=True or choose another path")
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = np.savez_compressed if compressed else np.savez
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            writer(handle, **_named_arrays(dataset))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, tmp.open("wb") as handle:
+        writer(handle, **_named_arrays(dataset))
     return path
 
 
@@ -366,15 +358,7 @@ def save_npy_dir(dataset: CrossModalDataset, directory: str | Path, overwrite: b
     directory = Path(directory)
     if directory.exists() and any(directory.iterdir()) and not overwrite:
         raise DataError(f"{directory} already exists and is not empty; pass overwrite=True or choose another directory")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
-    try:
+    with atomic_directory(directory, replace=True) as tmp:
         for key, array in _named_arrays(dataset).items():
             np.save(tmp / f"{key}.npy", array, allow_pickle=False)
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(tmp, directory)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return directory

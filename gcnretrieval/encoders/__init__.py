@@ -6,6 +6,7 @@ Build one with ``build_encoder("l2gcn", 300, 1024)``.
 """
 from gcnretrieval.encoders.base import LabelEncoder, resolve_activation
 from gcnretrieval.encoders.registry import (
+    DEFAULT_ENCODER,
     ENCODERS,
     available_encoders,
     build_encoder,
@@ -21,6 +22,7 @@ from gcnretrieval.encoders.nograph import NodeLinear, NoGraph  # noqa: E402
 __all__ = [
     "LabelEncoder",
     "resolve_activation",
+    "DEFAULT_ENCODER",
     "ENCODERS",
     "EncoderSummary",
     "available_encoders",

@@ -8,7 +8,7 @@ as ``edge_attr`` (an ``(E, 1)`` edge feature).
 from __future__ import annotations
 
 import inspect
-import numbers
+import typing
 import warnings
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -19,7 +19,8 @@ from torch import Tensor, nn
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.resolver import activation_resolver
 
-from gcnretrieval.errors import ConfigError, GraphError
+from gcnretrieval.checks import check_positive_int
+from gcnretrieval.errors import ConfigError, GraphError, InvalidArgument
 
 #: Options accepted by every encoder (the keyword arguments of :class:`LabelEncoder`).
 SHARED_OPTIONS: tuple[str, ...] = (
@@ -133,18 +134,18 @@ class LabelEncoder(nn.Module):
     ) -> None:
         super().__init__()
         self._check_options(kwargs)
-        self.in_channels = _positive_int("in_channels", in_channels)
-        self.out_channels = _positive_int("out_channels", out_channels)
-        self.num_layers = _positive_int("num_layers", num_layers)
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.num_layers = check_positive_int("num_layers", num_layers)
         hidden = out_channels if hidden_channels is None else hidden_channels
-        self.hidden_channels = _positive_int("hidden_channels", hidden)
+        self.hidden_channels = check_positive_int("hidden_channels", hidden)
         if not 0.0 <= float(dropout) < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1), got {dropout!r}")
+            raise InvalidArgument("dropout", f"must be in [0, 1), got {dropout!r}")
         self.dropout = float(dropout)
         if isinstance(jk, str) and jk.lower() == "none":
             jk = None
         if jk not in ("cat", None):
-            raise ConfigError(f"unknown jk mode {jk!r}: use 'cat' or None")
+            raise InvalidArgument("jk", f"must be 'cat' or 'none', got {jk!r}")
         self.jk_mode = jk
 
         if act is None:
@@ -176,14 +177,22 @@ class LabelEncoder(nn.Module):
         raise NotImplementedError
 
     @classmethod
+    def option_types(cls) -> dict[str, tuple[Any, Any]]:
+        """``{option: (type, default)}`` for every option this encoder accepts (``in_channels``
+        and ``out_channels`` aside): the shared options, then those of :meth:`init_conv`."""
+        out = {}
+        for function, kinds in ((LabelEncoder.__init__, None), (cls.init_conv, (inspect.Parameter.KEYWORD_ONLY,))):
+            hints = typing.get_type_hints(function)
+            for p in inspect.signature(function).parameters.values():
+                shared = kinds is None and p.name in SHARED_OPTIONS
+                if shared or (kinds is not None and p.kind in kinds):
+                    out[p.name] = (hints.get(p.name, Any), p.default)
+        return out
+
+    @classmethod
     def options(cls) -> list[str]:
         """Sorted names of every option this encoder accepts."""
-        own = [
-            p.name
-            for p in inspect.signature(cls.init_conv).parameters.values()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY
-        ]
-        return sorted(set(SHARED_OPTIONS) | set(own))
+        return sorted(cls.option_types())
 
     @classmethod
     def _accepts_any_option(cls) -> bool:
@@ -257,9 +266,3 @@ class LabelEncoder(nn.Module):
             f"{type(self).__name__}({self.in_channels}, {self.out_channels}, "
             f"num_layers={self.num_layers})"
         )
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)

@@ -16,6 +16,9 @@ from gcnretrieval.registry import Registry
 
 E = TypeVar("E", bound=type[LabelEncoder])
 
+#: the encoder a recipe or model uses when none is named
+DEFAULT_ENCODER = "l2gcn"
+
 #: The registry behind :func:`register_encoder` and :func:`build_encoder`.
 ENCODERS: Registry[type[LabelEncoder]] = Registry(
     "encoder", entry_point_group="gcnretrieval.encoders"

@@ -1,9 +1,8 @@
-"""Experiments: comparisons of encoders and baselines, sweeps over recipe keys, complexity.
+"""Experiments: sweeps over recipe keys, comparisons of encoders and baselines, complexity.
 
-- :func:`compare`: one recipe, several encoders (and the ``cca``/``pls`` baselines) and
-  seeds, one run directory per cell, a table and a grouped bar chart;
-- :func:`sweep`: one recipe over the cartesian product of values of recipe keys;
-- :func:`run_baseline`: the closed-form CCA / PLS baselines as run directories;
+- :func:`sweep`: one recipe over the cartesian product of values of recipe keys, and seeds;
+- :func:`compare`: a sweep over ``encoder.name`` with the ``cca``/``pls`` baselines beside it;
+- :func:`run_baseline`: a closed-form CCA / PLS baseline as a run directory;
 - :func:`model_flops`, :func:`experiment_complexity`: parameters and FLOPs per sample.
 """
 from gcnretrieval.experiments.baselines import BASELINES, available_baselines, fit_baseline, run_baseline

@@ -27,25 +27,28 @@ The number of components :math:`k` is ``n_components`` (default: ``min(64, d_v, 
 n_train)``); both baselines are fitted on the training split the deep models train on
 (the validation pairs carved by ``eval.select_on = "val"`` left out), and see no labels.
 
-:func:`run_baseline` writes a normal run directory (``recipe.toml``,
-``config.resolved.json`` with ``encoder.name`` the baseline's name,
-``environment.json``, an empty ``metrics.jsonl``, ``final_metrics.json`` with
-``selected_epoch`` null and a ``baseline`` entry, ``report.md``), atomically.
+:func:`run_baseline` writes a normal run directory, atomically; a comparison runs the
+baselines as cells next to the trained models (:mod:`gcnretrieval.experiments.cells`).
 """
 from __future__ import annotations
 
 import logging
 import time
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sklearn.cross_decomposition import PLSSVD
 
+from gcnretrieval.config import load_config, parse_overrides, read_recipe, recipe_file, to_toml, with_absolute_paths, with_seed
 from gcnretrieval.errors import ConfigError
+from gcnretrieval.metrics import retrieval_report
 from gcnretrieval.registry import Registry
+from gcnretrieval.runner import RunResult
+from gcnretrieval.training import RunDirectory, load_data
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +102,6 @@ def _cca(n_components: int, regularization: float = 1e-3) -> Any:
 
 @BASELINES.register("pls")
 def _pls(n_components: int) -> Any:
-    from sklearn.cross_decomposition import PLSSVD
-
     return PLSSVD(n_components=n_components, scale=False)
 
 
@@ -207,63 +208,50 @@ def _report(config: Any, dataset: Any, final: dict[str, Any]) -> str:
 
 def run_baseline(
     recipe: str | Path | Mapping[str, Any],
-    overrides: Mapping[str, Any] | list[str] | tuple[str, ...] | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
     *,
+    method: str,
     out: str | Path | None = None,
     n_components: int | None = None,
     **options: Any,
-) -> Any:
-    """Fit the baseline named by the recipe's ``encoder.name`` and write its run directory.
+) -> RunResult:
+    """Fit a baseline on a recipe's training pairs, score its test split, and write a run directory.
 
-    The data come from the recipe through the same path as a trained model's
-    (:func:`gcnretrieval.train.load_data`, validation split carved the same way).
+    The data come from the recipe exactly as a trained model's do
+    (:func:`gcnretrieval.training.load_data`, validation pairs carved and left out). The run
+    directory holds ``recipe.toml``, ``config.resolved.json``, ``environment.json``, an
+    empty ``metrics.jsonl``, ``final_metrics.json`` (``selected_epoch`` null, a
+    ``baseline`` entry) and ``report.md``, written at once.
 
     Args:
-        recipe: path of a TOML recipe or the same structure as a dict.
-        overrides: dotted keys (``{"encoder.name": "cca"}``) or ``"key=value"`` strings.
-        out: the run directory (default ``<run.out_dir>/<run.name>``); must not exist.
+        recipe: a TOML recipe, a packaged recipe's name, or the same structure as a dict.
+        overrides: dotted keys or ``"key=value"`` strings.
+        method: ``"cca"`` or ``"pls"``.
+        out: the run directory (default ``<run.out_dir>/<run.name>``); must be free.
         n_components: common dimension (default ``min(64, d_v, d_t, n_train)``).
         **options: options of the method (``regularization`` of ``cca``, default ``1e-3``).
-
-    Returns:
-        A :class:`gcnretrieval.runner.RunResult` with ``selected_epoch`` ``None``.
     """
-    import torch
-
-    from gcnretrieval.config import load_config, parse_override, read_recipe
-    from gcnretrieval.experiments.io import write_json, write_text
-    from gcnretrieval.metrics import retrieval_report
-    from gcnretrieval.runner import RunResult, create_run_directory, resolve_paths
-    from gcnretrieval.train import load_data, resolve_seed
-
-    is_path = isinstance(recipe, (str, Path))
-    raw = read_recipe(recipe) if is_path else dict(recipe)
-    if overrides is not None and not isinstance(overrides, Mapping):
-        overrides = dict(parse_override(text) for text in overrides)
-    config = resolve_paths(resolve_seed(load_config(raw, overrides)))
-    method = config.encoder.name
     BASELINES.get(method)
+    raw = read_recipe(recipe) if isinstance(recipe, (str, Path)) else dict(recipe)
+    config = with_absolute_paths(with_seed(load_config(raw, parse_overrides(overrides))))
     run_dir = Path(out) if out is not None else Path(config.run.out_dir) / config.run.name
-    if run_dir.exists():
-        raise ConfigError(f"run directory {run_dir} already exists; choose another --name or --out")
+    RunDirectory.check_free(run_dir)
 
     dataset = load_data(config)
     started = time.perf_counter()
     fitted = fit_baseline(method, dataset.train.image, dataset.train.text, n_components, **options)
     fit_seconds = time.perf_counter() - started
     image, text = fitted.embed(dataset.test.image, dataset.test.text)
-    labels = torch.from_numpy(np.array(dataset.test.labels, dtype=np.float32))
-    test = {k: float(v) for k, v in retrieval_report(torch.from_numpy(image), torch.from_numpy(text), labels).items()}
+    test = {k: float(v) for k, v in retrieval_report(image, text, np.asarray(dataset.test.labels)).items()}
     final = {
         "test": test, "selected_epoch": None, "selected_on": None, "epochs_trained": 0,
         "baseline": {"method": method, "n_components": fitted.n_components, "fit_seconds": fit_seconds,
-                     "options": dict(options), "parameters": fitted.num_parameters, "flops_per_sample": fitted.flops_per_sample,
-                     "train_pairs": len(dataset.train)},
+                     "options": dict(options), "parameters": fitted.num_parameters,
+                     "flops_per_sample": fitted.flops_per_sample, "train_pairs": len(dataset.train)},
     }
     log.info("%s (%d components, fitted in %.2f s): test mAP i2t %.4f t2i %.4f avg %.4f", method,
              fitted.n_components, fit_seconds, test["i2t_map"], test["t2i_map"], test["avg_map"])
-
-    with create_run_directory(run_dir, recipe if is_path else None, raw, config, "cpu") as staging:
-        write_json(staging / "final_metrics.json", final)
-        write_text(staging / "report.md", _report(config, dataset, final))
+    recipe_text = recipe_file(recipe).read_text(encoding="utf-8") if isinstance(recipe, (str, Path)) else to_toml(raw)
+    RunDirectory.create(run_dir, config, recipe_text=recipe_text, folders=(),
+                        files={"final_metrics.json": final, "report.md": _report(config, dataset, final)})
     return RunResult(run_dir, test, None, None, [], config)

@@ -1,45 +1,45 @@
-"""``compare``: several encoders (and baselines) on one recipe, over several seeds.
+"""``compare``: a sweep over ``encoder.name``, with classical baselines beside it, a table and a bar chart.
 
-Every cell (method x seed) is a normal run directory, ``<out>/<method>_seed<k>/``, made
-by :func:`gcnretrieval.runner.run` (or :func:`~gcnretrieval.experiments.baselines.run_baseline`
-for ``cca``/``pls``) from the same recipe and overrides: only ``encoder.name``,
-``run.seed`` and ``run.name`` differ between cells. Within one seed every cell sees the
-same data, validation split and label graph; a different seed also redraws the synthetic
-data (``data.synthetic.seed`` defaults to ``run.seed``) and the validation split, so the
-spread over seeds covers those draws as well as initialisation and batch order.
-
-An interrupted comparison resumes: see :mod:`gcnretrieval.experiments.cells`.
+Every cell (method x seed) is a normal run directory, ``<out>/<method>_seed<k>/``, made from
+the same recipe and overrides: only ``encoder.name`` (or the baseline), ``run.seed`` and
+``run.name`` differ between cells. Within one seed every cell sees the same data,
+validation split and label graph; a different seed also redraws the synthetic data and
+the validation split, so the spread over seeds covers those draws as well as
+initialisation and batch order. An interrupted comparison resumes
+(:mod:`gcnretrieval.experiments.cells`).
 
 Outputs, in ``<out>/``: ``compare.json`` (every cell and the per-method summary),
-``compare.csv`` (the summary), ``compare.md`` (the table) and ``compare.png`` (grouped
-bars with error bars). Means are over seeds; ``±`` is the *sample* standard deviation
-(``ddof=1``), left out with one seed. Complexity columns: model parameters, FLOPs per
-sample (see :mod:`gcnretrieval.experiments.complexity`: forward pass of a training step
-divided by the batch size, label encoder counted once per batch) and seconds per epoch
-(the mean ``seconds`` of ``metrics.jsonl``: training plus the per-epoch validation pass).
-For ``cca``/``pls`` these are the projection's numbers and the closed-form fitting time.
+``compare.csv``, ``compare.md`` (the table) and ``compare.png`` (grouped bars with error
+bars). Means are over seeds; ``±`` is the *sample* standard deviation (``ddof=1``), left
+out with one seed. Complexity columns: parameters, FLOPs per sample (see
+:mod:`gcnretrieval.experiments.complexity`) and seconds per epoch (training plus the
+per-epoch validation pass); for the baselines, the projection's numbers and the fitting time.
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gcnretrieval.config import load_config, read_recipe
-from gcnretrieval.errors import ConfigError
-from gcnretrieval.experiments.cells import (
-    MANAGED_KEYS, Cell, CellResult, check_methods, method_kind, parse_seeds, resolved_config, run_cells,
-    shared_overrides,
-)
-from gcnretrieval.experiments.io import write_csv, write_json, write_text
+from gcnretrieval.config import load_config
+from gcnretrieval.encoders import available_encoders
+from gcnretrieval.errors import ConfigError, UnknownNameError, did_you_mean
+from gcnretrieval.experiments.baselines import available_baselines
+from gcnretrieval.experiments.cells import Cell, CellResult, run_cells
+from gcnretrieval.experiments.complexity import experiment_complexity
+from gcnretrieval.experiments.plots import grouped_bars
 from gcnretrieval.experiments.summary import METRICS, format_mean_std, summarise
+from gcnretrieval.experiments.sweep import grid_cells, prepare
+from gcnretrieval.files import write_csv, write_json, write_text
+from gcnretrieval.training import RunDirectory
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ComparisonResult", "compare", "parse_methods"]
 
+DEFAULT_RECIPE = "demo"
 CSV_COLUMNS = ["method", "kind", "seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] + [
     "parameters", "flops_per_sample", "flops_batch_of_one", "seconds_per_epoch", "fit_seconds"]
 
@@ -61,27 +61,20 @@ class ComparisonResult:
     table: str
 
 
-def parse_methods(methods: str | list[str] | tuple[str, ...]) -> list[str]:
-    """``"gcn,gat"`` or ``["gcn", "gat"]`` -> names, order kept, duplicates dropped."""
+def parse_methods(methods: str | Sequence[str]) -> list[str]:
+    """``"gcn,gat"`` or ``["gcn", "gat"]`` -> lower-case names, order kept, duplicates dropped, each known."""
     parts = methods.split(",") if isinstance(methods, str) else list(methods)
-    names = [p.strip().lower() for p in parts if p and p.strip()]
+    names = list(dict.fromkeys(p.strip().lower() for p in parts if p and p.strip()))
     if not names:
         raise ConfigError("no encoders given; write e.g. --encoders gcn,gat,bagfn,l2gcn")
-    return list(dict.fromkeys(names))
-
-
-def _complexity(method: str, run_dir: Path, baseline: dict[str, Any]) -> dict[str, Any]:
-    if baseline:
-        return {"parameters": baseline.get("parameters"), "flops_per_sample": baseline.get("flops_per_sample"),
-                "flops_batch_of_one": baseline.get("flops_per_sample")}
-    from gcnretrieval.experiments.complexity import experiment_complexity
-
-    info = experiment_complexity(resolved_config(run_dir))
-    return {key: info[key] for key in ("parameters", "flops_per_sample", "flops_batch_of_one")}
+    choices = sorted({*available_encoders(), *available_baselines()})
+    for name in names:
+        if name not in choices:
+            raise UnknownNameError(did_you_mean("encoder or baseline", name, choices))
+    return names
 
 
 def _number(value: float | None, scale: float, digits: int) -> str:
-    """``value / scale`` with ``digits`` significant digits (``—`` when missing)."""
     return "—" if value is None else f"{value / scale:.{digits}g}"
 
 
@@ -98,11 +91,20 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _complexity(result: CellResult) -> dict[str, Any]:
+    baseline = result.final.get("baseline")
+    if baseline:
+        return {"parameters": baseline["parameters"], "flops_per_sample": baseline["flops_per_sample"],
+                "flops_batch_of_one": baseline["flops_per_sample"]}
+    info = experiment_complexity(RunDirectory(result.run_dir).config())
+    return {key: info[key] for key in ("parameters", "flops_per_sample", "flops_batch_of_one")}
+
+
 def compare(
-    recipe: str | Path | Mapping[str, Any],
-    encoders: str | list[str] | tuple[str, ...],
-    seeds: str | list[int] | tuple[int, ...] | None = None,
-    overrides: Mapping[str, Any] | list[str] | tuple[str, ...] | None = None,
+    recipe: str | Path | Mapping[str, Any] = DEFAULT_RECIPE,
+    encoders: str | Sequence[str] = ("gcn", "gat", "l2gcn"),
+    seeds: str | Sequence[int] | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
     *,
     out: str | Path | None = None,
     name: str | None = None,
@@ -113,12 +115,12 @@ def compare(
     """Run one recipe with several encoders (and baselines) and seeds; tabulate and plot.
 
     Args:
-        recipe: path of a TOML recipe or the same structure as a dict.
+        recipe: a TOML recipe, a packaged recipe's name (default ``"demo"``), or a dict.
         encoders: registered encoder names and/or baselines (``cca``, ``pls``), as a list
             or comma-separated (``"gcn,gat,bagfn,l2gcn,none,cca,pls"``).
         seeds: ``run.seed`` of each repetition (default: the recipe's seed).
-        overrides: shared ``--set`` overrides (dotted keys or ``"key=value"`` strings);
-            ``encoder.name``, ``run.seed`` and ``run.name`` are set per cell.
+        overrides: shared ``--set`` overrides; ``encoder.name``, ``run.seed`` and
+            ``run.name`` are set per cell.
         out: the comparison directory (default ``<run.out_dir>/compare_<name>``).
         name: comparison name (default: the recipe's ``run.name``).
         baseline_options: per-baseline options, ``{"cca": {"n_components": 32}}``.
@@ -126,51 +128,44 @@ def compare(
         callback: called as ``callback(index, total, cell_result)`` after each cell.
 
     Raises:
-        GcnRetrievalError: an unknown encoder name, a bad recipe or override — before any
-            cell runs — or a cell's own error.
+        GcnRetrievalError: an unknown encoder name, a bad recipe or override (before any
+            cell runs), or a cell's own error.
     """
-    raw = read_recipe(recipe) if isinstance(recipe, (str, Path)) else dict(recipe)
-    changes = shared_overrides(overrides, MANAGED_KEYS + ("encoder.name",))
-    base = load_config(raw, changes)
-    from gcnretrieval.train import import_plugins
-
-    import_plugins(base.plugins)
-    methods = check_methods(parse_methods(encoders))
-    seed_list = parse_seeds(seeds, base.run.seed)
-    name = name or base.run.name
-    out_dir = Path(out) if out is not None else Path(base.run.out_dir) / f"compare_{name}"
-
-    cells = []
+    plan = prepare(recipe, seeds, overrides, name, forbidden=("encoder.name",))
+    methods = parse_methods(encoders)
+    trained = [m for m in methods if m not in available_baselines()]
+    cells = grid_cells(plan, {"encoder.name": trained}, naming=lambda keys, point, seed: f"{point[0]}_seed{seed}") \
+        if trained else []
     for method in methods:
-        for seed in seed_list:
-            cell_name = f"{method}_seed{seed}"
-            cell_overrides = {**changes, "encoder.name": method, "run.seed": seed, "run.name": cell_name}
-            cells.append(Cell(cell_name, method, seed, {}, cell_overrides))
-    results = run_cells(recipe, raw, cells, out_dir, baseline_options=dict(baseline_options or {}),
-                        progress=progress, callback=callback)
+        if method in available_baselines():
+            cells += [Cell(f"{method}_seed{seed}", method, seed, {}, {**plan.changes, "run.seed": seed,
+                                                                      "run.name": f"{method}_seed{seed}"}, method)
+                      for seed in plan.seeds]
+    cells.sort(key=lambda cell: methods.index(cell.method))
+    out_dir = Path(out) if out is not None else Path(load_config(plan.raw).run.out_dir) / f"compare_{plan.name}"
+    results = run_cells(recipe, plan.raw, cells, out_dir, baseline_options=baseline_options, progress=progress,
+                        callback=callback)
 
     cell_dicts = [r.to_dict() for r in results]
     rows = []
     for summary in summarise(cell_dicts, key=lambda c: c["method"]):
         method = summary.pop("group")
         first = next(r for r in results if r.cell.method == method)
-        rows.append({"method": method, "kind": method_kind(method), **summary,
-                     **_complexity(method, first.run_dir, first.extra.get("baseline", {}))})
+        kind = "baseline" if first.cell.baseline else "encoder"
+        rows.append({"method": method, "kind": kind, **summary, **_complexity(first)})
     table = markdown_table(rows)
     write_json(out_dir / "compare.json", {
-        "recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": changes,
-        "methods": methods, "seeds": seed_list, "std": "sample standard deviation over seeds (ddof=1)",
+        "recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": plan.changes,
+        "methods": methods, "seeds": plan.seeds, "std": "sample standard deviation over seeds (ddof=1)",
         "flops": "forward pass of one training step divided by the batch size (label encoder once per batch); "
                  "flops_batch_of_one: forward pass on one pair",
         "rows": rows, "cells": cell_dicts,
     })
     write_csv(out_dir / "compare.csv", [{**row, "seeds": " ".join(map(str, row["seeds"]))} for row in rows],
               CSV_COLUMNS)
-    header = [f"# Comparison `{name}`", "",
-              f"Test mAP@all, mean ± sample standard deviation over seeds {', '.join(map(str, seed_list))}.", ""]
+    header = [f"# Comparison `{plan.name}`", "",
+              f"Test mAP@all, mean ± sample standard deviation over seeds {', '.join(map(str, plan.seeds))}.", ""]
     write_text(out_dir / "compare.md", "\n".join(header + [table, "", "![comparison](compare.png)", ""]))
-    from gcnretrieval.experiments.plots import grouped_bars
-
     grouped_bars([{**row, "group": row["method"]} for row in rows], out_dir / "compare.png",
-                 title=f"{name}: test mAP over {len(seed_list)} seed(s)")
+                 title=f"{plan.name}: test mAP over {len(plan.seeds)} seed(s)")
     return ComparisonResult(out_dir, rows, cell_dicts, table)

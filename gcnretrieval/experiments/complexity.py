@@ -24,6 +24,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from gcnretrieval.models import count_parameters
+from gcnretrieval.training import build_experiment
+
 __all__ = ["count_flops", "experiment_complexity", "model_flops"]
 
 
@@ -57,9 +60,6 @@ def model_flops(model: nn.Module, image: Tensor, text: Tensor) -> dict[str, floa
 
 def experiment_complexity(config: Any) -> dict[str, Any]:
     """Parameters and FLOPs of the model a recipe builds, on its first training batch (on CPU)."""
-    from gcnretrieval.models import count_parameters
-    from gcnretrieval.train import build_experiment
-
     experiment = build_experiment(config, device="cpu")
     split = experiment.dataset.train
     rows = min(config.train.batch_size, len(split))

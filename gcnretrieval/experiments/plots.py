@@ -6,19 +6,26 @@ from typing import Any
 
 import numpy as np
 
-from gcnretrieval.experiments.io import write_figure
+from matplotlib.figure import Figure
+
 from gcnretrieval.experiments.summary import METRIC_TITLES, METRICS
+from gcnretrieval.files import atomic_path
 
 __all__ = ["grouped_bars", "heatmap", "lines"]
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _figure(size: tuple[float, float]) -> tuple[Figure, Any]:
+    """A figure that belongs to no GUI backend (no pyplot state)."""
+    figure = Figure(figsize=size)
+    return figure, figure.subplots()
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    return plt
+def write_figure(figure: Figure, path: str | Path, dpi: int = 150) -> Path:
+    """Save a figure (format from the suffix) atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
+    return path
 
 
 def _std(value: float | None) -> float:
@@ -27,8 +34,7 @@ def _std(value: float | None) -> float:
 
 def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
     """One group per mAP (I→T, T→I, mean), one bar per method, error bars = sample std over seeds."""
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(max(6.0, 1.2 + 0.45 * len(rows) * len(METRICS)), 4.0))
+    figure, axes = _figure((max(6.0, 1.2 + 0.45 * len(rows) * len(METRICS)), 4.0))
     width = 0.8 / max(len(rows), 1)
     positions = np.arange(len(METRICS))
     lows, highs = [], []
@@ -65,8 +71,7 @@ def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: 
     Without ``series_key``: one line per mAP (I→T, T→I, mean). With it: one line per value
     of ``series_key``, plotting ``metric`` (default the mean mAP).
     """
-    plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(6.4, 4.0))
+    figure, axes = _figure((6.4, 4.0))
     x_values = list(dict.fromkeys(row["values"][x_key] for row in rows))
     xs, labels, numeric = _axis_values(x_values)
     position = dict(zip(map(repr, x_values), xs))
@@ -94,7 +99,6 @@ def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: 
 def heatmap(rows: list[dict[str, Any]], row_key: str, column_key: str, path: str | Path,
             metric: str = "avg_map", title: str = "") -> Path:
     """Mean ``metric`` over seeds for every pair of values of two swept keys, annotated."""
-    plt = _pyplot()
     row_values = list(dict.fromkeys(r["values"][row_key] for r in rows))
     column_values = list(dict.fromkeys(r["values"][column_key] for r in rows))
     grid = np.full((len(row_values), len(column_values)), np.nan)
@@ -103,7 +107,7 @@ def heatmap(rows: list[dict[str, Any]], row_key: str, column_key: str, path: str
         j = column_values.index(r["values"][column_key])
         if r[f"{metric}_mean"] is not None:
             grid[i, j] = r[f"{metric}_mean"]
-    figure, axes = plt.subplots(figsize=(1.4 + 0.9 * len(column_values), 1.2 + 0.55 * len(row_values)))
+    figure, axes = _figure((1.4 + 0.9 * len(column_values), 1.2 + 0.55 * len(row_values)))
     image = axes.imshow(grid, cmap="viridis", aspect="auto")
     finite = grid[np.isfinite(grid)]
     middle = float(finite.mean()) if finite.size else 0.0

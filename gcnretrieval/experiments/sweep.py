@@ -2,38 +2,35 @@
 
 ``--grid key=v1,v2,...`` (repeatable) lists the values of one dotted recipe key; each
 value is read as TOML like a ``--set`` value (``loss.alpha=0.5,1.1``,
-``loss.condition=all,no_cla``, ``train.betas=[0.5,0.999],[0.9,0.999]``: commas inside
-brackets or quotes do not split). Every combination of values, for every seed, is a
-normal run directory under ``<out>/`` named after its values
-(``num_layers-3__condition-all__seed0``). Every combination's recipe is checked before
-anything runs; cells already complete are skipped and partial ones resumed (see
-:mod:`gcnretrieval.experiments.cells`).
+``train.betas=[0.5,0.999],[0.9,0.999]``: commas inside brackets or quotes do not split).
+Every combination of values, for every seed, is a normal run directory under ``<out>/``
+named after its values (``num_layers-3__condition-all__seed0``). Every combination's
+recipe is checked before anything runs; complete cells are skipped and partial ones
+resumed (see :mod:`gcnretrieval.experiments.cells`).
 
 Outputs, in ``<out>/``: ``sweep.json``, ``sweep.csv`` and ``sweep.md`` (one row per grid
 point: mean ± sample standard deviation over seeds) and, with one swept key, ``sweep.png``
-(mAP against the key); with two, ``sweep_heatmap.png`` (mean mAP over the two keys) and
-``sweep_lines.png`` (mean mAP against the first key, one line per value of the second).
+(mAP against the key); with two, ``sweep_heatmap.png`` and ``sweep_lines.png``.
 """
 from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gcnretrieval.config import load_config, parse_override, read_recipe
+from gcnretrieval.config import load_config, parse_overrides, read_recipe
 from gcnretrieval.errors import ConfigError, GcnRetrievalError
-from gcnretrieval.experiments.cells import (
-    MANAGED_KEYS, Cell, CellResult, check_methods, parse_seeds, run_cells, shared_overrides, slug,
-)
-from gcnretrieval.experiments.io import write_csv, write_json, write_text
+from gcnretrieval.experiments.cells import MANAGED_KEYS, Cell, CellResult, parse_seeds, run_cells, shared_overrides, slug
+from gcnretrieval.experiments.plots import heatmap, lines
 from gcnretrieval.experiments.summary import METRICS, format_mean_std, summarise
+from gcnretrieval.files import write_csv, write_json, write_text
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SweepResult", "parse_grid", "sweep"]
+__all__ = ["ExperimentPlan", "SweepResult", "prepare", "grid_cells", "parse_grid", "sweep"]
 
 
 @dataclass
@@ -76,89 +73,130 @@ def _split_values(text: str) -> list[str]:
     return [p.strip() for p in parts]
 
 
-def parse_grid(grid: Mapping[str, Any] | list[str] | tuple[str, ...]) -> dict[str, list[Any]]:
+def parse_grid(grid: Mapping[str, Any] | Sequence[str]) -> dict[str, list[Any]]:
     """``["encoder.num_layers=1,2,3", ...]`` (or ``{"encoder.num_layers": [1, 2, 3]}``) -> ``{key: values}``.
 
-    Raises ConfigError with one line for a grid without ``=``, without values, with an
-    empty value, or naming a key twice. Keys themselves are checked by :func:`sweep`.
+    One clear error for a grid without ``=``, without values, with an empty value, or
+    naming a key twice. The keys themselves are checked by :func:`grid_cells`.
     """
-    out: dict[str, list[Any]] = {}
     items: list[tuple[str, list[Any]]] = []
     if isinstance(grid, Mapping):
-        for key, values in grid.items():
-            values = list(values) if isinstance(values, (list, tuple)) else [values]
-            items.append((str(key).replace("__", "."), values))
+        items = [(str(k).replace("__", "."), list(v) if isinstance(v, (list, tuple)) else [v]) for k, v in grid.items()]
     else:
         for text in grid:
             if "=" not in text:
                 raise ConfigError(f"--grid {text!r} is not key=v1,v2,...; write e.g. --grid encoder.num_layers=1,2,3")
-            key, _, listing = text.partition("=")
-            key = key.strip()
-            pieces = _split_values(listing) if listing.strip() else []
-            if not pieces:
-                raise ConfigError(f"--grid {key}= lists no values; write e.g. --grid {key}=v1,v2")
+            key, _, listing = (part.strip() for part in text.partition("="))
+            pieces = _split_values(listing) if listing else []
             if any(p == "" for p in pieces):
                 raise ConfigError(f"--grid {text!r} has an empty value; separate values with single commas")
-            items.append((key, [parse_override(f"{key}={p}")[1] for p in pieces]))
+            items.append((key, [value for p in pieces for value in parse_overrides([f"{key}={p}"]).values()]))
     if not items:
         raise ConfigError("no --grid given; write e.g. --grid encoder.num_layers=1,2,3")
+    out: dict[str, list[Any]] = {}
     for key, values in items:
         if key in out:
             raise ConfigError(f"--grid names '{key}' twice; list all its values in one --grid {key}=v1,v2,...")
         if not values:
             raise ConfigError(f"--grid {key}= lists no values; write e.g. --grid {key}=v1,v2")
-        out[key] = _unique(values)
+        out[key] = [v for i, v in enumerate(values) if v not in values[:i]]
     return out
 
 
-def _unique(values: list[Any]) -> list[Any]:
-    seen: list[Any] = []
-    for value in values:
-        if value not in seen:
-            seen.append(value)
-    return seen
-
-
-def _cell_name(keys: list[str], point: tuple[Any, ...], seed: int) -> str:
+def _default_name(keys: list[str], point: tuple[Any, ...], seed: int) -> str:
     short = [k.rsplit(".", 1)[-1] for k in keys]
     labels = short if len(set(short)) == len(short) else [k.replace(".", "_") for k in keys]
     return "__".join(f"{label}-{slug(value)}" for label, value in zip(labels, point)) + f"__seed{seed}"
 
 
+@dataclass
+class ExperimentPlan:
+    """An experiment's recipe, shared overrides and seeds, checked once (see :func:`prepare`).
+
+    Attributes:
+        recipe: what the cells run (path, packaged name or dict).
+        raw: the recipe as a dict.
+        changes: the overrides every cell shares.
+        seeds: the seeds of every cell.
+        name: the experiment's name.
+    """
+
+    recipe: Any
+    raw: dict[str, Any]
+    changes: dict[str, Any]
+    seeds: list[int]
+    name: str
+
+
+def prepare(recipe: str | Path | Mapping[str, Any], seeds: Any, overrides: Any, name: str | None,
+            forbidden: tuple[str, ...] = ()) -> ExperimentPlan:
+    """Read the recipe and shared overrides (keys managed per cell refused) and the seeds."""
+    raw = read_recipe(recipe) if isinstance(recipe, (str, Path)) else dict(recipe)
+    changes = shared_overrides(overrides, MANAGED_KEYS + forbidden)
+    base = load_config(raw, changes)
+    return ExperimentPlan(recipe, raw, changes, parse_seeds(seeds, base.run.seed), name or base.run.name)
+
+
+def grid_cells(experiment: ExperimentPlan, grid: Mapping[str, list[Any]],
+               naming: Callable[[list[str], tuple[Any, ...], int], str] = _default_name) -> list[Cell]:
+    """One cell per grid point and seed; every point's recipe is checked first."""
+    keys = list(grid)
+    for key in keys:
+        if key in MANAGED_KEYS:
+            raise ConfigError(f"--grid cannot sweep '{key}': seeds go in --seeds and names are set per cell")
+        if key in experiment.changes:
+            raise ConfigError(f"'{key}' is both swept (--grid) and set (--set); keep one")
+    cells = []
+    for point in itertools.product(*(grid[k] for k in keys)):
+        assignment = dict(zip(keys, point))
+        try:
+            config = load_config(experiment.raw, {**experiment.changes, **assignment})
+        except GcnRetrievalError as err:
+            raise ConfigError(f"--grid {', '.join(f'{k}={v!r}' for k, v in assignment.items())}: {err}") from None
+        for seed in experiment.seeds:
+            name = naming(keys, point, seed)
+            cells.append(Cell(name, config.encoder.name, seed, assignment,
+                              {**experiment.changes, **assignment, "run.seed": seed, "run.name": name}))
+    if len({c.name for c in cells}) != len(cells):  # values with the same slug
+        per_point = len(experiment.seeds)
+        cells = [Cell(f"point{i // per_point:03d}__seed{c.seed}", c.method, c.seed, c.values,
+                      {**c.overrides, "run.name": f"point{i // per_point:03d}__seed{c.seed}"})
+                 for i, c in enumerate(cells)]
+    return cells
+
+
 def markdown_table(keys: list[str], rows: list[dict[str, Any]]) -> str:
     """The sweep table (one row per grid point)."""
-    lines = ["| " + " | ".join(keys) + " | image → text | text → image | mean | seeds | s / epoch |",
-             "|" + "---|" * (len(keys) + 5)]
+    lines_ = ["| " + " | ".join(keys) + " | image → text | text → image | mean | seeds | s / epoch |",
+              "|" + "---|" * (len(keys) + 5)]
     for row in rows:
         values = " | ".join(str(row["values"][k]) for k in keys)
         maps = " | ".join(format_mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS)
         seconds = "—" if row["seconds_per_epoch"] is None else f"{row['seconds_per_epoch']:.2f}"
-        lines.append(f"| {values} | {maps} | {len(row['seeds'])} | {seconds} |")
-    return "\n".join(lines)
+        lines_.append(f"| {values} | {maps} | {len(row['seeds'])} | {seconds} |")
+    return "\n".join(lines_)
 
 
 def sweep(
     recipe: str | Path | Mapping[str, Any],
-    grid: Mapping[str, Any] | list[str] | tuple[str, ...],
-    seeds: str | list[int] | tuple[int, ...] | None = None,
-    overrides: Mapping[str, Any] | list[str] | tuple[str, ...] | None = None,
+    grid: Mapping[str, Any] | Sequence[str],
+    seeds: str | Sequence[int] | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
     *,
     out: str | Path | None = None,
     name: str | None = None,
-    baseline_options: Mapping[str, Mapping[str, Any]] | None = None,
     progress: bool | None = None,
     callback: Callable[[int, int, CellResult], None] | None = None,
 ) -> SweepResult:
     """Run a recipe over a grid of values of recipe keys, and seeds; tabulate and plot.
 
     Args:
-        recipe: path of a TOML recipe or the same structure as a dict.
+        recipe: a TOML recipe, a packaged recipe's name, or the same structure as a dict.
         grid: ``["key=v1,v2", ...]`` (values read as TOML) or ``{"key": [v1, v2]}``.
         seeds: ``run.seed`` of each repetition (default: the recipe's seed).
         overrides: shared ``--set`` overrides; a swept key may not also be set.
         out: the sweep directory (default ``<run.out_dir>/sweep_<name>``).
         name: sweep name (default: the recipe's ``run.name``).
-        baseline_options: per-baseline options when ``encoder.name`` sweeps over ``cca``/``pls``.
         progress: progress bars of the training runs.
         callback: called as ``callback(index, total, cell_result)`` after each cell.
 
@@ -166,41 +204,12 @@ def sweep(
         GcnRetrievalError: a malformed grid, an unknown key or an impossible value (any
             combination), before anything runs; or a cell's own error.
     """
-    raw = read_recipe(recipe) if isinstance(recipe, (str, Path)) else dict(recipe)
     values = parse_grid(grid)
     keys = list(values)
-    changes = shared_overrides(overrides, MANAGED_KEYS)
-    for key in keys:
-        if key in MANAGED_KEYS:
-            raise ConfigError(f"--grid cannot sweep '{key}': seeds go in --seeds and names are set per cell")
-        if key in changes:
-            raise ConfigError(f"'{key}' is both swept (--grid) and set (--set); keep one")
-    base = load_config(raw, changes)
-    from gcnretrieval.train import import_plugins
-
-    import_plugins(base.plugins)
-    seed_list = parse_seeds(seeds, base.run.seed)
-    name = name or base.run.name
-    out_dir = Path(out) if out is not None else Path(base.run.out_dir) / f"sweep_{name}"
-
-    cells = []
-    for point in itertools.product(*(values[k] for k in keys)):
-        assignment = dict(zip(keys, point))
-        try:
-            config = load_config(raw, {**changes, **assignment})
-        except GcnRetrievalError as err:
-            raise ConfigError(f"--grid {', '.join(f'{k}={v!r}' for k, v in assignment.items())}: {err}") from None
-        method = check_methods([config.encoder.name])[0]
-        for seed in seed_list:
-            cell_name = _cell_name(keys, point, seed)
-            cells.append(Cell(cell_name, method, seed, assignment,
-                              {**changes, **assignment, "run.seed": seed, "run.name": cell_name}))
-    if len({c.name for c in cells}) != len(cells):
-        cells = [Cell(f"point{index // len(seed_list):03d}__seed{c.seed}", c.method, c.seed, c.values,
-                      {**c.overrides, "run.name": f"point{index // len(seed_list):03d}__seed{c.seed}"})
-                 for index, c in enumerate(cells)]
-    results = run_cells(recipe, raw, cells, out_dir, baseline_options=dict(baseline_options or {}),
-                        progress=progress, callback=callback)
+    experiment = prepare(recipe, seeds, overrides, name)
+    cells = grid_cells(experiment, values)
+    out_dir = Path(out) if out is not None else Path(load_config(experiment.raw).run.out_dir) / f"sweep_{experiment.name}"
+    results = run_cells(recipe, experiment.raw, cells, out_dir, progress=progress, callback=callback)
 
     cell_dicts = [r.to_dict() for r in results]
 
@@ -208,29 +217,26 @@ def sweep(
         return tuple(repr(cell["values"][k]) for k in keys)
 
     values_of = {point_of(c): c["values"] for c in cell_dicts}
-    rows = []
-    for summary in summarise(cell_dicts, key=point_of):
-        rows.append({"values": dict(values_of[summary.pop("group")]), **summary})
+    rows = [{"values": dict(values_of[summary.pop("group")]), **summary} for summary in summarise(cell_dicts, point_of)]
     table = markdown_table(keys, rows)
     write_json(out_dir / "sweep.json", {
-        "recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": changes,
-        "grid": values, "seeds": seed_list, "std": "sample standard deviation over seeds (ddof=1)",
+        "recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": experiment.changes,
+        "grid": values, "seeds": experiment.seeds, "std": "sample standard deviation over seeds (ddof=1)",
         "rows": rows, "cells": cell_dicts,
     })
     columns = keys + ["seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] + ["seconds_per_epoch"]
     write_csv(out_dir / "sweep.csv", [{**row["values"], **row, "seeds": " ".join(map(str, row["seeds"]))}
                                       for row in rows], columns)
-    figures = _plot(keys, rows, out_dir, name)
-    header = [f"# Sweep `{name}`", "",
-              f"Test mAP@all, mean ± sample standard deviation over seeds {', '.join(map(str, seed_list))}.", ""]
+    figures = _plot(keys, rows, out_dir, experiment.name)
+    header = [f"# Sweep `{experiment.name}`", "",
+              f"Test mAP@all, mean ± sample standard deviation over seeds {', '.join(map(str, experiment.seeds))}.", ""]
     write_text(out_dir / "sweep.md", "\n".join(header + [table, ""] + [f"![{f.stem}]({f.name})" for f in figures] + [""]))
     return SweepResult(out_dir, keys, rows, cell_dicts, table)
 
 
 def _plot(keys: list[str], rows: list[dict[str, Any]], out_dir: Path, name: str) -> list[Path]:
-    from gcnretrieval.experiments.plots import heatmap, lines
-
-    plottable = [{**row, "values": {k: _plot_value(v) for k, v in row["values"].items()}} for row in rows]
+    plottable = [{**row, "values": {k: tuple(v) if isinstance(v, list) else v for k, v in row["values"].items()}}
+                 for row in rows]
     if len(keys) == 1:
         return [lines(plottable, keys[0], out_dir / "sweep.png", title=name)]
     if len(keys) == 2:
@@ -238,7 +244,3 @@ def _plot(keys: list[str], rows: list[dict[str, Any]], out_dir: Path, name: str)
                 lines(plottable, keys[0], out_dir / "sweep_lines.png", series_key=keys[1], title=name)]
     log.info("%d swept keys: no figure (one key gives a line plot, two a heatmap)", len(keys))
     return []
-
-
-def _plot_value(value: Any) -> Any:
-    return tuple(value) if isinstance(value, list) else value

@@ -12,14 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from gcnretrieval.features.images import open_image
+from gcnretrieval.files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +92,6 @@ def extract_image_features(
     Raises:
         DataError: a file is missing or not an image (the message names it).
     """
-    from gcnretrieval.training.progress import ProgressBar
-
     names = [str(p) for p in paths]
     if batch_size < 1 or chunk_size < 1:
         raise ValueError("batch_size and chunk_size must be at least 1")
@@ -101,7 +101,8 @@ def extract_image_features(
                  "num_images": len(names), "paths_sha256": _list_hash(names)}
         _prepare_cache(cache, stamp)
     chunks = []
-    with ProgressBar(len(names), label=f"{featurizer.name} features", enabled=progress) as bar:
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=len(names), desc=f"{featurizer.name} features", unit="image", disable=not show) as bar:
         for index, start in enumerate(range(0, len(names), chunk_size)):
             chunk_paths = names[start : start + chunk_size]
             chunk_file = cache / f"chunk-{index:05d}.npy" if cache is not None else None
@@ -116,10 +117,8 @@ def extract_image_features(
                 bar.update(len(batch))
             chunk = np.concatenate(rows, axis=0) if rows else np.zeros((0, featurizer.dim), np.float32)
             if chunk_file is not None:
-                tmp = chunk_file.with_name(f".{chunk_file.name}.tmp")
-                with tmp.open("wb") as handle:
-                    np.save(handle, chunk)
-                os.replace(tmp, chunk_file)
+                with atomic_path(chunk_file) as tmp:
+                    np.save(tmp, chunk)
             chunks.append(chunk)
     if not chunks:
         return np.zeros((0, featurizer.dim), dtype=np.float32)

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from torch_geometric.data import Data
 
 from gcnretrieval.errors import GraphError
+from gcnretrieval.files import atomic_path
 from gcnretrieval.graphs.summary import summarize_label_graph
 
 
@@ -59,14 +59,8 @@ def plot_label_graph(data: Data, path: str | os.PathLike, *, title: str | None =
     fig.tight_layout()
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format=fmt, dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -1,43 +1,13 @@
 """Input checks shared by the loss terms: one clear error per mistake."""
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from torch import Tensor
 
-from gcnretrieval.errors import ConfigError, DataError, did_you_mean
+from gcnretrieval.checks import check_choice, check_non_negative, check_positive, check_unit_interval
+from gcnretrieval.errors import DataError
 
-
-def check_choice(kind: str, value: str, choices: Iterable[str]) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise :class:`ConfigError`."""
-    options = tuple(choices)
-    if value not in options:
-        raise ConfigError(did_you_mean(kind, str(value), options))
-    return value
-
-
-def check_positive(name: str, value: float) -> float:
-    """``value > 0`` or :class:`ConfigError`."""
-    if not float(value) > 0.0:
-        raise ConfigError(f"{name} must be > 0, got {value}; use a positive value")
-    return float(value)
-
-
-def check_non_negative(name: str, value: float) -> float:
-    """``value >= 0`` or :class:`ConfigError`."""
-    if not float(value) >= 0.0:
-        raise ConfigError(f"{name} must be >= 0, got {value}; use a non-negative value")
-    return float(value)
-
-
-def check_unit_interval(name: str, value: float, *, closed_right: bool = True) -> float:
-    """``value`` in ``[0, 1]`` (or ``[0, 1)``) or :class:`ConfigError`."""
-    value = float(value)
-    inside = 0.0 <= value <= 1.0 if closed_right else 0.0 <= value < 1.0
-    if not inside:
-        interval = "[0, 1]" if closed_right else "[0, 1)"
-        raise ConfigError(f"{name} must lie in {interval}, got {value}; pick a value in {interval}")
-    return value
+__all__ = ["check_choice", "check_embedding_pair", "check_labels", "check_matrix", "check_non_negative",
+           "check_positive", "check_unit_interval", "require_field"]
 
 
 def check_labels(labels: Tensor, num_rows: int | None = None, what: str = "features") -> None:

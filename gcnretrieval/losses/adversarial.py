@@ -45,7 +45,7 @@ def adversarial_loss(
         - **input:** four :math:`(n, 2)` logit tensors
         - **output:** scalar
     """
-    view_weight = check_non_negative("adversarial view_weight", view_weight)
+    view_weight = check_non_negative("view_weight", view_weight)
     if not isinstance(image_real_logits, Tensor):
         output = image_real_logits
         if any(x is not None for x in (image_fake_logits, text_fake_logits, text_real_logits)):
@@ -80,7 +80,7 @@ class AdversarialLoss(LossTerm):
 
     def __init__(self, view_weight: float = 1.0) -> None:
         super().__init__()
-        self.view_weight = check_non_negative("adversarial view_weight", view_weight)
+        self.view_weight = check_non_negative("view_weight", view_weight)
 
     def forward(self, output: Any, labels: Tensor | None = None) -> Tensor:
         return adversarial_loss(*(require_field(output, field) for field in LOGIT_FIELDS), view_weight=self.view_weight)

@@ -68,9 +68,9 @@ def circle_loss(
         - **input:** features :math:`(n, d)`, labels :math:`(n, C)`
         - **output:** scalar
     """
-    m = check_unit_interval("circle margin m", m, closed_right=False)
-    gamma = check_positive("circle gamma", gamma)
-    check_choice("circle reduction", reduction, REDUCTIONS)
+    m = check_unit_interval("m", m, closed_right=False)
+    gamma = check_positive("gamma", gamma)
+    check_choice("reduction", reduction, REDUCTIONS)
     check_matrix("features", features)
     check_labels(labels, features.size(0), "features")
 
@@ -97,9 +97,9 @@ class CircleLoss(LossTerm):
 
     def __init__(self, m: float = 0.25, gamma: float = 16.0, reduction: str = "global") -> None:
         super().__init__()
-        self.m = check_unit_interval("circle margin m", m, closed_right=False)
-        self.gamma = check_positive("circle gamma", gamma)
-        self.reduction = check_choice("circle reduction", reduction, REDUCTIONS)
+        self.m = check_unit_interval("m", m, closed_right=False)
+        self.gamma = check_positive("gamma", gamma)
+        self.reduction = check_choice("reduction", reduction, REDUCTIONS)
 
     def forward(self, output: Any, labels: Tensor) -> Tensor:
         if isinstance(output, Tensor):

@@ -63,10 +63,10 @@ class CircleSoftLoss(LossTerm):
         intra_weight: float = 0.14,
     ) -> None:
         super().__init__()
-        self.theta = check_unit_interval("circle-soft theta", theta)
-        self.lambda_mode = check_choice("lambda mode", lambda_mode, LAMBDA_MODES)
-        self.theta_on = check_choice("theta target", theta_on, THETA_TARGETS)
-        check_choice("circle reduction", reduction, REDUCTIONS)
+        self.theta = check_unit_interval("theta", theta)
+        self.lambda_mode = check_choice("lambda_mode", lambda_mode, LAMBDA_MODES)
+        self.theta_on = check_choice("theta_on", theta_on, THETA_TARGETS)
+        check_choice("reduction", reduction, REDUCTIONS)
         self.circle = CircleLoss(m=m, gamma=gamma, reduction=reduction)
         self.soft = SoftContrastiveLoss(temperature=temperature, intra_weight=intra_weight)
         initial = torch.tensor(self.theta)

@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Iterator, Mapping
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from gcnretrieval.losses._checks import check_choice, check_non_negative
+from gcnretrieval.checks import check_choice, check_non_negative
 from gcnretrieval.losses.adversarial import LOGIT_FIELDS, AdversarialLoss
 from gcnretrieval.losses.circle_soft import CircleSoftLoss
 from gcnretrieval.losses.classification import ClassificationLoss
+
+LambdaMode = Literal["learned", "fixed"]
+ThetaOn = Literal["circle", "soft"]
+Reduction = Literal["global", "per_anchor"]
 
 #: Terms kept by each ablation condition (the paper's conditions 1-5).
 CONDITIONS: dict[str, tuple[str, ...]] = {
@@ -20,6 +25,7 @@ CONDITIONS: dict[str, tuple[str, ...]] = {
     "no_adv": ("circle_soft", "classification"),
     "no_cs": ("classification", "adversarial"),
 }
+Condition = Literal[tuple(CONDITIONS)]  # type: ignore[valid-type]
 
 _TERM_FIELDS = {
     "circle_soft": ("image_embedding", "text_embedding"),
@@ -70,20 +76,20 @@ class Objective(nn.Module):
         alpha: float = 1.1,
         beta: float = 2.2,
         theta: float = 0.6,
-        condition: str = "all",
-        lambda_mode: str = "learned",
-        theta_on: str = "circle",
+        condition: Condition = "all",
+        lambda_mode: LambdaMode = "learned",
+        theta_on: ThetaOn = "circle",
         m: float = 0.25,
         gamma: float = 16.0,
-        reduction: str = "global",
+        reduction: Reduction = "global",
         temperature: float = 0.22,
         intra_weight: float = 0.14,
         view_weight: float = 1.0,
     ) -> None:
         super().__init__()
-        self.alpha = check_non_negative("objective alpha", alpha)
-        self.beta = check_non_negative("objective beta", beta)
-        self.condition = check_choice("ablation condition", condition, CONDITIONS)
+        self.alpha = check_non_negative("alpha", alpha)
+        self.beta = check_non_negative("beta", beta)
+        self.condition = check_choice("condition", condition, Condition)
         self.circle_soft = CircleSoftLoss(
             theta=theta,
             lambda_mode=lambda_mode,
@@ -96,6 +102,19 @@ class Objective(nn.Module):
         )
         self.classification = ClassificationLoss()
         self.adversarial = AdversarialLoss(view_weight=view_weight)
+
+    @staticmethod
+    def ignored_arguments(given: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+        """The arguments in ``given`` that its ``condition`` makes meaningless, with the reason."""
+        condition = given.get("condition", "all")
+        terms = CONDITIONS.get(condition, CONDITIONS["all"])
+        owners = {"classification": ("alpha",), "adversarial": ("beta", "view_weight"),
+                  "circle_soft": ("theta", "lambda_mode", "theta_on", "m", "gamma", "reduction", "temperature",
+                                  "intra_weight")}
+        for term, arguments in owners.items():
+            for argument in arguments:
+                if term not in terms and argument in given:
+                    yield argument, f"with loss.condition = \"{condition}\" (it drops the {term} term)"
 
     @property
     def active_terms(self) -> tuple[str, ...]:

@@ -65,8 +65,8 @@ def soft_contrastive_loss(
         - **input:** img :math:`(n, d)`, txt :math:`(n, d)`, labels :math:`(n, C)`
         - **output:** scalar
     """
-    temperature = check_positive("soft contrastive temperature", temperature)
-    intra_weight = check_non_negative("soft contrastive intra_weight", intra_weight)
+    temperature = check_positive("temperature", temperature)
+    intra_weight = check_non_negative("intra_weight", intra_weight)
     check_embedding_pair(img, txt, labels)
 
     pairs = cosine_similarities(img, txt, labels)
@@ -88,8 +88,8 @@ class SoftContrastiveLoss(LossTerm):
 
     def __init__(self, temperature: float = 0.22, intra_weight: float = 0.14) -> None:
         super().__init__()
-        self.temperature = check_positive("soft contrastive temperature", temperature)
-        self.intra_weight = check_non_negative("soft contrastive intra_weight", intra_weight)
+        self.temperature = check_positive("temperature", temperature)
+        self.intra_weight = check_non_negative("intra_weight", intra_weight)
 
     def forward(self, output: Any, labels: Tensor) -> Tensor:
         image = require_field(output, "image_embedding")

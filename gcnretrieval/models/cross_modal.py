@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from gcnretrieval.checks import check_non_negative, check_positive_int
+from gcnretrieval.encoders import DEFAULT_ENCODER, build_encoder
 from gcnretrieval.errors import ConfigError, DataError, GraphError
 from gcnretrieval.models.discriminators import Discriminator, tapered_widths
 from gcnretrieval.models.generators import Generator
@@ -72,12 +74,6 @@ def _label_graph_module(label_graph: Data | nn.Module) -> nn.Module:
                      f"{type(label_graph).__name__}; build it with gcnretrieval.build_label_graph")
 
 
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 class CrossModalModel(nn.Module):
     r"""Label-graph cross-modal retrieval model (DAGNN / I-GNN family, L2-GCN encoder).
 
@@ -133,7 +129,7 @@ class CrossModalModel(nn.Module):
         image_dim: int,
         text_dim: int,
         label_graph: Data | nn.Module,
-        encoder: str | nn.Module = "l2gcn",
+        encoder: str | nn.Module = DEFAULT_ENCODER,
         encoder_options: dict[str, Any] | None = None,
         common_dim: int = 1024,
         projector_layers: int = 1,
@@ -145,10 +141,11 @@ class CrossModalModel(nn.Module):
         text_discriminator_hidden: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
-        self.image_dim = _positive_int("image_dim", image_dim)
-        self.text_dim = _positive_int("text_dim", text_dim)
-        self.common_dim = _positive_int("common_dim", common_dim)
-        self.projector_layers = _positive_int("projector_layers", projector_layers)
+        self.image_dim = check_positive_int("image_dim", image_dim)
+        self.text_dim = check_positive_int("text_dim", text_dim)
+        self.common_dim = check_positive_int("common_dim", common_dim)
+        self.projector_layers = check_positive_int("projector_layers", projector_layers)
+        check_non_negative("grl_coefficient", grl_coefficient)
 
         self.label_graph = _label_graph_module(label_graph)
         with torch.no_grad():
@@ -162,8 +159,6 @@ class CrossModalModel(nn.Module):
             self.encoder_name = type(encoder).__name__
             self.label_encoder = encoder
         else:
-            from gcnretrieval.encoders import build_encoder
-
             self.encoder_name = str(encoder)
             self.label_encoder = build_encoder(encoder, self.node_feature_dim, self.common_dim,
                                                **dict(encoder_options or {}))

@@ -12,13 +12,13 @@ import base64
 import html
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gcnretrieval.errors import ConfigError
+from gcnretrieval.files import write_text
 from gcnretrieval.retrieval.retriever import Retriever, SearchResult
 
 log = logging.getLogger(__name__)
@@ -123,13 +123,6 @@ def _describe_run(retriever: Retriever, run_dir: Path) -> str:
             f"· checkpoint <b>{html.escape(str(retriever.checkpoint))}</b>")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def write_report(run_dir: str | Path, out: str | Path | None = None, *, queries: int = 4, top_k: int = 8,
                  checkpoint: str = "best", device: str = "auto", index: str = "exact",
                  retriever: Retriever | None = None) -> Path:
@@ -181,6 +174,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, queries:
             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
             + "\n".join(body) + "\n</body></html>\n")
     path = Path(out) if out is not None else run_dir / "report.html"
-    _atomic_write(path, page)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, page)
     log.info("wrote the report of %s to %s", run_dir, path)
     return path

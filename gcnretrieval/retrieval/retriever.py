@@ -25,6 +25,8 @@ import numpy as np
 import torch
 
 from gcnretrieval.errors import ConfigError, DataError, did_you_mean
+from gcnretrieval.runner import load_run
+from gcnretrieval.training import embed_split
 from gcnretrieval.retrieval.index import SearchIndex, as_matrix, build_index
 from gcnretrieval.retrieval.sources import DatasetSources, dataset_sources
 
@@ -103,8 +105,6 @@ class Retriever:
                  sources: DatasetSources | None = None, index: str = "exact",
                  index_options: dict[str, Any] | None = None, device: torch.device | None = None,
                  batch_size: int = 1024) -> None:
-        from gcnretrieval.train import embed_split
-
         self.model = model.eval()
         self.device = device or next(model.parameters()).device
         self.database = database
@@ -134,8 +134,6 @@ class Retriever:
         The data, label graph and model are rebuilt as ``gcnretrieval evaluate`` does
         (:func:`gcnretrieval.runner.load_run`).
         """
-        from gcnretrieval.runner import load_run
-
         if index not in ("exact", "faiss"):
             raise ConfigError(did_you_mean("search index", index, ["exact", "faiss"]))
         run_dir = Path(run_dir)

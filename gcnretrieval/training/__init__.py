@@ -1,13 +1,34 @@
-"""Pieces of the trainer: checkpoints with RNG state, progress bars, training figures."""
-from gcnretrieval.training.checkpoints import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
+"""Training: a recipe's experiment, the fit loop and its callbacks, the run directory.
+
+- :func:`build_experiment`: data, label graph, model and objective of a recipe;
+- :class:`Trainer`: the loop over a ``DataLoader``, with callbacks
+  (:mod:`gcnretrieval.training.callbacks`);
+- :class:`RunDirectory`: where a run's files go, each written atomically;
+- :mod:`gcnretrieval.training.distributed`: several processes under ``torchrun``.
+"""
+from gcnretrieval.training.callbacks import BestEpoch, Callback, Checkpoints, MetricsLog, ProgressBar
+from gcnretrieval.training.experiment import Experiment, build_experiment, build_label_graph_for, load_data, resolve_device
 from gcnretrieval.training.figures import plot_history
-from gcnretrieval.training.progress import ProgressBar
+from gcnretrieval.training.rundir import RunDirectory, cpu_model, environment
+from gcnretrieval.training.trainer import Trainer, build_optimizer, embed_split, evaluate_split
 
 __all__ = [
+    "BestEpoch",
+    "Callback",
+    "Checkpoints",
+    "Experiment",
+    "MetricsLog",
     "ProgressBar",
-    "capture_rng_state",
-    "load_checkpoint",
+    "RunDirectory",
+    "Trainer",
+    "build_experiment",
+    "build_label_graph_for",
+    "build_optimizer",
+    "cpu_model",
+    "embed_split",
+    "environment",
+    "evaluate_split",
+    "load_data",
     "plot_history",
-    "restore_rng_state",
-    "save_checkpoint",
+    "resolve_device",
 ]

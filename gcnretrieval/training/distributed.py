@@ -4,9 +4,10 @@ Launch with PyTorch's own launcher::
 
     torchrun --nproc_per_node 2 -m gcnretrieval run recipes/mirflickr_l2gcn.toml
 
-Every process builds the same seeded experiment and draws the same shuffled order; each
-global batch of ``train.batch_size`` pairs is cut into ``world_size`` contiguous shards
-(``Tensor.tensor_split``), one per rank. The model and the objective (with its
+Every process builds the same seeded experiment; PyTorch's ``DistributedSampler`` deals
+each rank its share of every global batch of ``train.batch_size`` pairs (which must be
+divisible by the number of processes; the sampler repeats a few pairs when the training
+split is not). The model and the objective (with its
 Circle-Soft weight :math:`\lambda`) are wrapped together in one
 ``DistributedDataParallel`` module. So that the run equals a single process with the
 same global batch:
@@ -30,11 +31,15 @@ from __future__ import annotations
 import gc
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import fields, replace
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 
 log = logging.getLogger(__name__)
 
@@ -44,11 +49,9 @@ __all__ = [
     "broadcast_object",
     "convert_batchnorm",
     "gather_rows",
-    "init_from_environment",
-    "is_distributed_run",
+    "process_group",
     "is_main_process",
     "rank",
-    "shard",
     "shutdown",
     "world_size",
     "wrap",
@@ -70,25 +73,27 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
-def is_distributed_run() -> bool:
-    """True once this process has joined a process group."""
-    return dist.is_available() and dist.is_initialized()
+@contextmanager
+def process_group(device: str = "auto") -> Iterator[None]:
+    """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1) for the block, then leave it.
 
-
-def init_from_environment(device: str = "auto") -> bool:
-    """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1); idempotent.
-
-    Uses NCCL when the run trains on CUDA, gloo otherwise. Returns whether this call
-    joined a group (the caller then leaves it with :func:`shutdown`).
+    Uses NCCL when the run trains on CUDA, gloo otherwise. Does nothing in a single
+    process or when a group was joined already (the caller then owns it).
     """
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available() or dist.is_initialized():
-        return False
+        yield
+        return
     cuda = device != "cpu" and torch.cuda.is_available()
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend="nccl" if cuda else "gloo")
     log.info("joined process group: rank %d of %d (%s)", dist.get_rank(), dist.get_world_size(), dist.get_backend())
-    return True
+    succeeded = False
+    try:
+        yield
+        succeeded = True
+    finally:
+        shutdown(wait_for_others=succeeded)
 
 
 def broadcast_object(value: Any) -> Any:
@@ -112,11 +117,6 @@ def shutdown(wait_for_others: bool = True) -> None:
         if wait_for_others:
             dist.barrier()
         dist.destroy_process_group()
-
-
-def shard(index: Tensor, num_shards: int, shard_rank: int) -> Tensor:
-    """This rank's contiguous share of a global batch (sizes differ by at most one)."""
-    return index.tensor_split(num_shards)[shard_rank]
 
 
 class _GatherRows(torch.autograd.Function):
@@ -235,8 +235,6 @@ def _convert_cpu(module: nn.Module) -> nn.Module:
 
 def _gather_output(output: Any, sizes: tuple[int, ...]) -> Any:
     """A copy of a model output with every per-pair field gathered over ranks."""
-    from dataclasses import fields, replace
-
     rows = sizes[rank()]
     changes = {}
     for field in fields(output):
@@ -268,8 +266,6 @@ class DistributedStep(nn.Module):
 
 def wrap(model: nn.Module, objective: nn.Module, device: torch.device) -> nn.Module:
     """``DistributedDataParallel(DistributedStep(model, objective))`` with global BatchNorm."""
-    from torch.nn.parallel import DistributedDataParallel
-
     convert_batchnorm(model, device)
     step = DistributedStep(model, objective)
     device_ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None

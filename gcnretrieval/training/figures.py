@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from gcnretrieval.files import atomic_path
+
 __all__ = ["plot_history"]
 
 _LOSS_TERMS = ("total", "circle_soft", "circle", "soft", "classification", "adversarial")
@@ -50,8 +52,7 @@ def plot_history(history: Sequence[dict[str, Any]], folder: str | Path, selected
     ax_lambda.set_title("Circle-Soft weight")
     ax_lambda.grid(alpha=0.3)
     fig.tight_layout()
-    written.append(folder / "loss.png")
-    fig.savefig(written[-1], dpi=120)
+    written.append(_save(fig, folder / "loss.png"))
 
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
@@ -68,6 +69,11 @@ def plot_history(history: Sequence[dict[str, Any]], folder: str | Path, selected
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    written.append(folder / "map.png")
-    fig.savefig(written[-1], dpi=120)
+    written.append(_save(fig, folder / "map.png"))
     return written
+
+
+def _save(figure: Any, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=120)
+    return path

@@ -10,8 +10,9 @@ and trimming raised, freed blocks stay in the heap and the next step reuses them
 The setting is process-wide and only changes where freed memory goes: the peak resident
 size stays the same (2.59-2.64 GB with and without it in that benchmark), but memory
 freed at the end is not returned to the operating system until the process exits.
-:func:`gcnretrieval.run` applies it for CPU training when ``train.reuse_host_memory`` is
-true (the default); library users may call :func:`keep_freed_host_memory` themselves.
+Being process-wide, it is the command line's choice, never the library's: the ``run``,
+``compare`` and ``sweep`` commands apply it; a Python program may call
+:func:`keep_freed_host_memory` itself.
 """
 from __future__ import annotations
 

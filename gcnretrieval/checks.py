@@ -1,0 +1,65 @@
+"""Argument checks shared by constructors: each raises :class:`InvalidArgument` naming the argument."""
+from __future__ import annotations
+
+import difflib
+import math
+import typing
+from collections.abc import Iterable
+from typing import Any
+
+from gcnretrieval.errors import InvalidArgument
+
+__all__ = ["check_choice", "check_non_negative", "check_positive", "check_positive_int", "check_unit_interval",
+           "choices_of"]
+
+
+def choices_of(literal: Any) -> tuple[str, ...]:
+    """The values of a ``typing.Literal`` type (``Literal["a", "b"]`` -> ``("a", "b")``)."""
+    return typing.get_args(literal)
+
+
+def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """``value`` if it is one of ``choices`` (a ``Literal`` type or an iterable), else an error with a hint."""
+    options = choices_of(choices) if typing.get_origin(choices) is typing.Literal else tuple(choices)
+    if value in options:
+        return value
+    close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=0.5)
+    hint = f" — did you mean '{close[0]}'?" if close else ""
+    raise InvalidArgument(name, f"must be one of {', '.join(map(str, options))}, got {value!r}{hint}")
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidArgument(name, f"must be a finite number, got {value!r}")
+    return float(value)
+
+
+def check_positive(name: str, value: Any) -> float:
+    """A finite number > 0."""
+    if not _number(name, value) > 0.0:
+        raise InvalidArgument(name, f"must be a number > 0, got {value!r}")
+    return float(value)
+
+
+def check_non_negative(name: str, value: Any) -> float:
+    """A finite number >= 0."""
+    if not _number(name, value) >= 0.0:
+        raise InvalidArgument(name, f"must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_unit_interval(name: str, value: Any, *, closed_right: bool = True) -> float:
+    """A number in ``[0, 1]`` (or ``[0, 1)``)."""
+    number = _number(name, value)
+    if not (0.0 <= number <= 1.0 if closed_right else 0.0 <= number < 1.0):
+        raise InvalidArgument(name, f"must be in {'[0, 1]' if closed_right else '[0, 1)'}, got {value!r}")
+    return number
+
+
+def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
+    """An integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidArgument(name, f"must be an integer, got {value!r}")
+    if value < minimum:
+        raise InvalidArgument(name, f"must be at least {minimum}, got {value!r}")
+    return value

@@ -1,0 +1,228 @@
+"""The recipe tables the application layer itself consumes: ``[run]``, ``[data]``, ``[graph]``, ``[train]``, ``[eval]``.
+
+Each class is the constructor of its table: its fields are the table's keys (with their
+one default), ``__post_init__`` validates the values, and :meth:`ignored_arguments`
+names the keys a recipe sets that the chosen options would ignore. The library tables
+``[encoder]``, ``[model]`` and ``[loss]`` are the keyword arguments of
+:func:`~gcnretrieval.encoders.build_encoder`, :class:`~gcnretrieval.models.CrossModalModel`
+and :class:`~gcnretrieval.losses.Objective` (see :mod:`gcnretrieval.config`).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from gcnretrieval.checks import check_choice, check_non_negative, check_positive, check_positive_int
+from gcnretrieval.errors import ConfigError, InvalidArgument
+
+__all__ = ["DataOptions", "EvalOptions", "GraphOptions", "RunOptions", "TrainOptions"]
+
+Ignored = Iterator[tuple[str, str]]
+DataSource = Literal["files", "bundled", "synthetic"]
+GraphKind = Literal["cooccurrence", "embedding", "adaptive"]
+NodeFeatures = Literal["auto", "glove", "random", "onehot"]
+OptimizerName = Literal["adam", "adamw", "sgd"]
+SelectOn = Literal["val", "test"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """``[run]``: naming and seeding.
+
+    Args:
+        name: run name; the run directory is ``<out_dir>/<name>/`` (default ``"run"``).
+        seed: seed of every random draw (initialisation, validation split, batch order,
+            synthetic data); left out, one is drawn and recorded in ``config.resolved.json``.
+        out_dir: parent folder of run directories (default ``"runs"``).
+    """
+
+    name: str = "run"
+    seed: int | None = None
+    out_dir: str = "runs"
+
+    def __post_init__(self) -> None:
+        if not self.name or re.search(r"[/\\]", self.name) or self.name in (".", ".."):
+            raise InvalidArgument("name", f"must be a non-empty name without path separators, got {self.name!r}")
+        if self.seed is not None and not 0 <= self.seed < 2**63:
+            raise InvalidArgument("seed", f"must be a non-negative integer below 2**63, got {self.seed!r}")
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """``[data]``: where the pairs come from.
+
+    Args:
+        source: ``"files"`` (default) reads ``path`` (or the catalog default
+            ``data/<dataset>/``); ``"bundled"`` loads the dataset shipped with the package
+            named ``dataset`` (``mirflickr-mini``); ``"synthetic"`` generates data with
+            :func:`gcnretrieval.data.make_synthetic` from the ``synthetic`` table.
+        dataset: dataset name. A catalog name (``mirflickr``, ``nuswide``, ``mscoco``)
+            checks the label count and takes the label names of the shipped vocabulary.
+        path: a ``.npz`` file or a folder of ``.mat``/``.npy`` files (``source = "files"``).
+        synthetic: keyword arguments of :func:`~gcnretrieval.data.make_synthetic`
+            (``seed`` defaults to ``run.seed``).
+    """
+
+    source: DataSource = "files"
+    dataset: str | None = None
+    path: str | None = None
+    synthetic: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_choice("source", self.source, DataSource)
+        if self.source == "files" and self.path is None and self.dataset is None:
+            raise ConfigError("recipe needs 'data.path' (a .npz file or a data directory), 'data.dataset' "
+                              "(a catalog name) or data.source = \"synthetic\"")
+        if self.source == "bundled" and self.dataset is None:
+            raise ConfigError("data.source = \"bundled\" needs data.dataset, the name of a bundled dataset "
+                              "(e.g. \"mirflickr-mini\")")
+
+    @staticmethod
+    def table_target(name: str, section: Mapping[str, Any]) -> tuple[Callable, tuple[str, ...]]:
+        from gcnretrieval.data import make_synthetic
+
+        return make_synthetic, ()
+
+    @staticmethod
+    def ignored_arguments(given: Mapping[str, Any]) -> Ignored:
+        source = given.get("source", "files")
+        if source != "files" and "path" in given:
+            yield "path", f"with data.source = \"{source}\" (only \"files\" reads a path)"
+        if source != "synthetic" and "synthetic" in given:
+            yield "synthetic", f"with data.source = \"{source}\" (it configures \"synthetic\" data)"
+        if source == "synthetic" and "dataset" in given:
+            yield "dataset", "with data.source = \"synthetic\" (name generated data with data.synthetic.name)"
+
+
+@dataclass(frozen=True)
+class GraphOptions:
+    """``[graph]``: the label graph, built from the training labels only.
+
+    Args:
+        kind: ``"cooccurrence"`` (default), ``"embedding"`` or ``"adaptive"`` (the learned
+            graph of I-GNN on an embedding prior).
+        threshold: binarisation threshold :math:`t` in (0, 1] (default ``0.4``).
+        node_features: ``"auto"`` (default: word vectors of the label names when a source
+            has them, else seeded random rows, with a warning), ``"glove"`` (word vectors,
+            or an error naming the labels no source has), ``"random"`` (seeded Gaussian
+            rows of ``node_feature_dim`` columns) or ``"onehot"`` (identity rows); see
+            :func:`gcnretrieval.graphs.label_node_features`.
+        node_feature_dim: columns of ``random`` node features (default ``300``).
+        vocabulary: the shipped vocabulary to take word vectors from (default: any).
+        word_vectors: a word-vector file of your own (GloVe text format), used instead of
+            the shipped vectors.
+        drop_edges: keep only the self-loops (an edgeless-graph ablation; default ``false``).
+        options: keyword arguments of :func:`~gcnretrieval.graphs.build_label_graph`
+            (``reweight``, ``edge_value``, ``self_loops``), or of
+            :class:`~gcnretrieval.graphs.AdaptiveLabelGraph` for ``kind = "adaptive"``.
+    """
+
+    kind: GraphKind = "cooccurrence"
+    threshold: float = 0.4
+    node_features: NodeFeatures = "auto"
+    node_feature_dim: int = 300
+    vocabulary: str | None = None
+    word_vectors: str | None = None
+    drop_edges: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, GraphKind)
+        check_choice("node_features", self.node_features, NodeFeatures)
+        if not 0.0 < self.threshold <= 1.0:
+            raise InvalidArgument("threshold", f"must be in (0, 1], got {self.threshold!r}")
+        check_positive_int("node_feature_dim", self.node_feature_dim)
+        if self.drop_edges and self.kind == "adaptive":
+            raise InvalidArgument("drop_edges", "applies to fixed graphs, not graph.kind = \"adaptive\"")
+
+    @staticmethod
+    def table_target(name: str, section: Mapping[str, Any]) -> tuple[Callable, tuple[str, ...]]:
+        from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph
+
+        if section.get("kind") == "adaptive":
+            return AdaptiveLabelGraph, ("node_features", "threshold", "prior", "label_names")
+        return build_label_graph, ("labels", "node_features", "kind", "threshold", "label_names", "cooccurrence")
+
+    @staticmethod
+    def ignored_arguments(given: Mapping[str, Any]) -> Ignored:
+        features = given.get("node_features", "auto")
+        if features != "random" and "node_feature_dim" in given:
+            yield "node_feature_dim", f"with graph.node_features = \"{features}\" (it sizes \"random\" features)"
+        for key in ("vocabulary", "word_vectors"):
+            if features in ("random", "onehot") and key in given:
+                yield key, f"with graph.node_features = \"{features}\" (no word vectors are read)"
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """``[train]``: the optimisation loop.
+
+    Args:
+        epochs: passes over the training split (default ``40``).
+        batch_size: pairs per mini-batch, over all processes (default ``100``).
+        lr: learning rate (default ``5e-5``).
+        betas: Adam betas; for ``sgd`` the first is the momentum (default ``[0.5, 0.999]``).
+        weight_decay: (default ``0.0``).
+        optimizer: ``"adam"`` (default), ``"adamw"`` or ``"sgd"``.
+        device: ``"auto"`` (CUDA when available, else CPU; default) or a torch device
+            string (``"cpu"``, ``"cuda:1"``).
+        deterministic: deterministic algorithms, so that a resumed run equals an
+            uninterrupted one (default ``false``).
+        drop_last: drop the last incomplete batch of each epoch (default ``false``; a last
+            batch of fewer than two pairs per process is always dropped: BatchNorm needs two).
+        fused_optimizer: the optimizer's fused kernel, one pass over all parameters
+            (default ``true``); ``false`` selects the ``foreach`` kernel. Where a device has
+            no fused kernel the ``foreach`` one is used.
+    """
+
+    epochs: int = 40
+    batch_size: int = 100
+    lr: float = 5e-5
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 0.0
+    optimizer: OptimizerName = "adam"
+    device: str = "auto"
+    deterministic: bool = False
+    drop_last: bool = False
+    fused_optimizer: bool = True
+
+    def __post_init__(self) -> None:
+        check_positive_int("epochs", self.epochs)
+        check_positive_int("batch_size", self.batch_size, minimum=2)
+        check_positive("lr", self.lr)
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise InvalidArgument("betas", f"must be two numbers in [0, 1), got {list(self.betas)!r}")
+        check_non_negative("weight_decay", self.weight_decay)
+        check_choice("optimizer", self.optimizer, OptimizerName)
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
+            raise InvalidArgument("device", f"must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}")
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """``[eval]``: model selection and evaluation.
+
+    Args:
+        select_on: ``"val"`` (default: a validation split carved from the training split,
+            or the one shipped with the data) or ``"test"`` (the reference code's practice,
+            for paper parity only; recorded in the results).
+        val_fraction: share of the training pairs carved out for validation (default ``0.1``).
+        batch_size: rows per forward pass when embedding a split (default ``1024``).
+    """
+
+    select_on: SelectOn = "val"
+    val_fraction: float = 0.1
+    batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        check_choice("select_on", self.select_on, SelectOn)
+        if not 0.0 < self.val_fraction < 1.0:
+            raise InvalidArgument("val_fraction", f"must be in (0, 1), got {self.val_fraction!r}")
+        check_positive_int("batch_size", self.batch_size)
+
+    @staticmethod
+    def ignored_arguments(given: Mapping[str, Any]) -> Ignored:
+        if given.get("select_on") == "test" and "val_fraction" in given:
+            yield "val_fraction", "with eval.select_on = \"test\" (no validation split is carved)"

@@ -1,0 +1,99 @@
+"""Small callbacks of :meth:`Trainer.fit <gcnretrieval.training.Trainer.fit>`: selection, metrics log,
+checkpoints and the progress bar.
+
+A callback overrides any of the hooks below; :meth:`~gcnretrieval.training.Trainer.fit`
+calls them in the order the callbacks are given (selection first, so the others see
+whether the epoch was selected).
+"""
+from __future__ import annotations
+
+import math
+import sys
+from typing import TYPE_CHECKING, Any
+
+from tqdm.auto import tqdm
+
+from gcnretrieval.training.rundir import RunDirectory
+
+if TYPE_CHECKING:  # pragma: no cover
+    from gcnretrieval.training.trainer import Trainer
+
+__all__ = ["BestEpoch", "Callback", "Checkpoints", "MetricsLog", "ProgressBar"]
+
+
+class Callback:
+    """Hooks of the training loop; each does nothing by default."""
+
+    def on_fit_start(self, trainer: Trainer) -> None: ...
+
+    def on_epoch_start(self, trainer: Trainer, num_batches: int) -> None: ...
+
+    def on_batch_end(self, trainer: Trainer, step: int) -> None: ...
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None: ...
+
+    def on_fit_end(self, trainer: Trainer) -> None: ...
+
+
+class BestEpoch(Callback):
+    """Keep the epoch with the highest mean mAP on the selection split (``row["selected"]``)."""
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        score = row[f"{trainer.select_on}_avg_map"]
+        row["selected"] = score is not None and score > trainer.best_score
+        if row["selected"]:
+            trainer.best_epoch, trainer.best_score = row["epoch"], score
+
+
+class MetricsLog(Callback):
+    """The only writer of ``metrics.jsonl``: the history so far at the start (so a resumed
+    run drops rows past its checkpoint), then one line per epoch."""
+
+    def __init__(self, run_dir: RunDirectory) -> None:
+        self.run_dir = run_dir
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self.run_dir.rewrite_metrics(trainer.history)
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        self.run_dir.append_metrics(row)
+
+
+class Checkpoints(Callback):
+    """``checkpoints/last.pt`` after every epoch, ``checkpoints/best.pt`` after a selected one."""
+
+    def __init__(self, run_dir: RunDirectory) -> None:
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        state = trainer.state_dict()
+        if row.get("selected"):
+            self.run_dir.save_checkpoint("best", state)
+        self.run_dir.save_checkpoint("last", state)
+
+
+class ProgressBar(Callback):
+    """A tqdm bar per epoch, on stderr; hidden when stderr is not a terminal (``enabled=None``)."""
+
+    def __init__(self, enabled: bool | None = None) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.bar: Any = None
+
+    def on_epoch_start(self, trainer: Trainer, num_batches: int) -> None:
+        epochs = trainer.config.train.epochs
+        self.bar = tqdm(total=num_batches, desc=f"epoch {trainer.epoch + 1}/{epochs}", leave=False,
+                        disable=not self.enabled, file=sys.stderr)
+
+    def on_batch_end(self, trainer: Trainer, step: int) -> None:
+        self.bar.update(1)
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        loss, score = row.get("loss_total"), row.get(f"{trainer.select_on}_avg_map")
+        if self.enabled:
+            tqdm.write(f"epoch {row['epoch']}: loss {_number(loss)}, {trainer.select_on} mAP {_number(score)}",
+                       file=sys.stderr)
+        self.bar.close()
+
+
+def _number(value: float | None) -> str:
+    return "nan" if value is None or not math.isfinite(value) else f"{value:.4f}"

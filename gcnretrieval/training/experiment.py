@@ -1,0 +1,170 @@
+"""From a checked recipe to what a run is made of: data, label graph, model and objective.
+
+:func:`build_experiment` reads the data, builds the label graph from the training labels
+only, and constructs the model and the objective from their recipe tables
+(``CrossModalModel(**config.model)``, ``Objective(**config.loss)``, the encoder from
+``config.encoder``). Every user error of a recipe surfaces here, before anything is
+written.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch_geometric import seed_everything
+
+from gcnretrieval.config import Config, construct
+from gcnretrieval.data import (CrossModalDataset, available_datasets, carve_validation, load_bundled,
+                               load_catalog_dataset, load_dataset, make_synthetic)
+from gcnretrieval.errors import ConfigError, GcnRetrievalError, did_you_mean
+from gcnretrieval.graphs import AdaptiveLabelGraph, available_label_vocabularies, build_label_graph, load_label_vocabulary
+from gcnretrieval.graphs.vocabulary import node_features_from_names
+from gcnretrieval.losses import Objective
+from gcnretrieval.models import CrossModalModel
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Experiment", "build_experiment", "build_label_graph_for", "load_data", "resolve_device"]
+
+
+@dataclass
+class Experiment:
+    """Everything a run is made of, built from one recipe by :func:`build_experiment`.
+
+    Attributes:
+        config: the recipe (``run.seed`` resolved).
+        dataset: the data, with the validation split the run selects on.
+        graph: the label graph (``Data``) or an ``AdaptiveLabelGraph``.
+        model: the :class:`~gcnretrieval.models.CrossModalModel`, on ``device``.
+        objective: the :class:`~gcnretrieval.losses.Objective`, on ``device``.
+        device: where training runs.
+    """
+
+    config: Config
+    dataset: CrossModalDataset
+    graph: Any
+    model: nn.Module
+    objective: nn.Module
+    device: torch.device
+
+
+def resolve_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; other names are checked."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device '{name}'; use \"auto\", \"cpu\", \"cuda\" or \"cuda:N\"") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device '{name}' requested but CUDA is not available here; use \"auto\" or \"cpu\"")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ConfigError(f"device '{name}' requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device '{name}' requested but MPS is not available here; use \"auto\" or \"cpu\"")
+    return device
+
+
+def load_data(config: Config) -> CrossModalDataset:
+    """The dataset a recipe names, validated, with the validation split it selects on.
+
+    ``eval.select_on = "val"`` carves ``eval.val_fraction`` of the training pairs (seeded
+    by ``run.seed``) unless the data ship their own validation split.
+    """
+    data = config.data
+    if data.source == "synthetic":
+        options = {"seed": config.run.seed, **data.synthetic}
+        dataset = construct("data.synthetic", make_synthetic, options).validate()
+    elif data.source == "bundled":
+        dataset = load_bundled(data.dataset)
+    elif data.dataset is not None and data.dataset.lower() in available_datasets():
+        dataset = load_catalog_dataset(data.dataset.lower(), data.path)
+    elif data.path is None:
+        raise ConfigError(f"data.dataset = '{data.dataset}' is not a catalog dataset "
+                          f"({', '.join(available_datasets())}); give data.path as well")
+    else:
+        dataset = load_dataset(data.path, name=data.dataset)
+    if config.eval.select_on == "val":
+        dataset = carve_validation(dataset, config.eval.val_fraction, seed=config.run.seed)
+    return dataset
+
+
+def _node_features(config: Config, dataset: CrossModalDataset) -> np.ndarray:
+    graph = config.graph
+    kind = graph.node_features
+    vocabulary = graph.vocabulary or config.data.dataset
+    names = list(dataset.label_names)
+    if kind in ("glove", "auto"):
+        available = available_label_vocabularies()
+        if vocabulary is None or vocabulary.lower() not in available:
+            if kind == "glove":
+                if vocabulary is None:
+                    raise ConfigError("graph.node_features = \"glove\" needs graph.vocabulary (one of "
+                                      f"{', '.join(available)}) or a catalog data.dataset")
+                raise ConfigError(did_you_mean("label vocabulary", vocabulary, available) + " (graph.vocabulary)")
+            kind = "random"
+        else:
+            try:
+                features = node_features_from_names(names, load_label_vocabulary(vocabulary))
+                log.info("node features: word vectors of the %d label names from vocabulary '%s'", len(names), vocabulary)
+                return features
+            except GcnRetrievalError:
+                if kind == "glove":
+                    raise
+                kind = "random"
+    if kind == "onehot":
+        return np.eye(len(names), dtype=np.float32)
+    log.info("node features: seeded random %d x %d", len(names), graph.node_feature_dim)
+    return np.random.default_rng([config.run.seed, 1]).standard_normal((len(names), graph.node_feature_dim)).astype(np.float32)
+
+
+def build_label_graph_for(config: Config, dataset: CrossModalDataset) -> Any:
+    """The label graph of a recipe, from the *training* labels only.
+
+    A ``torch_geometric.data.Data`` (kinds ``cooccurrence``, ``embedding``) or an
+    ``AdaptiveLabelGraph`` (kind ``adaptive``); ``graph.drop_edges`` keeps the self-loops only.
+    """
+    g = config.graph
+    features = _node_features(config, dataset)
+    names = list(dataset.label_names)
+    if g.kind == "adaptive":
+        return construct("graph.options", AdaptiveLabelGraph, g.options, node_features=features,
+                         threshold=g.threshold, label_names=names)
+    labels = dataset.train.labels if g.kind == "cooccurrence" else None
+    graph = construct("graph.options", build_label_graph, g.options, labels=labels, node_features=features,
+                      kind=g.kind, threshold=g.threshold, label_names=names)
+    loops = graph.edge_index[0] == graph.edge_index[1]
+    if g.drop_edges:
+        graph.edge_index, graph.edge_weight = graph.edge_index[:, loops], graph.edge_weight[loops]
+        log.info("graph.drop_edges: kept the %d self-loops only", int(loops.sum()))
+    else:
+        log.info("label graph '%s': %d labels, %d edges between labels, %d self-loops", g.kind, len(names),
+                 int((~loops).sum()), int(loops.sum()))
+    return graph
+
+
+def build_experiment(config: Config, device: torch.device | str | None = None) -> Experiment:
+    """Data, label graph, model and objective of a recipe (seeded; nothing written).
+
+    ``run.seed`` must be set (:func:`gcnretrieval.config.with_seed`).
+    """
+    if config.run.seed is None:
+        raise ValueError("build_experiment needs run.seed; resolve it with gcnretrieval.config.with_seed")
+    device = resolve_device(config.train.device) if device is None else torch.device(device)
+    dataset = load_data(config)
+    if config.train.batch_size > len(dataset.train):
+        carved = " left after carving the validation split" if config.eval.select_on == "val" else ""
+        raise ConfigError(f"train.batch_size = {config.train.batch_size} exceeds the {len(dataset.train)} training "
+                          f"pairs{carved}; lower train.batch_size")
+    seed_everything(config.run.seed)
+    graph = build_label_graph_for(config, dataset)
+    encoder = dict(config.encoder)
+    name = encoder.pop("name")
+    model = construct("model", CrossModalModel, config.model, owners={"encoder": encoder}, image_dim=dataset.image_dim,
+                      text_dim=dataset.text_dim, label_graph=graph, encoder=name, encoder_options=encoder)
+    objective = construct("loss", Objective, config.loss)
+    return Experiment(config, dataset, graph, model.to(device), objective.to(device), device)

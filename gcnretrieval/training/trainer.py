@@ -1,0 +1,268 @@
+r"""The training loop: mini-batches from a ``DataLoader``, one optimizer, a validation report per epoch.
+
+:meth:`Trainer.fit` runs the epochs of an :class:`~gcnretrieval.training.Experiment`:
+each epoch draws the training pairs in a fresh order (``DistributedSampler`` seeded by
+``run.seed`` and the epoch, also in a single process), steps one optimizer over the
+model's and the objective's parameters (the Circle-Soft weight :math:`\lambda` included),
+then scores the selection split (``eval.select_on``) and hands the epoch's row to the
+callbacks (:mod:`gcnretrieval.training.callbacks`: selection, metrics log, checkpoints,
+progress bar).
+
+Batches: the last incomplete batch is kept unless ``train.drop_last`` is set or it holds
+fewer than two pairs per process (BatchNorm cannot train on one row). Loss values stay on
+the device during an epoch; a non-finite loss stops the run at the end of the epoch with
+:class:`~gcnretrieval.errors.RunFailed`, before anything of that epoch is saved.
+
+Several processes (``torchrun``): every rank takes ``train.batch_size / world_size`` pairs
+of each global batch, and model and objective train as one ``DistributedDataParallel``
+module with the per-pair outputs gathered before the loss, so the run equals one process
+with the same batch (see :mod:`gcnretrieval.training.distributed`); rank 0 scores the
+selection split and shares the result.
+
+Determinism: every random draw is seeded from ``run.seed``; ``train.deterministic`` also
+switches PyTorch to deterministic algorithms while training, so that a run resumed from
+``last.pt`` ends exactly where an uninterrupted run does.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.utils.data import BatchSampler, DistributedSampler
+
+from gcnretrieval.data import Split
+from gcnretrieval.data.torch_dataset import PairDataset, batch_loader
+from gcnretrieval.errors import ConfigError, RunFailed
+from gcnretrieval.metrics import retrieval_report
+from gcnretrieval.training import distributed
+from gcnretrieval.training.callbacks import BestEpoch, Callback
+from gcnretrieval.training.experiment import Experiment
+from gcnretrieval.options import TrainOptions
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Trainer", "build_optimizer", "embed_split", "evaluate_split"]
+
+LOSS_KEYS = ("total", "circle_soft", "circle", "soft", "classification", "adversarial")
+
+
+def build_optimizer(options: TrainOptions, parameters: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """Adam / AdamW / SGD (momentum ``betas[0]``) over ``parameters``, with the fused kernel when asked and available."""
+    params = [p for p in parameters if p.requires_grad]
+    kinds = [{"fused": True}] if options.fused_optimizer else []
+    for kernel in [*kinds, {"foreach": True}]:
+        try:
+            if options.optimizer == "sgd":
+                return torch.optim.SGD(params, lr=options.lr, momentum=options.betas[0],
+                                       weight_decay=options.weight_decay, **kernel)
+            cls = torch.optim.Adam if options.optimizer == "adam" else torch.optim.AdamW
+            return cls(params, lr=options.lr, betas=options.betas, weight_decay=options.weight_decay, **kernel)
+        except (RuntimeError, TypeError) as err:  # no fused kernel for this device or dtype
+            log.info("fused %s update unavailable (%s); using the foreach one", options.optimizer, err)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@torch.no_grad()
+def embed_split(model: torch.nn.Module, split: Split, device: torch.device | None = None,
+                batch_size: int = 1024) -> tuple[Tensor, Tensor]:
+    """Image and text embeddings of a split (eval mode, batched, no gradient)."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    images, texts = [], []
+    try:
+        for image, text, _ in batch_loader(PairDataset(split, device), batch_size=batch_size):
+            images.append(model.embed_image(image))
+            texts.append(model.embed_text(text))
+    finally:
+        model.train(was_training)
+    return torch.cat(images), torch.cat(texts)
+
+
+def evaluate_split(model: torch.nn.Module, split: Split, device: torch.device | None = None,
+                   batch_size: int = 1024) -> dict[str, float]:
+    """``{"i2t_map", "t2i_map", "avg_map"}`` of a split (each modality queries the other)."""
+    image, text = embed_split(model, split, device, batch_size)
+    labels = torch.as_tensor(split.labels, dtype=torch.float32, device=image.device)
+    return {key: float(value) for key, value in retrieval_report(image, text, labels).items()}
+
+
+class _TrainingBatches(BatchSampler):
+    """``BatchSampler`` that also drops a last batch smaller than ``smallest``."""
+
+    def __init__(self, sampler: DistributedSampler, batch_size: int, drop_last: bool, smallest: int) -> None:
+        super().__init__(sampler, batch_size, drop_last)
+        self.smallest = smallest
+
+    def __iter__(self) -> Iterator[list[int]]:
+        batches = list(super().__iter__())
+        if batches and len(batches[-1]) < self.smallest:
+            batches.pop()
+        return iter(batches)
+
+    def __len__(self) -> int:
+        whole, rest = divmod(len(self.sampler), self.batch_size)
+        return whole + int(not self.drop_last and rest >= self.smallest)
+
+
+@contextmanager
+def _deterministic(enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+
+
+def _finite_or_none(value: Any) -> Any:
+    return value if not isinstance(value, float) or math.isfinite(value) else None
+
+
+class Trainer:
+    """Epochs of mini-batch training with a validation report per epoch.
+
+    Args:
+        experiment: from :func:`~gcnretrieval.training.build_experiment`.
+
+    Attributes:
+        epoch: completed epochs.
+        best_epoch, best_score: the selected epoch so far and its mean mAP on the
+            selection split (kept by :class:`~gcnretrieval.training.callbacks.BestEpoch`).
+        history: one dict per completed epoch (the rows of ``metrics.jsonl``).
+        should_stop: set by a callback to end :meth:`fit` after the current epoch.
+    """
+
+    def __init__(self, experiment: Experiment) -> None:
+        self.experiment = experiment
+        self.config = config = experiment.config
+        self.model, self.objective, self.device = experiment.model, experiment.objective, experiment.device
+        self.optimizer = build_optimizer(config.train, [*self.model.parameters(), *self.objective.parameters()])
+        self.select_on = config.eval.select_on
+        dataset = experiment.dataset
+        self.selection_split = dataset.val if self.select_on == "val" else dataset.test
+        self.world_size, self.rank = distributed.world_size(), distributed.rank()
+        if config.train.batch_size % self.world_size:
+            raise ConfigError(f"train.batch_size = {config.train.batch_size} must be divisible by the number of "
+                              f"processes ({self.world_size}); every process takes an equal share of each batch")
+        pairs = PairDataset(dataset.train, self.device)
+        self.sampler = DistributedSampler(pairs, num_replicas=self.world_size, rank=self.rank, shuffle=True,
+                                          seed=config.run.seed)
+        batches = _TrainingBatches(self.sampler, config.train.batch_size // self.world_size, config.train.drop_last,
+                                   smallest=2)
+        self.loader = batch_loader(pairs, batches)
+        self.step_module = distributed.wrap(self.model, self.objective, self.device) if self.world_size > 1 else None
+        self.epoch = 0
+        self.best_epoch: int | None = None
+        self.best_score = -math.inf
+        self.history: list[dict[str, Any]] = []
+        self.should_stop = False
+
+    # -- state ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training (tensors and plain containers only)."""
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {"format": 2, "epoch": self.epoch, "model": self.model.state_dict(),
+                "objective": self.objective.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng,
+                "best_epoch": self.best_epoch, "best_score": self.best_score, "select_on": self.select_on,
+                "history": self.history, "config": self.config.to_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore model, objective (lambda), optimizer, epoch, selection and RNG state."""
+        self.model.load_state_dict(state["model"])
+        self.objective.load_state_dict(state["objective"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.epoch, self.best_epoch, self.best_score = int(state["epoch"]), state["best_epoch"], float(state["best_score"])
+        self.history = [dict(row) for row in state["history"]]
+        torch.set_rng_state(state["rng"]["torch"].cpu())
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
+
+    # -- one epoch -----------------------------------------------------------------------
+    def train_epoch(self, callbacks: Sequence[Callback] = ()) -> dict[str, float]:
+        """One pass over the training pairs; the epoch means of every loss term and lambda."""
+        self.model.train()
+        self.objective.train()
+        self.sampler.set_epoch(self.epoch)
+        sums = torch.zeros(len(LOSS_KEYS), dtype=torch.float64, device=self.device)
+        bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
+        seen = 0
+        for callback in callbacks:
+            callback.on_epoch_start(self, len(self.loader))
+        for step, (image, text, labels) in enumerate(self.loader):
+            if self.step_module is None:
+                total, parts = self.objective(self.model(image, text), labels)
+            else:
+                total, parts = self.step_module(image, text, labels, (len(labels),) * self.world_size)
+            self.optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            self.optimizer.step()
+            self.objective.project_()
+            rows = len(labels) * self.world_size
+            seen += rows
+            sums += torch.stack([parts[key] for key in LOSS_KEYS]).double() * rows
+            bad_step = torch.where((bad_step < 0) & ~torch.isfinite(parts["total"]), step, bad_step)
+            for callback in callbacks:
+                callback.on_batch_end(self, step)
+        if int(bad_step) >= 0:
+            raise RunFailed(f"the training loss became non-finite at epoch {self.epoch + 1}, batch {int(bad_step) + 1}; "
+                            "lower train.lr or check the features' scale")
+        means = {f"loss_{key}": value / seen for key, value in zip(LOSS_KEYS, sums.tolist())}
+        means["lambda"] = float(self.objective.weight.detach())
+        return means
+
+    def evaluate_selection(self) -> dict[str, float]:
+        """Selection-split mAPs, computed on rank 0 and shared with the other ranks."""
+        scores = None
+        if self.rank == 0:
+            scores = evaluate_split(self.model, self.selection_split, self.device, self.config.eval.batch_size)
+        return distributed.broadcast_object(scores) if self.world_size > 1 else scores
+
+    # -- the run -------------------------------------------------------------------------
+    def fit(self, callbacks: Sequence[Callback] | None = None) -> list[dict[str, Any]]:
+        """Train from ``self.epoch`` up to ``train.epochs`` (or until a callback stops it); returns the history.
+
+        ``callbacks`` default to selection alone (:class:`~gcnretrieval.training.callbacks.BestEpoch`).
+        """
+        callbacks = [BestEpoch()] if callbacks is None else list(callbacks)
+        epochs = self.config.train.epochs
+        info = log.info if self.rank == 0 else log.debug
+        info("training %s on %s: %d train / %d %s pairs, batch %d, epochs %d..%d", self.config.encoder.name,
+             self.device, len(self.experiment.dataset.train), len(self.selection_split), self.select_on,
+             self.config.train.batch_size, self.epoch + 1, epochs)
+        for callback in callbacks:
+            callback.on_fit_start(self)
+        with _deterministic(self.config.train.deterministic):
+            while self.epoch < epochs and not self.should_stop:
+                started = time.perf_counter()
+                row: dict[str, Any] = {"epoch": self.epoch + 1, **self.train_epoch(callbacks)}
+                self.epoch += 1
+                row.update({f"{self.select_on}_{key}": value for key, value in self.evaluate_selection().items()})
+                row["seconds"] = time.perf_counter() - started
+                row = {key: _finite_or_none(value) for key, value in row.items()}
+                self.history.append(row)
+                for callback in callbacks:
+                    callback.on_epoch_end(self, row)
+                info("epoch %d/%d: loss %.4f, lambda %.3f, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch,
+                     epochs, row["loss_total"] or math.nan, row["lambda"] or math.nan, self.select_on,
+                     row[f"{self.select_on}_i2t_map"], row[f"{self.select_on}_t2i_map"],
+                     row[f"{self.select_on}_avg_map"], " *" if row.get("selected") else "", row["seconds"])
+        for callback in callbacks:
+            callback.on_fit_end(self)
+        return self.history

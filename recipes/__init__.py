@@ -1,0 +1,1 @@
+"""Recipes shipped with gcnretrieval (installed as ``gcnretrieval.recipes``); see README.md."""
