@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from gcnretrieval.retrieval import ExactIndex, FaissIndex
-from gcnretrieval.runner import cpu_model
+from gcnretrieval.training import cpu_model
 
 
 

@@ -38,8 +38,7 @@ from param_counts import count_table  # noqa: E402
 from gcnretrieval.config import load_config  # noqa: E402
 from gcnretrieval.encoders import available_encoders  # noqa: E402
 from gcnretrieval.experiments import model_flops  # noqa: E402
-from gcnretrieval.runner import cpu_model  # noqa: E402
-from gcnretrieval.train import Trainer, build_experiment  # noqa: E402
+from gcnretrieval.training import Trainer, build_experiment, cpu_model  # noqa: E402
 
 MIRFLICKR_TRAIN_PAIRS = 18015
 EPOCHS = 40
@@ -61,12 +60,11 @@ def recipe(encoder: str, pairs: int) -> dict:
 
 def measure(encoder: str, pairs: int) -> dict:
     experiment = build_experiment(load_config(recipe(encoder, pairs)))
-    trainer = Trainer(experiment, progress=False)
-    rows = trainer._train_rows
-    image, text, _ = rows.take(torch.arange(100))
+    trainer = Trainer(experiment)
+    image, text, labels = trainer.loader.dataset[list(range(100))]
     flops = model_flops(experiment.model, image, text)
     output = experiment.model(image, text)  # warm-up batch (allocations, first-call costs)
-    experiment.objective(output, rows.take(torch.arange(100))[2])[0].backward()
+    experiment.objective(output, labels)[0].backward()
     experiment.model.zero_grad(set_to_none=True)
     started = time.perf_counter()
     trainer.train_epoch()

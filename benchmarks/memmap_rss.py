@@ -22,6 +22,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -72,7 +73,7 @@ def train_in_this_process(directory: Path, steps: int, batch: int) -> dict:
 
     from gcnretrieval.config import load_config
     from gcnretrieval.data.rows import is_lazy
-    from gcnretrieval.train import Trainer, build_experiment, embed_split
+    from gcnretrieval.training import Trainer, build_experiment, embed_split
 
     peak = {"anon": 0}
     done = threading.Event()
@@ -96,11 +97,20 @@ def train_in_this_process(directory: Path, steps: int, batch: int) -> dict:
     start = time.perf_counter()
     experiment = build_experiment(load_config(recipe))
     built = _status()
-    trainer = Trainer(experiment, progress=False)
+    trainer = Trainer(experiment)
     lazy = {name: is_lazy(split.image) for name, split in experiment.dataset.splits()}
 
-    full = trainer._batches
-    trainer._batches = lambda: full()[:steps]  # a capped epoch
+    class Capped:  # the first `steps` batches of the epoch, read one at a time
+        def __init__(self, loader) -> None:
+            self.loader = loader
+
+        def __iter__(self):
+            return itertools.islice(iter(self.loader), steps)
+
+        def __len__(self) -> int:
+            return steps
+
+    trainer.loader = Capped(trainer.loader)
     losses = trainer.train_epoch()
     trained = time.perf_counter() - start
     image, text = embed_split(experiment.model, experiment.dataset.val, batch_size=1024)

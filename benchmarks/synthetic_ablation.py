@@ -31,7 +31,7 @@ import torch
 import gcnretrieval
 from gcnretrieval.config import load_config
 from gcnretrieval.metrics import retrieval_report
-from gcnretrieval.train import load_data
+from gcnretrieval.training import load_data
 
 RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "synthetic.toml"
 VARIANTS = {"l2gcn": {}, "no_edges": {"graph.drop_edges": True}, "no_cla": {"loss.condition": "no_cla"}}

@@ -23,7 +23,7 @@ import time
 import torch
 
 from gcnretrieval.config import load_config
-from gcnretrieval.train import Trainer, build_experiment, evaluate_split
+from gcnretrieval.training import BestEpoch, Callback, Trainer, build_experiment, evaluate_split
 
 
 def main() -> None:
@@ -49,7 +49,7 @@ def main() -> None:
         "eval": {"select_on": "val"},
     }
     experiment = build_experiment(load_config(recipe))
-    trainer = Trainer(experiment, progress=False)
+    trainer = Trainer(experiment)
     device = experiment.device
 
     def sync() -> None:
@@ -59,11 +59,11 @@ def main() -> None:
     train_seconds = 0.0
     original = trainer.train_epoch
 
-    def timed_epoch() -> dict:
+    def timed_epoch(callbacks=()) -> dict:
         nonlocal train_seconds
         sync()
         start = time.perf_counter()
-        out = original()
+        out = original(callbacks)
         sync()
         train_seconds += time.perf_counter() - start
         return out
@@ -73,12 +73,12 @@ def main() -> None:
     start = time.perf_counter()
     best_state = {}
 
-    def keep_best(row: dict, improved: bool) -> None:  # the selected weights, in memory instead of best.pt
-        if improved:
-            best_state.update({k: v.detach().clone() for k, v in experiment.model.state_dict().items()})
+    class KeepBest(Callback):  # the selected weights, in memory instead of best.pt
+        def on_epoch_end(self, trainer: Trainer, row: dict) -> None:
+            if row["selected"]:
+                best_state.update({k: v.detach().clone() for k, v in experiment.model.state_dict().items()})
 
-    trainer._save = keep_best
-    history = trainer.fit()
+    history = trainer.fit([BestEpoch(), KeepBest()])
     sync()
     total = time.perf_counter() - start
     experiment.model.load_state_dict(best_state)

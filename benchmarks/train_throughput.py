@@ -3,7 +3,7 @@
 Shapes: 4,096-d image and 1,386-d text features, 24 labels (random 300-d node
 features, co-occurrence graph from the synthetic training labels), depth-5 ``l2gcn``,
 common dimension 1,024, Adam. For each batch size the trainer's own
-:meth:`~gcnretrieval.train.Trainer.train_epoch` runs over a synthetic training split of
+:meth:`~gcnretrieval.training.Trainer.train_epoch` runs over a synthetic training split of
 ``--pairs`` pairs (rounded up to whole batches, at least ``--min-steps`` of them) after
 one warm-up step; the samples per second are scaled to the 18,015-pair epoch.
 
@@ -20,9 +20,9 @@ shared with other jobs (load above the core count) spinning makes small multithr
 kernels stall for a scheduler slice (a 100x4096 BatchNorm took 100 ms instead of 0.3 ms
 at load 8); there, run with ``OMP_WAIT_POLICY=PASSIVE``. The setting is printed.
 
-Host memory: like ``gcnretrieval run`` on the CPU (``train.reuse_host_memory``), the
-script first makes glibc keep freed memory for reuse
-(:mod:`gcnretrieval.training.host_memory`); ``--release-host-memory`` leaves the default.
+Host memory: like the ``gcnretrieval run`` command, the script first makes glibc keep
+freed memory for reuse (:mod:`gcnretrieval.training.host_memory`);
+``--release-host-memory`` leaves the default, as a Python program using the library does.
 
 The optimizer comparison times ``optimizer.step()`` alone over the model's parameters
 for Adam's single-tensor, ``foreach`` and ``fused`` implementations, side by side.
@@ -46,8 +46,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from gcnretrieval.config import load_config
-from gcnretrieval.runner import cpu_model
-from gcnretrieval.train import Trainer, build_experiment
+from gcnretrieval.training import Trainer, build_experiment, cpu_model
 from gcnretrieval.training.host_memory import keep_freed_host_memory
 
 EPOCH_PAIRS = 18015
@@ -93,9 +92,12 @@ def recipe(batch: int, num_train: int, device: str, fused: bool = True) -> dict:
     }
 
 
+def first_batch(trainer: Trainer, batch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return trainer.loader.dataset[list(range(batch))]
+
+
 def step_flops(trainer: Trainer, batch: int) -> int:
-    index = torch.arange(batch)
-    image, text, labels = trainer._train_rows.take(index)
+    image, text, labels = first_batch(trainer, batch)
     with FlopCounterMode(display=False) as counter:
         output = trainer.model(image, text)
         total, _ = trainer.objective(output, labels)
@@ -109,12 +111,13 @@ def throughput(batch: int, pairs: int, min_steps: int, device: str, fused: bool)
     steps = max(min_steps, -(-pairs // batch))
     num_train = steps * batch
     experiment = build_experiment(load_config(recipe(batch, num_train, device, fused)))
-    trainer = Trainer(experiment, progress=False)
+    trainer = Trainer(experiment)
     flops = step_flops(trainer, batch)
-    # warm-up: one step on a one-batch view of the same trainer
-    trainer._train_rows.size, size = batch, trainer._train_rows.size
-    trainer.train_epoch()
-    trainer._train_rows.size = size
+    # warm-up: one optimizer step on the first batch
+    image, text, labels = first_batch(trainer, batch)
+    trainer.objective(trainer.model(image, text), labels)[0].backward()
+    trainer.optimizer.step()
+    trainer.optimizer.zero_grad(set_to_none=True)
     step_ends: list[float] = []
     trainer.optimizer.register_step_post_hook(lambda *args: (sync(experiment.device), step_ends.append(time.perf_counter())))
     mm_before = matmul_rate(experiment.device)  # the reference, measured right before ...
@@ -173,13 +176,13 @@ def main() -> None:
     parser.add_argument("--skip-optimizers", action="store_true")
     parser.add_argument("--release-host-memory", action="store_true",
                         help="leave glibc's default (freed blocks of 32 MiB and more go back to the system), "
-                             "as with train.reuse_host_memory = false")
+                             "as the library does")
     parser.add_argument("--fused", choices=["no", "yes", "both"], default="both",
                         help="train.fused_optimizer for the timed runs (default: both, side by side)")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu" and not args.release_host_memory:
-        keep_freed_host_memory()  # what `gcnretrieval run` does for CPU training (train.reuse_host_memory)
+        keep_freed_host_memory()  # what the `gcnretrieval run` command does
     info = machine()
     info["reuse_host_memory"] = device.type == "cpu" and not args.release_host_memory
     print(json.dumps({"machine": info}))

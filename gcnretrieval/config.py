@@ -50,7 +50,10 @@ from typing import Any
 
 import tomli_w
 
+from gcnretrieval.encoders import DEFAULT_ENCODER, ENCODERS
 from gcnretrieval.errors import ConfigError, InvalidArgument
+from gcnretrieval.losses import Objective
+from gcnretrieval.models import CrossModalModel
 from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions
 
 __all__ = ["Config", "Table", "construct", "first_difference", "flatten", "import_plugins", "load_config",
@@ -258,8 +261,6 @@ def _section(name: str, given: Mapping[str, Any]) -> Any:
                                                        defaults=False))
         target = cls
     elif name == "encoder":
-        from gcnretrieval.encoders import DEFAULT_ENCODER, ENCODERS
-
         encoder = given.get("name", DEFAULT_ENCODER)
         if not isinstance(encoder, str):
             raise ConfigError(f"recipe key 'encoder.name' must be a string, got {_type_name(encoder)}")
@@ -268,14 +269,10 @@ def _section(name: str, given: Mapping[str, Any]) -> Any:
         values = {"name": encoder.lower(), **_read_table(name, {k: v for k, v in given.items() if k != "name"},
                                                          params, context=f" of encoder '{encoder}'")}
     elif name == "model":
-        from gcnretrieval.models import CrossModalModel
-
         target = CrossModalModel
         params = parameters(CrossModalModel, _MODEL_SUPPLIED)
         values = _read_table(name, given, params)
     else:  # loss
-        from gcnretrieval.losses import Objective
-
         target = Objective
         params = parameters(Objective)
         values = _read_table(name, given, params)

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from gcnretrieval.checks import check_choice, check_non_negative, check_positive, check_positive_int
+from gcnretrieval.data import make_synthetic
 from gcnretrieval.errors import ConfigError, InvalidArgument
+from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph
 
 __all__ = ["DataOptions", "EvalOptions", "GraphOptions", "RunOptions", "TrainOptions"]
 
@@ -81,8 +83,6 @@ class DataOptions:
 
     @staticmethod
     def table_target(name: str, section: Mapping[str, Any]) -> tuple[Callable, tuple[str, ...]]:
-        from gcnretrieval.data import make_synthetic
-
         return make_synthetic, ()
 
     @staticmethod
@@ -139,8 +139,6 @@ class GraphOptions:
 
     @staticmethod
     def table_target(name: str, section: Mapping[str, Any]) -> tuple[Callable, tuple[str, ...]]:
-        from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph
-
         if section.get("kind") == "adaptive":
             return AdaptiveLabelGraph, ("node_features", "threshold", "prior", "label_names")
         return build_label_graph, ("labels", "node_features", "kind", "threshold", "label_names", "cooccurrence")

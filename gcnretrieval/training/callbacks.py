@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from gcnretrieval.training.rundir import RunDirectory
 
-if TYPE_CHECKING:  # pragma: no cover
-    from gcnretrieval.training.trainer import Trainer
+Trainer = Any  # a gcnretrieval.training.Trainer (which imports this module)
 
 __all__ = ["BestEpoch", "Callback", "Checkpoints", "MetricsLog", "ProgressBar"]
 

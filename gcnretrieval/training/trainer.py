@@ -41,7 +41,7 @@ from gcnretrieval.data import Split
 from gcnretrieval.data.torch_dataset import PairDataset, batch_loader
 from gcnretrieval.errors import ConfigError, RunFailed
 from gcnretrieval.metrics import retrieval_report
-from gcnretrieval.training import distributed
+import gcnretrieval.training.distributed as distributed
 from gcnretrieval.training.callbacks import BestEpoch, Callback
 from gcnretrieval.training.experiment import Experiment
 from gcnretrieval.options import TrainOptions
