@@ -5,7 +5,7 @@ Shapes: image 4,096-d, text 1,386-d, 24 labels with 300-d node features, common 
 
 - parameters of the whole model (projectors, generators, discriminators, label encoder;
   counted by ``param_counts.count_table``);
-- FLOPs (``gcnretrieval.experiments.model_flops``, ``torch.utils.flop_counter``: dense
+- FLOPs (``gcnretrieval.models.model_flops``, ``torch.utils.flop_counter``: dense
   products, 2 FLOPs per multiply-add, forward pass only): per sample = forward pass of a
   training step on a batch of 100 pairs / 100 (label encoder once per batch), and on a
   batch of one pair (label encoder counted in full, the convention of the paper's figures);
@@ -37,7 +37,7 @@ from param_counts import count_table  # noqa: E402
 
 from gcnretrieval.config import load_config  # noqa: E402
 from gcnretrieval.encoders import available_encoders  # noqa: E402
-from gcnretrieval.experiments import model_flops  # noqa: E402
+from gcnretrieval.models import model_flops  # noqa: E402
 from gcnretrieval.training import Trainer, build_experiment, cpu_model  # noqa: E402
 
 MIRFLICKR_TRAIN_PAIRS = 18015

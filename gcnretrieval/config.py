@@ -1,36 +1,14 @@
-"""Recipes: a TOML file read into a frozen :class:`Config`, each table checked against what it configures.
+"""Recipes: a TOML file (or a packaged recipe's name) read into a frozen :class:`Config`.
 
-A recipe has the list ``plugins`` (modules imported first, so that they can register
-encoders) and the tables below. Every table is the keyword arguments of one constructor,
-which owns the defaults and validates the values; this module knows only keys and types,
-read from that constructor's signature:
-
-========== ===========================================================================
-table      constructor
-========== ===========================================================================
-``run``    :class:`~gcnretrieval.options.RunOptions`
-``data``   :class:`~gcnretrieval.options.DataOptions` (``data.synthetic``:
-           :func:`~gcnretrieval.data.make_synthetic`)
-``graph``  :class:`~gcnretrieval.options.GraphOptions` (``graph.options``: the
-           builder of ``graph.kind``)
-``encoder`` ``name`` plus :func:`~gcnretrieval.encoders.build_encoder` options of that encoder
-``model``  :class:`~gcnretrieval.models.CrossModalModel` (dimensions, graph and encoder aside)
-``loss``   :class:`~gcnretrieval.losses.Objective`
-``train``  :class:`~gcnretrieval.options.TrainOptions`
-``eval``   :class:`~gcnretrieval.options.EvalOptions`
-========== ===========================================================================
-
-An unknown key gets a did-you-mean hint, a value of the wrong type or outside a
-``Literal`` of choices names the key, an impossible value is reported by its
-constructor under the recipe key (``recipe key 'loss.theta' must be in [0, 1], got
-1.5``), and a key that the chosen options would ignore is refused (``recipe key
-'data.path' has no effect with data.source = "bundled" ...``). Each is one line.
-
-Overrides (``--set key=value``, or ``overrides`` in Python) use dotted keys; command-line
-values are read as TOML values, and a value that is not valid TOML is taken as a plain
-string (``encoder.name=gcn``, ``data.path=data/x.npz``). Recipes are files or the names of
-the recipes shipped in the package (``demo``, ``mirflickr_l2gcn``, ...; see
-:func:`packaged_recipes`).
+Every table of a recipe is the keyword arguments of one constructor, which owns the
+defaults and validates the values (``[run]``, ``[data]``, ``[graph]``, ``[train]``,
+``[eval]``: the classes of :mod:`gcnretrieval.options`; ``[encoder]``: ``name`` and the
+options of that encoder; ``[model]``: :class:`~gcnretrieval.models.CrossModalModel`;
+``[loss]``: :class:`~gcnretrieval.losses.Objective`). This module knows only keys and
+types, read from those signatures. Each mistake is one line: an unknown key (with a
+did-you-mean hint), a wrong type, an impossible value (reported by its constructor under
+the recipe key), or a key that the chosen options would ignore. Overrides use dotted keys;
+command-line values are read as TOML, or else as plain strings (``encoder.name=gcn``).
 """
 from __future__ import annotations
 
@@ -84,16 +62,9 @@ class Table(Mapping[str, Any]):
         return len(self._values)
 
     def __getattr__(self, name: str) -> Any:
-        try:
-            return self._values[name]
-        except KeyError:
-            raise AttributeError(name) from None
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Mapping) and dict(self) == dict(other)
-
-    def __hash__(self) -> int:
-        return hash(tuple(sorted(self._values)))
+        if name.startswith("_") or name not in self._values:
+            raise AttributeError(name)
+        return self._values[name]
 
     def __repr__(self) -> str:
         return f"Table({self._values!r})"
@@ -249,40 +220,33 @@ def import_plugins(names: Iterable[str]) -> None:
             raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); install it or fix the recipe") from None
 
 
-def _section(name: str, given: Mapping[str, Any]) -> Any:
+def _target(name: str, given: Mapping[str, Any]) -> tuple[Callable, dict[str, tuple[Any, Any]], str]:
+    """The constructor table ``name`` configures, its keyword parameters, and how to name it in errors."""
     if name in _OPTION_CLASSES:
-        cls = _OPTION_CLASSES[name]
-        params = parameters(cls)
-        values = _read_table(name, given, params)
-        for field_name, value in list(values.items()):
-            if isinstance(value, Mapping):  # a nested table: keyword arguments of another callable, as given
-                target, skip = cls.table_target(field_name, given)
-                values[field_name] = Table(_read_table(f"{name}.{field_name}", value, parameters(target, skip),
-                                                       defaults=False))
-        target = cls
-    elif name == "encoder":
-        encoder = given.get("name", DEFAULT_ENCODER)
-        if not isinstance(encoder, str):
-            raise ConfigError(f"recipe key 'encoder.name' must be a string, got {_type_name(encoder)}")
-        target = ENCODERS.get(encoder)
-        params = target.option_types()
-        values = {"name": encoder.lower(), **_read_table(name, {k: v for k, v in given.items() if k != "name"},
-                                                         params, context=f" of encoder '{encoder}'")}
-    elif name == "model":
-        target = CrossModalModel
-        params = parameters(CrossModalModel, _MODEL_SUPPLIED)
-        values = _read_table(name, given, params)
-    else:  # loss
-        target = Objective
-        params = parameters(Objective)
-        values = _read_table(name, given, params)
+        return _OPTION_CLASSES[name], parameters(_OPTION_CLASSES[name]), ""
+    if name == "encoder":
+        encoder = _coerce("encoder.name", given.get("name", DEFAULT_ENCODER), str)
+        cls = ENCODERS.get(encoder)
+        return cls, {"name": (str, DEFAULT_ENCODER), **cls.option_types()}, f" of encoder '{encoder}'"
+    if name == "model":
+        return CrossModalModel, parameters(CrossModalModel, _MODEL_SUPPLIED), ""
+    return Objective, parameters(Objective), ""
+
+
+def _section(name: str, given: Mapping[str, Any]) -> Any:
+    target, params, context = _target(name, given)
+    values = _read_table(name, given, params, context)
+    for key, value in values.items():
+        if isinstance(value, Mapping):  # a nested table: keyword arguments of another callable, as given
+            inner, skip = target.table_target(key, given)
+            values[key] = Table(_read_table(f"{name}.{key}", value, parameters(inner, skip), defaults=False))
     # keys set to their default change nothing (and every key of a resolved configuration is set)
-    changed = {key: value for key, value in values.items() if key in given and value != params.get(key, (0, _REQUIRED))[1]}
+    changed = {key: value for key, value in values.items() if key in given and value != params[key][1]}
     for key, because in getattr(target, "ignored_arguments", lambda given: ())(changed):
         raise ConfigError(f"recipe key '{name}.{key}' has no effect {because}; remove it")
     if name in _OPTION_CLASSES:
         return construct(name, target, values)
-    if name == "loss":
+    if target is Objective:
         construct(name, target, values)  # cheap: its values are checked now, before any data is read
     return Table(values)
 

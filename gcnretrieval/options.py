@@ -1,11 +1,8 @@
-"""The recipe tables the application layer itself consumes: ``[run]``, ``[data]``, ``[graph]``, ``[train]``, ``[eval]``.
+"""The recipe tables the application consumes: ``[run]``, ``[data]``, ``[graph]``, ``[train]``, ``[eval]``.
 
-Each class is the constructor of its table: its fields are the table's keys (with their
-one default), ``__post_init__`` validates the values, and :meth:`ignored_arguments`
-names the keys a recipe sets that the chosen options would ignore. The library tables
-``[encoder]``, ``[model]`` and ``[loss]`` are the keyword arguments of
-:func:`~gcnretrieval.encoders.build_encoder`, :class:`~gcnretrieval.models.CrossModalModel`
-and :class:`~gcnretrieval.losses.Objective` (see :mod:`gcnretrieval.config`).
+Each class is its table's constructor: the fields are the keys with their defaults,
+``__post_init__`` checks the values, ``ignored_arguments`` names the keys that the chosen
+options would ignore, and ``table_target`` names the callable a nested table feeds.
 """
 from __future__ import annotations
 
@@ -31,14 +28,8 @@ SelectOn = Literal["val", "test"]
 
 @dataclass(frozen=True)
 class RunOptions:
-    """``[run]``: naming and seeding.
-
-    Args:
-        name: run name; the run directory is ``<out_dir>/<name>/`` (default ``"run"``).
-        seed: seed of every random draw (initialisation, validation split, batch order,
-            synthetic data); left out, one is drawn and recorded in ``config.resolved.json``.
-        out_dir: parent folder of run directories (default ``"runs"``).
-    """
+    """``[run]``: the run directory ``<out_dir>/<name>/`` and ``seed``, the seed of every random draw
+    (left out, one is drawn and recorded in ``config.resolved.json``)."""
 
     name: str = "run"
     seed: int | None = None
@@ -56,15 +47,11 @@ class DataOptions:
     """``[data]``: where the pairs come from.
 
     Args:
-        source: ``"files"`` (default) reads ``path`` (or the catalog default
-            ``data/<dataset>/``); ``"bundled"`` loads the dataset shipped with the package
-            named ``dataset`` (``mirflickr-mini``); ``"synthetic"`` generates data with
-            :func:`gcnretrieval.data.make_synthetic` from the ``synthetic`` table.
-        dataset: dataset name. A catalog name (``mirflickr``, ``nuswide``, ``mscoco``)
-            checks the label count and takes the label names of the shipped vocabulary.
-        path: a ``.npz`` file or a folder of ``.mat``/``.npy`` files (``source = "files"``).
-        synthetic: keyword arguments of :func:`~gcnretrieval.data.make_synthetic`
-            (``seed`` defaults to ``run.seed``).
+        source: ``"files"`` reads ``path`` (default ``data/<dataset>/`` for a catalog name:
+            ``mirflickr``, ``nuswide``, ``mscoco``); ``"bundled"`` loads the dataset shipped
+            with the package named ``dataset``; ``"synthetic"`` generates data with
+            :func:`~gcnretrieval.data.make_synthetic` (keyword arguments in ``synthetic``;
+            ``seed`` defaults to ``run.seed``).
     """
 
     source: DataSource = "files"
@@ -101,21 +88,16 @@ class GraphOptions:
     """``[graph]``: the label graph, built from the training labels only.
 
     Args:
-        kind: ``"cooccurrence"`` (default), ``"embedding"`` or ``"adaptive"`` (the learned
-            graph of I-GNN on an embedding prior).
-        threshold: binarisation threshold :math:`t` in (0, 1] (default ``0.4``).
-        node_features: ``"auto"`` (default: word vectors of the label names when a source
-            has them, else seeded random rows, with a warning), ``"glove"`` (word vectors,
-            or an error naming the labels no source has), ``"random"`` (seeded Gaussian
-            rows of ``node_feature_dim`` columns) or ``"onehot"`` (identity rows); see
-            :func:`gcnretrieval.graphs.label_node_features`.
-        node_feature_dim: columns of ``random`` node features (default ``300``).
-        vocabulary: the shipped vocabulary to take word vectors from (default: any).
-        word_vectors: a word-vector file of your own (GloVe text format), used instead of
-            the shipped vectors.
-        drop_edges: keep only the self-loops (an edgeless-graph ablation; default ``false``).
-        options: keyword arguments of :func:`~gcnretrieval.graphs.build_label_graph`
-            (``reweight``, ``edge_value``, ``self_loops``), or of
+        kind: ``"cooccurrence"``, ``"embedding"`` or ``"adaptive"`` (I-GNN's learned graph).
+        threshold: binarisation threshold :math:`t` in (0, 1].
+        node_features: ``"auto"`` (word vectors of the label names when a source has them
+            all, else seeded random rows, with a warning), ``"glove"`` (word vectors, or an
+            error naming the labels no source has), ``"random"`` (``node_feature_dim``
+            Gaussian columns) or ``"onehot"``.
+        vocabulary, word_vectors: the shipped vocabulary, or a GloVe-format file of your
+            own, to take the word vectors from (default: every shipped source).
+        drop_edges: keep only the self-loops (an edgeless-graph ablation).
+        options: keyword arguments of :func:`~gcnretrieval.graphs.build_label_graph`, or of
             :class:`~gcnretrieval.graphs.AdaptiveLabelGraph` for ``kind = "adaptive"``.
     """
 
@@ -158,21 +140,14 @@ class TrainOptions:
     """``[train]``: the optimisation loop.
 
     Args:
-        epochs: passes over the training split (default ``40``).
-        batch_size: pairs per mini-batch, over all processes (default ``100``).
-        lr: learning rate (default ``5e-5``).
-        betas: Adam betas; for ``sgd`` the first is the momentum (default ``[0.5, 0.999]``).
-        weight_decay: (default ``0.0``).
-        optimizer: ``"adam"`` (default), ``"adamw"`` or ``"sgd"``.
-        device: ``"auto"`` (CUDA when available, else CPU; default) or a torch device
-            string (``"cpu"``, ``"cuda:1"``).
-        deterministic: deterministic algorithms, so that a resumed run equals an
-            uninterrupted one (default ``false``).
-        drop_last: drop the last incomplete batch of each epoch (default ``false``; a last
-            batch of fewer than two pairs per process is always dropped: BatchNorm needs two).
-        fused_optimizer: the optimizer's fused kernel, one pass over all parameters
-            (default ``true``); ``false`` selects the ``foreach`` kernel. Where a device has
-            no fused kernel the ``foreach`` one is used.
+        batch_size: pairs per mini-batch, over all processes.
+        betas: Adam's betas; for ``sgd`` the first is the momentum.
+        device: ``"auto"`` (CUDA when available, else CPU) or a torch device string.
+        deterministic: deterministic algorithms, so that a resumed run equals an uninterrupted one.
+        drop_last: drop the last incomplete batch (one of fewer than two pairs per process
+            always is: BatchNorm needs two).
+        fused_optimizer: the optimizer's fused kernel (one pass over all parameters) where the
+            device has one; ``false`` selects the ``foreach`` kernel.
     """
 
     epochs: int = 40
@@ -200,15 +175,9 @@ class TrainOptions:
 
 @dataclass(frozen=True)
 class EvalOptions:
-    """``[eval]``: model selection and evaluation.
-
-    Args:
-        select_on: ``"val"`` (default: a validation split carved from the training split,
-            or the one shipped with the data) or ``"test"`` (the reference code's practice,
-            for paper parity only; recorded in the results).
-        val_fraction: share of the training pairs carved out for validation (default ``0.1``).
-        batch_size: rows per forward pass when embedding a split (default ``1024``).
-    """
+    """``[eval]``: model selection on ``select_on``, ``"val"`` (``val_fraction`` of the training pairs,
+    or the validation split shipped with the data) or ``"test"`` (the reference code's practice,
+    for paper parity only); ``batch_size`` rows per forward pass when embedding a split."""
 
     select_on: SelectOn = "val"
     val_fraction: float = 0.1

@@ -1,13 +1,10 @@
 """Runs: a recipe in, a run directory out (the library twins of ``gcnretrieval run`` and ``evaluate``).
 
-A run reads top to bottom: the recipe is checked (:func:`~gcnretrieval.config.load_config`),
-the run directory is checked (free, or resumable), the experiment is built
-(:func:`~gcnretrieval.training.build_experiment`: every user error surfaces here, before
-anything is written), the directory is created (:class:`~gcnretrieval.training.RunDirectory`),
-:meth:`Trainer.fit <gcnretrieval.training.Trainer.fit>` trains with its callbacks, and the
-selected checkpoint is evaluated on the test split and reported. A run that fails before
-its first epoch is saved leaves nothing behind; a later failure leaves a directory that
-``resume=True`` continues.
+A run reads top to bottom: check the recipe and the run directory, build the experiment
+(every user error surfaces here, before anything is written), create the directory, fit
+with callbacks, evaluate the selected checkpoint on the test split, report. A run that
+fails before its first epoch is saved leaves nothing behind; a later failure leaves a
+directory that ``resume=True`` continues.
 """
 from __future__ import annotations
 
@@ -30,16 +27,9 @@ __all__ = ["RunResult", "evaluate", "load_run", "run"]
 
 @dataclass
 class RunResult:
-    """What :func:`run` returns.
-
-    Attributes:
-        run_dir: the run directory.
-        test: ``{"i2t_map", "t2i_map", "avg_map"}`` of the selected checkpoint on the test split.
-        selected_epoch: the epoch whose checkpoint was selected.
-        selected_on: ``"val"`` or ``"test"``.
-        history: the rows of ``metrics.jsonl``.
-        config: the resolved configuration.
-    """
+    """What :func:`run` returns: the run directory, the test mAPs (``i2t_map``, ``t2i_map``,
+    ``avg_map``) of the checkpoint selected on ``selected_on``, the history (rows of
+    ``metrics.jsonl``) and the resolved configuration."""
 
     run_dir: Path
     test: dict[str, float]
@@ -194,17 +184,8 @@ def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[st
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> tuple[Experiment, dict[str, Any]]:
-    """Rebuild a run's data, label graph and model from ``config.resolved.json`` and load a checkpoint.
-
-    Args:
-        run_dir: a directory written by :func:`run`.
-        checkpoint: ``"best"`` (the selected epoch, default) or ``"last"``.
-        device: ``"auto"`` (default: CUDA when available, else CPU), ``"cpu"``, ``"cuda:N"``.
-
-    Returns:
-        ``(experiment, state)``: the experiment with the checkpoint's weights in its model,
-        and the checkpoint's content.
-    """
+    """A run's experiment rebuilt from ``config.resolved.json`` on ``device``, with the weights of
+    ``checkpoint`` (``"best"``, the selected epoch, or ``"last"``); returns ``(experiment, state)``."""
     folder = RunDirectory.open(run_dir)
     folder.checkpoint_path(checkpoint)  # checks the name before the data is read
     experiment = build_experiment(folder.config(), device=resolve_device(device))
@@ -214,14 +195,9 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto"
 
 
 def evaluate(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> dict[str, Any]:
-    """Test mAPs of a run's checkpoint; also written to ``<run_dir>/evaluation_<checkpoint>.json``.
-
-    The data, label graph and model are rebuilt from ``config.resolved.json`` (the data
-    must still be where the run read them), on ``device`` whatever device the run trained on.
-
-    Returns:
-        ``{"checkpoint", "epoch", "test": {"i2t_map", "t2i_map", "avg_map"}}``.
-    """
+    """Test mAPs of a run's checkpoint (rebuilt by :func:`load_run`; the data must still be where the
+    run read them), also written to ``<run_dir>/evaluation_<checkpoint>.json``:
+    ``{"checkpoint", "epoch", "test": {"i2t_map", "t2i_map", "avg_map"}}``."""
     experiment, state = load_run(run_dir, checkpoint, device)
     test = evaluate_split(experiment.model, experiment.dataset.test, experiment.device,
                           experiment.config.eval.batch_size)

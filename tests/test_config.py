@@ -109,7 +109,7 @@ def test_config_is_frozen():
         ({"model": {"common_dimension": 8}}, "unknown key 'model.common_dimension' — did you mean 'model.common_dim'?"),
         ({"encoder": {"dropuot": 0.1}}, "unknown key 'encoder.dropuot' of encoder 'l2gcn' — did you mean 'encoder.dropout'?"),
         ({"encoder": {"name": "gcn", "count_self": True}},
-         "unknown key 'encoder.count_self' of encoder 'gcn'; known keys: encoder.num_layers"),
+         "unknown key 'encoder.count_self' of encoder 'gcn'; known keys: encoder.name, encoder.num_layers"),
         ({"data": {"source": "synthetic", "synthetic": {"num_trian": 5}}},
          "unknown key 'data.synthetic.num_trian' — did you mean 'data.synthetic.num_train'?"),
         ({"graph": {"options": {"reweigth": 0.2}}}, "unknown key 'graph.options.reweigth' — did you mean 'graph.options.reweight'?"),

@@ -9,7 +9,7 @@ import torch
 
 from gcnretrieval.errors import ConfigError
 from gcnretrieval.experiments import available_baselines, fit_baseline, run_baseline
-from gcnretrieval.experiments.baselines import ClosedFormCCA
+from gcnretrieval.models.baselines import ClosedFormCCA
 from gcnretrieval.metrics import retrieval_report
 
 from test_experiments_compare import TINY

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gcnretrieval.experiments import count_flops, model_flops
+from gcnretrieval.models import count_flops, model_flops
 from gcnretrieval.graphs import build_label_graph
 from gcnretrieval.models import CrossModalModel
 

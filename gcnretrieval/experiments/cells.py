@@ -1,20 +1,11 @@
 """Cells of an experiment: one run directory per (method, seed, swept values), run, resumed or skipped.
 
-A *cell* is one normal run directory under the experiment directory: a trained model
-(:func:`gcnretrieval.runner.run`) or a classical baseline
+A cell trains a model (:func:`gcnretrieval.runner.run`) or fits a classical baseline
 (:func:`~gcnretrieval.experiments.baselines.run_baseline`). Re-running an experiment skips
-the cells already complete and finishes the others:
-
-- **complete** (``final_metrics.json`` present): skipped, after checking that its saved
-  configuration is the one the experiment asks for now (any difference other than
-  ``train.device`` is refused, so a table never mixes settings);
-- **partial** (a run directory without ``final_metrics.json``): a trained cell with
-  ``checkpoints/last.pt`` is resumed from it; one with nothing to resume from is deleted
-  and run again;
-- **absent**: run.
-
-A folder in a cell's place that is not a run directory is never deleted: the experiment
-stops with an error naming it.
+the complete cells (after checking that each ran with the configuration asked for now, any
+difference but ``train.device`` refused), resumes a trained cell from its ``last.pt``,
+and deletes and reruns a partial cell with nothing to resume from. A folder in a cell's
+place that is not a run directory is never deleted.
 """
 from __future__ import annotations
 
@@ -43,17 +34,8 @@ MANAGED_KEYS = ("run.seed", "run.name")
 
 @dataclass(frozen=True)
 class Cell:
-    """One run of an experiment.
-
-    Attributes:
-        name: the directory name under the experiment directory.
-        method: what the cell runs: the encoder's name, or the baseline's.
-        seed: ``run.seed`` of the cell.
-        values: the swept keys and their values (empty in a comparison).
-        overrides: every dotted override of the cell (shared ones included).
-        baseline: the classical baseline the cell fits instead of training a model
-            (``None`` for a trained model).
-    """
+    """One run of an experiment: its directory name, method (the encoder's or the baseline's name),
+    seed, swept values, every override, and the ``baseline`` it fits instead of training (or ``None``)."""
 
     name: str
     method: str
@@ -65,19 +47,8 @@ class Cell:
 
 @dataclass
 class CellResult:
-    """A finished cell: its test mAPs and timings.
-
-    Attributes:
-        cell: the :class:`Cell`.
-        run_dir: its run directory.
-        status: ``"ran"``, ``"resumed"`` or ``"skipped"`` (complete already).
-        test: ``{"i2t_map", "t2i_map", "avg_map"}``.
-        selected_epoch: the selected epoch (``None`` for a baseline).
-        seconds_per_epoch: mean ``seconds`` of ``metrics.jsonl`` (training plus the
-            per-epoch validation pass); ``None`` for a baseline.
-        fit_seconds: a baseline's fitting time (``None`` for trained models).
-        final: the content of ``final_metrics.json``.
-    """
+    """A finished cell: status (``"ran"``, ``"resumed"``, ``"skipped"``), test mAPs, selected epoch, mean
+    ``seconds`` of its epochs (training and validation; a baseline's fitting time instead), ``final_metrics.json``."""
 
     cell: Cell
     run_dir: Path
@@ -123,12 +94,8 @@ def run_cells(
     progress: bool | None = None,
     callback: Callable[[int, int, CellResult], None] | None = None,
 ) -> list[CellResult]:
-    """Run (or skip, or resume) every cell under ``root``, in order; see the module docstring.
-
-    ``baseline_options`` maps a baseline name to its options
-    (``{"cca": {"n_components": 32, "regularization": 1.0}}``). Every cell's configuration
-    is checked before the first one runs.
-    """
+    """Run (or skip, or resume) every cell under ``root``, in order, after checking every cell's
+    configuration; ``baseline_options`` maps a baseline to its options (``{"cca": {"n_components": 32}}``)."""
     configs = [expected_config(recipe_raw, cell) for cell in cells]
     root.mkdir(parents=True, exist_ok=True)
     results: list[CellResult] = []

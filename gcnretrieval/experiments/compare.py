@@ -1,19 +1,11 @@
 """``compare``: a sweep over ``encoder.name``, with classical baselines beside it, a table and a bar chart.
 
-Every cell (method x seed) is a normal run directory, ``<out>/<method>_seed<k>/``, made from
-the same recipe and overrides: only ``encoder.name`` (or the baseline), ``run.seed`` and
-``run.name`` differ between cells. Within one seed every cell sees the same data,
-validation split and label graph; a different seed also redraws the synthetic data and
-the validation split, so the spread over seeds covers those draws as well as
-initialisation and batch order. An interrupted comparison resumes
-(:mod:`gcnretrieval.experiments.cells`).
-
-Outputs, in ``<out>/``: ``compare.json`` (every cell and the per-method summary),
-``compare.csv``, ``compare.md`` (the table) and ``compare.png`` (grouped bars with error
-bars). Means are over seeds; ``±`` is the *sample* standard deviation (``ddof=1``), left
-out with one seed. Complexity columns: parameters, FLOPs per sample (see
-:mod:`gcnretrieval.experiments.complexity`) and seconds per epoch (training plus the
-per-epoch validation pass); for the baselines, the projection's numbers and the fitting time.
+Every cell (method x seed) is a run directory ``<out>/<method>_seed<k>/`` of the same recipe
+and overrides: only the encoder (or the baseline), ``run.seed`` and ``run.name`` differ.
+Within a seed every cell sees the same data, validation split and label graph; seeds also
+redraw those. ``compare.{json,csv,md,png}`` show per method the mean ± sample standard
+deviation (``ddof=1``) over seeds, parameters, FLOPs per sample
+(:mod:`gcnretrieval.experiments.complexity`) and seconds per epoch (or the fitting time).
 """
 from __future__ import annotations
 
@@ -26,13 +18,12 @@ from typing import Any
 from gcnretrieval.config import load_config
 from gcnretrieval.encoders import available_encoders
 from gcnretrieval.errors import ConfigError, UnknownNameError, did_you_mean
-from gcnretrieval.experiments.baselines import available_baselines
+from gcnretrieval.models.baselines import available_baselines
 from gcnretrieval.experiments.cells import Cell, CellResult, run_cells
 from gcnretrieval.experiments.complexity import experiment_complexity
 from gcnretrieval.experiments.plots import grouped_bars
-from gcnretrieval.experiments.summary import METRICS, format_mean_std, summarise
+from gcnretrieval.experiments.summary import METRICS, format_mean_std, summarise, write_summary
 from gcnretrieval.experiments.sweep import grid_cells, prepare
-from gcnretrieval.files import write_csv, write_json, write_text
 from gcnretrieval.training import RunDirectory
 
 log = logging.getLogger(__name__)
@@ -46,14 +37,7 @@ CSV_COLUMNS = ["method", "kind", "seeds"] + [f"{m}_{s}" for m in METRICS for s i
 
 @dataclass
 class ComparisonResult:
-    """What :func:`compare` returns.
-
-    Attributes:
-        out_dir: the comparison directory.
-        rows: one summary dict per method (keys of ``compare.csv``).
-        cells: one dict per cell.
-        table: the markdown table of ``compare.md``.
-    """
+    """What :func:`compare` returns: the directory, one summary row per method, one dict per cell, the table."""
 
     out_dir: Path
     rows: list[dict[str, Any]]
@@ -116,20 +100,12 @@ def compare(
 
     Args:
         recipe: a TOML recipe, a packaged recipe's name (default ``"demo"``), or a dict.
-        encoders: registered encoder names and/or baselines (``cca``, ``pls``), as a list
-            or comma-separated (``"gcn,gat,bagfn,l2gcn,none,cca,pls"``).
+        encoders: encoder and baseline names, a list or comma-separated (``"gcn,gat,l2gcn,cca,pls"``).
         seeds: ``run.seed`` of each repetition (default: the recipe's seed).
-        overrides: shared ``--set`` overrides; ``encoder.name``, ``run.seed`` and
-            ``run.name`` are set per cell.
-        out: the comparison directory (default ``<run.out_dir>/compare_<name>``).
-        name: comparison name (default: the recipe's ``run.name``).
+        overrides: ``--set`` overrides of every cell (not ``encoder.name``, ``run.seed``, ``run.name``).
+        out: the comparison directory (default ``<run.out_dir>/compare_<name>``); ``name``: default ``run.name``.
         baseline_options: per-baseline options, ``{"cca": {"n_components": 32}}``.
-        progress: progress bars of the training runs (``None``: when stderr is a terminal).
         callback: called as ``callback(index, total, cell_result)`` after each cell.
-
-    Raises:
-        GcnRetrievalError: an unknown encoder name, a bad recipe or override (before any
-            cell runs), or a cell's own error.
     """
     plan = prepare(recipe, seeds, overrides, name, forbidden=("encoder.name",))
     methods = parse_methods(encoders)
@@ -154,18 +130,11 @@ def compare(
         kind = "baseline" if first.cell.baseline else "encoder"
         rows.append({"method": method, "kind": kind, **summary, **_complexity(first)})
     table = markdown_table(rows)
-    write_json(out_dir / "compare.json", {
-        "recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": plan.changes,
-        "methods": methods, "seeds": plan.seeds, "std": "sample standard deviation over seeds (ddof=1)",
-        "flops": "forward pass of one training step divided by the batch size (label encoder once per batch); "
-                 "flops_batch_of_one: forward pass on one pair",
-        "rows": rows, "cells": cell_dicts,
-    })
-    write_csv(out_dir / "compare.csv", [{**row, "seeds": " ".join(map(str, row["seeds"]))} for row in rows],
-              CSV_COLUMNS)
-    header = [f"# Comparison `{plan.name}`", "",
-              f"Test mAP@all, mean ± sample standard deviation over seeds {', '.join(map(str, plan.seeds))}.", ""]
-    write_text(out_dir / "compare.md", "\n".join(header + [table, "", "![comparison](compare.png)", ""]))
-    grouped_bars([{**row, "group": row["method"]} for row in rows], out_dir / "compare.png",
-                 title=f"{plan.name}: test mAP over {len(plan.seeds)} seed(s)")
+    figure = grouped_bars([{**row, "group": row["method"]} for row in rows], out_dir / "compare.png",
+                          title=f"{plan.name}: test mAP over {len(plan.seeds)} seed(s)")
+    summary = {"recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": plan.changes,
+               "methods": methods, "seeds": plan.seeds,
+               "flops": "forward pass of one training step divided by the batch size (label encoder once per "
+                        "batch); flops_batch_of_one: forward pass on one pair", "rows": rows, "cells": cell_dicts}
+    write_summary(out_dir, "compare", f"Comparison `{plan.name}`", summary, rows, CSV_COLUMNS, table, [figure])
     return ComparisonResult(out_dir, rows, cell_dicts, table)

@@ -1,11 +1,14 @@
-"""Summaries of an experiment's cells: mean ± sample standard deviation over seeds, tables."""
+"""Summaries of an experiment's cells: mean ± sample standard deviation over seeds, and the files that show them."""
 from __future__ import annotations
 
 import math
 import statistics
+from pathlib import Path
 from typing import Any
 
-__all__ = ["METRICS", "format_mean_std", "mean_std", "summarise"]
+from gcnretrieval.files import write_csv, write_json, write_text
+
+__all__ = ["METRICS", "format_mean_std", "mean_std", "summarise", "write_summary"]
 
 METRICS = ("i2t_map", "t2i_map", "avg_map")
 METRIC_TITLES = {"i2t_map": "image → text", "t2i_map": "text → image", "avg_map": "mean"}
@@ -44,3 +47,14 @@ def summarise(cells: list[dict[str, Any]], key: Any) -> list[dict[str, Any]]:
         row["fit_seconds"] = mean_std([m["fit_seconds"] for m in members])[0]
         rows.append(row)
     return rows
+
+
+def write_summary(out_dir: Path, stem: str, title: str, summary: dict[str, Any], rows: list[dict[str, Any]],
+                  columns: list[str], table: str, figures: list[Path]) -> None:
+    """``<stem>.json`` (``summary``), ``<stem>.csv`` (``rows`` under ``columns``) and ``<stem>.md`` (the table)."""
+    seeds = summary["seeds"]
+    write_json(out_dir / f"{stem}.json", {**summary, "std": "sample standard deviation over seeds (ddof=1)"})
+    write_csv(out_dir / f"{stem}.csv", [{**row, "seeds": " ".join(map(str, row["seeds"]))} for row in rows], columns)
+    text = [f"# {title}", "", f"Test mAP@all, mean ± sample standard deviation over seeds {', '.join(map(str, seeds))}.",
+            "", table, "", *[f"![{f.stem}]({f.name})" for f in figures], ""]
+    write_text(out_dir / f"{stem}.md", "\n".join(text))

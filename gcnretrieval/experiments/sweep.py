@@ -1,21 +1,17 @@
-"""``sweep``: a recipe over the cartesian product of values of any recipe keys, and seeds.
+"""``sweep``: a recipe over the cartesian product of values of recipe keys, and seeds.
 
-``--grid key=v1,v2,...`` (repeatable) lists the values of one dotted recipe key; each
-value is read as TOML like a ``--set`` value (``loss.alpha=0.5,1.1``,
-``train.betas=[0.5,0.999],[0.9,0.999]``: commas inside brackets or quotes do not split).
-Every combination of values, for every seed, is a normal run directory under ``<out>/``
-named after its values (``num_layers-3__condition-all__seed0``). Every combination's
-recipe is checked before anything runs; complete cells are skipped and partial ones
-resumed (see :mod:`gcnretrieval.experiments.cells`).
-
-Outputs, in ``<out>/``: ``sweep.json``, ``sweep.csv`` and ``sweep.md`` (one row per grid
-point: mean ± sample standard deviation over seeds) and, with one swept key, ``sweep.png``
-(mAP against the key); with two, ``sweep_heatmap.png`` and ``sweep_lines.png``.
+``--grid key=v1,v2,...`` (repeatable) lists one key's values, read like ``--set`` values
+(``train.betas=[0.5,0.999],[0.9,0.999]``: commas inside brackets or quotes do not split).
+Every combination and seed is a run directory under ``<out>/`` named after its values
+(``num_layers-3__condition-all__seed0``; see :mod:`gcnretrieval.experiments.cells`), every
+combination is checked before anything runs, and ``sweep.{json,csv,md}`` hold one row per
+grid point, with ``sweep.png`` (one key) or ``sweep_heatmap.png`` and ``sweep_lines.png`` (two).
 """
 from __future__ import annotations
 
 import itertools
 import logging
+import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,8 +21,7 @@ from gcnretrieval.config import load_config, parse_overrides, read_recipe
 from gcnretrieval.errors import ConfigError, GcnRetrievalError
 from gcnretrieval.experiments.cells import MANAGED_KEYS, Cell, CellResult, parse_seeds, run_cells, shared_overrides, slug
 from gcnretrieval.experiments.plots import heatmap, lines
-from gcnretrieval.experiments.summary import METRICS, format_mean_std, summarise
-from gcnretrieval.files import write_csv, write_json, write_text
+from gcnretrieval.experiments.summary import METRICS, format_mean_std, summarise, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +30,8 @@ __all__ = ["ExperimentPlan", "SweepResult", "prepare", "grid_cells", "parse_grid
 
 @dataclass
 class SweepResult:
-    """What :func:`sweep` returns.
-
-    Attributes:
-        out_dir: the sweep directory.
-        keys: the swept keys, in grid order.
-        rows: one summary dict per grid point (``values`` holds the point).
-        cells: one dict per cell.
-        table: the markdown table of ``sweep.md``.
-    """
+    """What :func:`sweep` returns: the directory, the swept keys, one summary row per grid point
+    (``values`` holds the point), one dict per cell, and the markdown table."""
 
     out_dir: Path
     keys: list[str]
@@ -52,25 +40,16 @@ class SweepResult:
     table: str
 
 
-def _split_values(text: str) -> list[str]:
-    """Split at commas outside brackets, braces and quotes."""
-    parts, depth, quote, current = [], 0, "", []
-    for char in text:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "\"'":
-            quote = char
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-            continue
-        current.append(char)
-    parts.append("".join(current))
-    return [p.strip() for p in parts]
+def _split_values(key: str, listing: str) -> list[Any]:
+    """``v1,v2,...`` as values: a TOML array when it is one (commas inside brackets or quotes do not
+    split), else split at the commas and each read like a ``--set`` value."""
+    try:
+        return list(tomllib.loads(f"v = [{listing}]")["v"])
+    except tomllib.TOMLDecodeError:
+        pieces = [p.strip() for p in listing.split(",")]
+        if any(p == "" for p in pieces):
+            raise ConfigError(f"--grid {key}={listing!r} has an empty value; separate values with single commas") from None
+        return [parse_overrides([f"{key}={p}"])[key] for p in pieces]
 
 
 def parse_grid(grid: Mapping[str, Any] | Sequence[str]) -> dict[str, list[Any]]:
@@ -87,10 +66,7 @@ def parse_grid(grid: Mapping[str, Any] | Sequence[str]) -> dict[str, list[Any]]:
             if "=" not in text:
                 raise ConfigError(f"--grid {text!r} is not key=v1,v2,...; write e.g. --grid encoder.num_layers=1,2,3")
             key, _, listing = (part.strip() for part in text.partition("="))
-            pieces = _split_values(listing) if listing else []
-            if any(p == "" for p in pieces):
-                raise ConfigError(f"--grid {text!r} has an empty value; separate values with single commas")
-            items.append((key, [value for p in pieces for value in parse_overrides([f"{key}={p}"]).values()]))
+            items.append((key, _split_values(key, listing) if listing else []))
     if not items:
         raise ConfigError("no --grid given; write e.g. --grid encoder.num_layers=1,2,3")
     out: dict[str, list[Any]] = {}
@@ -111,15 +87,7 @@ def _default_name(keys: list[str], point: tuple[Any, ...], seed: int) -> str:
 
 @dataclass
 class ExperimentPlan:
-    """An experiment's recipe, shared overrides and seeds, checked once (see :func:`prepare`).
-
-    Attributes:
-        recipe: what the cells run (path, packaged name or dict).
-        raw: the recipe as a dict.
-        changes: the overrides every cell shares.
-        seeds: the seeds of every cell.
-        name: the experiment's name.
-    """
+    """An experiment's recipe (as given and as a dict), the overrides its cells share, its seeds and name."""
 
     recipe: Any
     raw: dict[str, Any]
@@ -194,15 +162,9 @@ def sweep(
         recipe: a TOML recipe, a packaged recipe's name, or the same structure as a dict.
         grid: ``["key=v1,v2", ...]`` (values read as TOML) or ``{"key": [v1, v2]}``.
         seeds: ``run.seed`` of each repetition (default: the recipe's seed).
-        overrides: shared ``--set`` overrides; a swept key may not also be set.
-        out: the sweep directory (default ``<run.out_dir>/sweep_<name>``).
-        name: sweep name (default: the recipe's ``run.name``).
-        progress: progress bars of the training runs.
+        overrides: ``--set`` overrides of every cell; a swept key may not also be set.
+        out: the sweep directory (default ``<run.out_dir>/sweep_<name>``); ``name``: default ``run.name``.
         callback: called as ``callback(index, total, cell_result)`` after each cell.
-
-    Raises:
-        GcnRetrievalError: a malformed grid, an unknown key or an impossible value (any
-            combination), before anything runs; or a cell's own error.
     """
     values = parse_grid(grid)
     keys = list(values)
@@ -219,18 +181,11 @@ def sweep(
     values_of = {point_of(c): c["values"] for c in cell_dicts}
     rows = [{"values": dict(values_of[summary.pop("group")]), **summary} for summary in summarise(cell_dicts, point_of)]
     table = markdown_table(keys, rows)
-    write_json(out_dir / "sweep.json", {
-        "recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": experiment.changes,
-        "grid": values, "seeds": experiment.seeds, "std": "sample standard deviation over seeds (ddof=1)",
-        "rows": rows, "cells": cell_dicts,
-    })
+    summary = {"recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": experiment.changes,
+               "grid": values, "seeds": experiment.seeds, "rows": rows, "cells": cell_dicts}
     columns = keys + ["seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] + ["seconds_per_epoch"]
-    write_csv(out_dir / "sweep.csv", [{**row["values"], **row, "seeds": " ".join(map(str, row["seeds"]))}
-                                      for row in rows], columns)
-    figures = _plot(keys, rows, out_dir, experiment.name)
-    header = [f"# Sweep `{experiment.name}`", "",
-              f"Test mAP@all, mean ± sample standard deviation over seeds {', '.join(map(str, experiment.seeds))}.", ""]
-    write_text(out_dir / "sweep.md", "\n".join(header + [table, ""] + [f"![{f.stem}]({f.name})" for f in figures] + [""]))
+    write_summary(out_dir, "sweep", f"Sweep `{experiment.name}`", summary, [{**row["values"], **row} for row in rows],
+                  columns, table, _plot(keys, rows, out_dir, experiment.name))
     return SweepResult(out_dir, keys, rows, cell_dicts, table)
 
 

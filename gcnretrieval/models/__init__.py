@@ -1,5 +1,6 @@
 """Model parts (projectors, generators, discriminators behind gradient reversal) and the
 cross-modal model that joins them to a label encoder."""
+from gcnretrieval.models.complexity import count_flops, model_flops
 from gcnretrieval.models.cross_modal import CrossModalModel, CrossModalOutput, cosine_scores
 from gcnretrieval.models.discriminators import Discriminator, tapered_widths
 from gcnretrieval.models.generators import Generator
@@ -17,7 +18,9 @@ __all__ = [
     "Projector",
     "StaticLabelGraph",
     "cosine_scores",
+    "count_flops",
     "count_parameters",
+    "model_flops",
     "parameter_breakdown",
     "reverse_gradient",
     "tapered_widths",

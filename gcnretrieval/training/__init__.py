@@ -10,25 +10,9 @@ from gcnretrieval.training.callbacks import BestEpoch, Callback, Checkpoints, Me
 from gcnretrieval.training.experiment import Experiment, build_experiment, build_label_graph_for, load_data, resolve_device
 from gcnretrieval.training.figures import plot_history
 from gcnretrieval.training.rundir import RunDirectory, cpu_model, environment
-from gcnretrieval.training.trainer import Trainer, build_optimizer, embed_split, evaluate_split
+from gcnretrieval.evaluation import embed_split, evaluate_split
+from gcnretrieval.training.trainer import Trainer, build_optimizer
 
-__all__ = [
-    "BestEpoch",
-    "Callback",
-    "Checkpoints",
-    "Experiment",
-    "MetricsLog",
-    "ProgressBar",
-    "RunDirectory",
-    "Trainer",
-    "build_experiment",
-    "build_label_graph_for",
-    "build_optimizer",
-    "cpu_model",
-    "embed_split",
-    "environment",
-    "evaluate_split",
-    "load_data",
-    "plot_history",
-    "resolve_device",
-]
+__all__ = ["BestEpoch", "Callback", "Checkpoints", "Experiment", "MetricsLog", "ProgressBar", "RunDirectory", "Trainer",
+           "build_experiment", "build_label_graph_for", "build_optimizer", "cpu_model", "embed_split",
+           "environment", "evaluate_split", "load_data", "plot_history", "resolve_device"]

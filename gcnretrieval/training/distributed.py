@@ -1,30 +1,14 @@
 r"""Data-parallel training over several processes (``torchrun``), equal to one process.
 
-Launch with PyTorch's own launcher::
-
-    torchrun --nproc_per_node 2 -m gcnretrieval run recipes/mirflickr_l2gcn.toml
-
-Every process builds the same seeded experiment; PyTorch's ``DistributedSampler`` deals
-each rank its share of every global batch of ``train.batch_size`` pairs (which must be
-divisible by the number of processes; the sampler repeats a few pairs when the training
-split is not). The model and the objective (with its
-Circle-Soft weight :math:`\lambda`) are wrapped together in one
-``DistributedDataParallel`` module. So that the run equals a single process with the
-same global batch:
-
-- the per-pair outputs and the labels are all-gathered *with their gradient*
-  (:func:`gather_rows`) before the objective, so the batch-global circle and
-  soft-contrastive losses see all :math:`n \times n` pairs of the global batch, and
-  every rank computes the same global loss;
-- BatchNorm normalises with the statistics of the whole global batch
-  (:func:`convert_batchnorm`: ``SyncBatchNorm`` on CUDA, :class:`GlobalBatchNorm1d`
-  elsewhere, since ``SyncBatchNorm`` runs on GPUs only).
-
-Gradient scale: the backward of :func:`gather_rows` sums the (identical) gradients of
-every rank, so each rank back-propagates ``world_size`` times its share;
-``DistributedDataParallel`` then averages over ranks, which gives exactly the
-single-process gradient, also for parameters every rank uses whole (the label encoder,
-:math:`\lambda`). Logging of epochs, checkpoints, metrics and evaluation happen on rank 0.
+``torchrun --nproc_per_node 2 -m gcnretrieval run RECIPE``: every process builds the same
+seeded experiment and ``DistributedSampler`` deals each rank its equal share of every
+global batch. Model and objective train as one ``DistributedDataParallel`` module; the
+per-pair outputs and labels are all-gathered *with their gradient* (:func:`gather_rows`)
+so every rank computes the loss of the whole global batch, and BatchNorm uses the global
+batch's statistics (:func:`convert_batchnorm`). The backward of :func:`gather_rows` sums
+the ranks' identical gradients and DDP averages them, which gives exactly the
+single-process gradient, also for the parameters every rank uses whole (the label encoder,
+:math:`\lambda`). Rank 0 alone evaluates, logs and writes.
 """
 from __future__ import annotations
 
@@ -43,19 +27,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 log = logging.getLogger(__name__)
 
-__all__ = [
-    "DistributedStep",
-    "GlobalBatchNorm1d",
-    "broadcast_object",
-    "convert_batchnorm",
-    "gather_rows",
-    "process_group",
-    "is_main_process",
-    "rank",
-    "shutdown",
-    "world_size",
-    "wrap",
-]
+__all__ = ["DistributedStep", "GlobalBatchNorm1d", "broadcast_object", "convert_batchnorm", "gather_rows",
+           "process_group", "rank", "shutdown", "world_size", "wrap"]
 
 
 def world_size() -> int:
@@ -66,11 +39,6 @@ def world_size() -> int:
 def rank() -> int:
     """This process's rank (0 when not distributed)."""
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
-
-
-def is_main_process() -> bool:
-    """True on rank 0 (and in a single-process run)."""
-    return rank() == 0
 
 
 @contextmanager
@@ -106,11 +74,9 @@ def broadcast_object(value: Any) -> Any:
 def shutdown(wait_for_others: bool = True) -> None:
     """Leave the process group, if one was joined.
 
-    With ``wait_for_others`` (after a run that succeeded) every rank first waits for the
-    others: tearing gloo down while another rank still talks to it can abort that rank.
-    After an error no rank waits, since the others may never arrive. Unreachable
-    ``DistributedDataParallel`` wrappers are collected first: they hold the process group,
-    and one left for interpreter shutdown keeps gloo's threads alive past it (an abort).
+    After a run that succeeded every rank first waits for the others (tearing gloo down while
+    another rank still talks to it aborts that rank); after an error none waits. Unreachable
+    DDP wrappers are collected first: one left for interpreter shutdown aborts gloo too.
     """
     if dist.is_available() and dist.is_initialized():
         gc.collect()
@@ -120,39 +86,23 @@ def shutdown(wait_for_others: bool = True) -> None:
 
 
 class _GatherRows(torch.autograd.Function):
-    """All-gather of row blocks of known sizes; backward sums the gradient over ranks."""
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
+        blocks = [torch.empty_like(tensor) for _ in range(world_size())]
+        dist.all_gather(blocks, tensor.contiguous())
+        return torch.cat(blocks)
 
     @staticmethod
-    def forward(ctx: Any, tensor: Tensor, sizes: tuple[int, ...]) -> Tensor:
-        me = dist.get_rank()
-        ctx.sizes, ctx.rank = sizes, me
-        largest = max(sizes)
-        padded = tensor.new_zeros((largest, *tensor.shape[1:]))
-        padded[: tensor.shape[0]] = tensor
-        blocks = [torch.empty_like(padded) for _ in sizes]
-        dist.all_gather(blocks, padded.contiguous())
-        return torch.cat([block[:size] for block, size in zip(blocks, sizes)])
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
         grad = grad.contiguous().clone()
         dist.all_reduce(grad, op=dist.ReduceOp.SUM)
-        start = sum(ctx.sizes[: ctx.rank])
-        return grad[start : start + ctx.sizes[ctx.rank]], None
+        return grad.chunk(world_size())[rank()]
 
 
-def gather_rows(tensor: Tensor, sizes: tuple[int, ...]) -> Tensor:
-    """Rows of every rank's ``tensor`` in rank order, differentiable.
-
-    Args:
-        tensor: this rank's rows, ``(sizes[rank], ...)``.
-        sizes: every rank's row count (known to all ranks from the shard sizes).
-
-    Returns:
-        ``(sum(sizes), ...)``; the backward pass sums the incoming gradients of all ranks
-        and returns this rank's rows of the sum.
-    """
-    return _GatherRows.apply(tensor, tuple(int(s) for s in sizes))
+def gather_rows(tensor: Tensor) -> Tensor:
+    """The rows of every rank's ``tensor`` (as many on each rank) in rank order; the backward pass
+    sums the incoming gradients of all ranks and returns this rank's rows of the sum."""
+    return _GatherRows.apply(tensor)
 
 
 class _SumOverRanks(torch.autograd.Function):
@@ -177,12 +127,9 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
         \sigma^2 = \frac{1}{N} \sum_{r} \sum_{i \in r} (\mathbf{x}_i - \mu)^2, \qquad
         \mathbf{y}_i = \boldsymbol{\gamma} \odot \frac{\mathbf{x}_i - \mu}{\sqrt{\sigma^2 + \epsilon}} + \boldsymbol{\beta}
 
-    with :math:`N` the global batch: two all-reduces (sum, then centred squares) per call,
-    with gradient. Works on any backend (gloo included); outside training, or in a
-    single process, it is plain ``BatchNorm1d``. Same state-dict keys as ``BatchNorm1d``.
-
-    Shapes:
-        - **input:** :math:`(n, C)`; **output:** :math:`(n, C)`
+    over the :math:`N` rows of the global batch: two all-reduces with gradient per call, on
+    any backend (``SyncBatchNorm`` needs a GPU). Outside training, or in one process, it is
+    plain ``BatchNorm1d``, with the same state-dict keys.
     """
 
     def forward(self, x: Tensor) -> Tensor:
@@ -208,10 +155,8 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
 
 
 def convert_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
-    """BatchNorm layers replaced by global-batch ones: ``SyncBatchNorm`` on CUDA, else :class:`GlobalBatchNorm1d`.
-
-    Parameters and buffers are kept (same tensors), so checkpoints are unchanged.
-    """
+    """BatchNorm layers replaced by global-batch ones (``SyncBatchNorm`` on CUDA, else
+    :class:`GlobalBatchNorm1d`), keeping their parameters and buffers."""
     if device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     return _convert_cpu(module)
@@ -233,35 +178,28 @@ def _convert_cpu(module: nn.Module) -> nn.Module:
     return module
 
 
-def _gather_output(output: Any, sizes: tuple[int, ...]) -> Any:
-    """A copy of a model output with every per-pair field gathered over ranks."""
-    rows = sizes[rank()]
+def _gather_output(output: Any, rows: int) -> Any:
+    """A copy of a model output with every per-pair field (``rows`` rows) gathered over ranks."""
     changes = {}
     for field in fields(output):
         value = getattr(output, field.name)
         if isinstance(value, Tensor) and value.dim() >= 1 and value.shape[0] == rows and field.name != "label_embedding":
-            changes[field.name] = gather_rows(value, sizes)
+            changes[field.name] = gather_rows(value)
     return replace(output, **changes)
 
 
 class DistributedStep(nn.Module):
-    """Model and objective in one module (one ``DistributedDataParallel`` over both).
-
-    ``forward(image, text, labels, sizes)`` runs the model on this rank's shard, gathers
-    the per-pair outputs and the labels of all shards, and returns the objective's
-    ``(total, parts)`` of the global batch.
-    """
+    """Model and objective as one module: the model on this rank's share, its per-pair outputs and
+    the labels gathered over ranks, the objective's ``(total, parts)`` of the global batch."""
 
     def __init__(self, model: nn.Module, objective: nn.Module) -> None:
         super().__init__()
         self.model = model
         self.objective = objective
 
-    def forward(self, image: Tensor, text: Tensor, labels: Tensor, sizes: tuple[int, ...]) -> tuple[Tensor, dict]:
-        output = self.model(image, text)
-        output = _gather_output(output, sizes)
-        labels = gather_rows(labels, sizes)
-        return self.objective(output, labels)
+    def forward(self, image: Tensor, text: Tensor, labels: Tensor) -> tuple[Tensor, dict]:
+        output = _gather_output(self.model(image, text), len(labels))
+        return self.objective(output, gather_rows(labels))
 
 
 def wrap(model: nn.Module, objective: nn.Module, device: torch.device) -> nn.Module:

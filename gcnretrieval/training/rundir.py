@@ -1,20 +1,10 @@
 """The run directory: one folder per run, created whole, each file written atomically.
 
-::
-
-    recipe.toml            the recipe as given (a dict recipe is written as TOML)
-    config.resolved.json   every key with its value, the seed actually used, data paths made absolute
-    environment.json       Python, torch, torch_geometric, numpy versions, the device and the processor
-    train.log              the log of the run
-    metrics.jsonl          one line per epoch (written by one writer, the metrics-log callback)
-    final_metrics.json     test mAPs of the selected checkpoint, the selected epoch and split
-    checkpoints/last.pt    after every epoch (model, objective, optimizer, epoch, RNG state)
-    checkpoints/best.pt    the selected epoch
-    figures/, report.md
-
-:meth:`RunDirectory.create` assembles the first files in a staging folder next to the
-final place and renames it into place, so the directory appears complete or not at all;
-it refuses a non-empty folder and accepts an empty one. Files and folders follow the
+``recipe.toml`` (as given), ``config.resolved.json`` (every key, the seed used, absolute
+data paths), ``environment.json``, ``train.log``, ``metrics.jsonl`` (one line per epoch),
+``final_metrics.json``, ``checkpoints/{last,best}.pt``, ``figures/``, ``report.md``.
+:meth:`RunDirectory.create` assembles the first files in a staging folder and renames it
+into place; it refuses a non-empty folder and uses an empty one. Everything follows the
 user's umask.
 """
 from __future__ import annotations
@@ -71,21 +61,13 @@ def environment(device: Any) -> dict[str, Any]:
 
 
 class RunDirectory:
-    """A run's folder and the only way files get into it.
-
-    Args:
-        path: the folder (see :meth:`create` and :meth:`open`).
-    """
+    """A run's folder and the only way files get into it (see :meth:`create` and :meth:`open`)."""
 
     CONFIG = "config.resolved.json"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def __repr__(self) -> str:
-        return f"RunDirectory({str(self.path)!r})"
-
-    # -- creating and opening ------------------------------------------------------------
     @classmethod
     def check_free(cls, path: str | Path) -> None:
         """Refuse ``path`` if it holds anything (an empty folder is fine)."""
@@ -132,7 +114,6 @@ class RunDirectory:
         """Delete the whole folder (a run that stopped before its first epoch)."""
         shutil.rmtree(self.path, ignore_errors=True)
 
-    # -- configuration -------------------------------------------------------------------
     def config(self) -> Config:
         """The saved configuration (keys added since it was written take their defaults)."""
         try:
@@ -155,7 +136,6 @@ class RunDirectory:
                               f"only {' and '.join(may_change)} may change on --resume")
         return saved.replace(**{key: _dotted_get(new, key) for key in may_change})
 
-    # -- files ---------------------------------------------------------------------------
     def read_json(self, name: str) -> Any:
         return json.loads((self.path / name).read_text(encoding="utf-8"))
 
@@ -167,8 +147,8 @@ class RunDirectory:
 
     def metrics(self) -> list[dict[str, Any]]:
         """The rows of ``metrics.jsonl``."""
-        text = (self.path / "metrics.jsonl").read_text(encoding="utf-8") if (self.path / "metrics.jsonl").is_file() else ""
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        path = self.path / "metrics.jsonl"
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
     def rewrite_metrics(self, rows: list[dict[str, Any]]) -> None:
         write_text(self.path / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
@@ -177,7 +157,6 @@ class RunDirectory:
         with (self.path / "metrics.jsonl").open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
 
-    # -- checkpoints ---------------------------------------------------------------------
     def checkpoint_path(self, name: str) -> Path:
         if name not in CHECKPOINTS:
             raise ConfigError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}, got {name!r}")
@@ -203,7 +182,6 @@ class RunDirectory:
             raise RunFailed(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); it may be truncated "
                             "or not a gcnretrieval checkpoint") from None
 
-    # -- the log -------------------------------------------------------------------------
     @contextmanager
     def capture_log(self) -> Iterator[None]:
         """Copy the package's log records of the block to ``train.log`` (those from before the

@@ -1,27 +1,17 @@
-r"""The training loop: mini-batches from a ``DataLoader``, one optimizer, a validation report per epoch.
+r"""The training loop: :class:`Trainer` steps one optimizer over mini-batches from a ``DataLoader``.
 
-:meth:`Trainer.fit` runs the epochs of an :class:`~gcnretrieval.training.Experiment`:
-each epoch draws the training pairs in a fresh order (``DistributedSampler`` seeded by
-``run.seed`` and the epoch, also in a single process), steps one optimizer over the
-model's and the objective's parameters (the Circle-Soft weight :math:`\lambda` included),
-then scores the selection split (``eval.select_on``) and hands the epoch's row to the
-callbacks (:mod:`gcnretrieval.training.callbacks`: selection, metrics log, checkpoints,
-progress bar).
-
-Batches: the last incomplete batch is kept unless ``train.drop_last`` is set or it holds
-fewer than two pairs per process (BatchNorm cannot train on one row). Loss values stay on
-the device during an epoch; a non-finite loss stops the run at the end of the epoch with
-:class:`~gcnretrieval.errors.RunFailed`, before anything of that epoch is saved.
-
-Several processes (``torchrun``): every rank takes ``train.batch_size / world_size`` pairs
-of each global batch, and model and objective train as one ``DistributedDataParallel``
-module with the per-pair outputs gathered before the loss, so the run equals one process
-with the same batch (see :mod:`gcnretrieval.training.distributed`); rank 0 scores the
-selection split and shares the result.
-
-Determinism: every random draw is seeded from ``run.seed``; ``train.deterministic`` also
-switches PyTorch to deterministic algorithms while training, so that a run resumed from
-``last.pt`` ends exactly where an uninterrupted run does.
+Each epoch draws the training pairs in a fresh order (``DistributedSampler`` seeded by
+``run.seed`` and the epoch, also in a single process), updates the model and the
+objective (the Circle-Soft weight :math:`\lambda` included) with one optimizer, scores the
+selection split (``eval.select_on``) and hands the epoch's row to the callbacks. The last
+incomplete batch is kept unless ``train.drop_last`` is set or it holds fewer than two
+pairs per process (BatchNorm needs two). Loss values stay on the device during an epoch;
+a non-finite loss ends the run at the end of that epoch with
+:class:`~gcnretrieval.errors.RunFailed`, before anything of the epoch is saved. Under
+``torchrun`` every rank takes its equal share of each global batch and the outputs are
+gathered before the loss (:mod:`gcnretrieval.training.distributed`), so the run equals one
+process. ``train.deterministic`` switches PyTorch to deterministic algorithms while
+training, so that a resumed run ends where an uninterrupted one does.
 """
 from __future__ import annotations
 
@@ -34,13 +24,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
-from torch import Tensor
 from torch.utils.data import BatchSampler, DistributedSampler
 
-from gcnretrieval.data import Split
 from gcnretrieval.data.torch_dataset import PairDataset, batch_loader
 from gcnretrieval.errors import ConfigError, RunFailed
-from gcnretrieval.metrics import retrieval_report
+from gcnretrieval.evaluation import evaluate_split
 import gcnretrieval.training.distributed as distributed
 from gcnretrieval.training.callbacks import BestEpoch, Callback
 from gcnretrieval.training.experiment import Experiment
@@ -48,7 +36,7 @@ from gcnretrieval.options import TrainOptions
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Trainer", "build_optimizer", "embed_split", "evaluate_split"]
+__all__ = ["Trainer", "build_optimizer"]
 
 LOSS_KEYS = ("total", "circle_soft", "circle", "soft", "classification", "adversarial")
 
@@ -67,31 +55,6 @@ def build_optimizer(options: TrainOptions, parameters: Sequence[torch.nn.Paramet
         except (RuntimeError, TypeError) as err:  # no fused kernel for this device or dtype
             log.info("fused %s update unavailable (%s); using the foreach one", options.optimizer, err)
     raise AssertionError("unreachable")  # pragma: no cover
-
-
-@torch.no_grad()
-def embed_split(model: torch.nn.Module, split: Split, device: torch.device | None = None,
-                batch_size: int = 1024) -> tuple[Tensor, Tensor]:
-    """Image and text embeddings of a split (eval mode, batched, no gradient)."""
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    images, texts = [], []
-    try:
-        for image, text, _ in batch_loader(PairDataset(split, device), batch_size=batch_size):
-            images.append(model.embed_image(image))
-            texts.append(model.embed_text(text))
-    finally:
-        model.train(was_training)
-    return torch.cat(images), torch.cat(texts)
-
-
-def evaluate_split(model: torch.nn.Module, split: Split, device: torch.device | None = None,
-                   batch_size: int = 1024) -> dict[str, float]:
-    """``{"i2t_map", "t2i_map", "avg_map"}`` of a split (each modality queries the other)."""
-    image, text = embed_split(model, split, device, batch_size)
-    labels = torch.as_tensor(split.labels, dtype=torch.float32, device=image.device)
-    return {key: float(value) for key, value in retrieval_report(image, text, labels).items()}
 
 
 class _TrainingBatches(BatchSampler):
@@ -134,15 +97,11 @@ def _finite_or_none(value: Any) -> Any:
 
 
 class Trainer:
-    """Epochs of mini-batch training with a validation report per epoch.
-
-    Args:
-        experiment: from :func:`~gcnretrieval.training.build_experiment`.
+    """Epochs of mini-batch training of an :class:`~gcnretrieval.training.Experiment`.
 
     Attributes:
         epoch: completed epochs.
-        best_epoch, best_score: the selected epoch so far and its mean mAP on the
-            selection split (kept by :class:`~gcnretrieval.training.callbacks.BestEpoch`).
+        best_epoch, best_score: the selected epoch and its mean mAP on the selection split.
         history: one dict per completed epoch (the rows of ``metrics.jsonl``).
         should_stop: set by a callback to end :meth:`fit` after the current epoch.
     """
@@ -209,7 +168,7 @@ class Trainer:
             if self.step_module is None:
                 total, parts = self.objective(self.model(image, text), labels)
             else:
-                total, parts = self.step_module(image, text, labels, (len(labels),) * self.world_size)
+                total, parts = self.step_module(image, text, labels)
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             self.optimizer.step()
@@ -236,10 +195,8 @@ class Trainer:
 
     # -- the run -------------------------------------------------------------------------
     def fit(self, callbacks: Sequence[Callback] | None = None) -> list[dict[str, Any]]:
-        """Train from ``self.epoch`` up to ``train.epochs`` (or until a callback stops it); returns the history.
-
-        ``callbacks`` default to selection alone (:class:`~gcnretrieval.training.callbacks.BestEpoch`).
-        """
+        """Train from ``self.epoch`` to ``train.epochs`` or until a callback stops it (default callback:
+        :class:`~gcnretrieval.training.callbacks.BestEpoch`); returns the history."""
         callbacks = [BestEpoch()] if callbacks is None else list(callbacks)
         epochs = self.config.train.epochs
         info = log.info if self.rank == 0 else log.debug
