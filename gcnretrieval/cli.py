@@ -157,6 +157,10 @@ def run_command(recipe: str, overrides: tuple[str, ...], out: str | None, name: 
         return
     click.echo(f"run directory: {result.run_dir}")
     click.echo(f"selected epoch {result.selected_epoch} (on {result.selected_on})")
+    if result.still_improving:
+        from gcnretrieval.runner import STILL_IMPROVING
+
+        click.echo(f"note: {STILL_IMPROVING}")
     _echo_test_maps(result.test)
 
 

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_directory", "atomic_path", "write_csv", "write_json", "write_text"]
+__all__ = ["atomic_directory", "atomic_path", "write_csv", "write_figure", "write_json", "write_text"]
 
 
 def _temporary_name(path: Path) -> Path:
@@ -62,6 +62,14 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]], columns: list[str]) 
     for row in rows:
         writer.writerow({key: "" if row.get(key) is None else row.get(key) for key in columns})
     return write_text(path, buffer.getvalue())
+
+
+def write_figure(figure: Any, path: str | Path, dpi: int = 150, **options: Any) -> Path:
+    """Save a matplotlib figure (format from the suffix) atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, **options)
+    return path
 
 
 @contextmanager

@@ -23,6 +23,7 @@ DataSource = Literal["files", "bundled", "synthetic"]
 GraphKind = Literal["cooccurrence", "embedding", "adaptive"]
 NodeFeatures = Literal["auto", "glove", "random", "onehot"]
 OptimizerName = Literal["adam", "adamw", "sgd"]
+Schedule = Literal["constant", "cosine", "onecycle"]
 SelectOn = Literal["val", "test"]
 
 
@@ -140,6 +141,13 @@ class TrainOptions:
     """``[train]``: the optimisation loop.
 
     Args:
+        epochs, steps: how long to train: ``epochs`` passes over the training split, or
+            ``steps`` optimisation steps (the last epoch then stops part-way).
+        schedule: the learning rate over the steps (:mod:`gcnretrieval.training.schedules`):
+            ``"constant"``, ``"cosine"`` (decay to 0) or ``"onecycle"``, after a linear warm-up
+            over the first ``warmup`` share of the steps (one-cycle: its rise, default 0.3).
+        patience, min_delta: stop early after ``patience`` epochs in which the selection
+            mAP did not improve on its best by more than ``min_delta``.
         batch_size: pairs per mini-batch, over all processes.
         betas: Adam's betas; for ``sgd`` the first is the momentum.
         device: ``"auto"`` (CUDA when available, else CPU) or a torch device string.
@@ -151,6 +159,11 @@ class TrainOptions:
     """
 
     epochs: int = 40
+    steps: int | None = None
+    schedule: Schedule = "constant"
+    warmup: float = 0.0
+    patience: int | None = None
+    min_delta: float = 0.0
     batch_size: int = 100
     lr: float = 5e-5
     betas: tuple[float, float] = (0.5, 0.999)
@@ -163,6 +176,14 @@ class TrainOptions:
 
     def __post_init__(self) -> None:
         check_positive_int("epochs", self.epochs)
+        if self.steps is not None:
+            check_positive_int("steps", self.steps)
+        check_choice("schedule", self.schedule, Schedule)
+        if not 0.0 <= self.warmup < 1.0:
+            raise InvalidArgument("warmup", f"must be in [0, 1), a share of the steps, got {self.warmup!r}")
+        if self.patience is not None:
+            check_positive_int("patience", self.patience)
+        check_non_negative("min_delta", self.min_delta)
         check_positive_int("batch_size", self.batch_size, minimum=2)
         check_positive("lr", self.lr)
         if not all(0.0 <= b < 1.0 for b in self.betas):
@@ -171,6 +192,14 @@ class TrainOptions:
         check_choice("optimizer", self.optimizer, OptimizerName)
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise InvalidArgument("device", f"must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}")
+
+
+    @staticmethod
+    def ignored_arguments(given: Mapping[str, Any]) -> Ignored:
+        if "steps" in given and "epochs" in given:
+            yield "epochs", "with train.steps set (the steps say how long to train)"
+        if "patience" not in given and "min_delta" in given:
+            yield "min_delta", "without train.patience (it is early stopping's threshold)"
 
 
 @dataclass(frozen=True)

@@ -17,12 +17,16 @@ from typing import Any
 from gcnretrieval.config import (Config, load_config, parse_overrides, read_recipe, recipe_file, to_toml,
                                  with_absolute_paths, with_seed)
 from gcnretrieval.errors import ConfigError, GcnRetrievalError
-from gcnretrieval.training import (BestEpoch, Checkpoints, Experiment, MetricsLog, ProgressBar, RunDirectory, Trainer,
-                                   build_experiment, distributed, evaluate_split, plot_history, resolve_device)
+from gcnretrieval.training import (BestEpoch, Callback, Checkpoints, EarlyStopping, Experiment, MetricsLog, ProgressBar,
+                                   RunDirectory, Trainer, build_experiment, distributed, evaluate_split, plot_history,
+                                   resolve_device)
 
 log = logging.getLogger(__name__)
 
 __all__ = ["RunResult", "evaluate", "load_run", "run"]
+
+STILL_IMPROVING = ("the selected epoch is the last one trained: still improving, train longer "
+                   "(raise train.epochs or train.steps)")
 
 
 @dataclass
@@ -37,11 +41,12 @@ class RunResult:
     selected_on: str | None
     history: list[dict[str, Any]] = field(default_factory=list)
     config: Config | None = None
+    still_improving: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``final_metrics.json`` plus the run directory."""
         return {"run_dir": str(self.run_dir), "test": dict(self.test), "selected_epoch": self.selected_epoch,
-                "selected_on": self.selected_on}
+                "selected_on": self.selected_on, "still_improving": self.still_improving}
 
 
 def run(
@@ -96,7 +101,7 @@ def run(
                     else to_toml(raw)
                 RunDirectory.create(path, config, recipe_text=recipe_text, device=experiment.device)
             try:
-                trainer.fit([BestEpoch(), MetricsLog(run_dir), Checkpoints(run_dir), ProgressBar(progress)])
+                trainer.fit([*_selection(config), MetricsLog(run_dir), Checkpoints(run_dir), ProgressBar(progress)])
             except BaseException:
                 if not resume and not run_dir.checkpoint_path("last").is_file():
                     run_dir.remove()  # no epoch completed: leave nothing behind
@@ -105,6 +110,12 @@ def run(
         if distributed.world_size() > 1:
             distributed.broadcast_object((result.test, result.selected_epoch))
         return result
+
+
+def _selection(config: Config) -> list[Callback]:
+    """Selection of the best epoch, and early stopping when ``train.patience`` asks for it."""
+    train = config.train
+    return [BestEpoch()] + ([EarlyStopping(train.patience, train.min_delta)] if train.patience else [])
 
 
 def _resolve(config: Config, path: Path, resume: bool) -> Config:
@@ -136,7 +147,7 @@ def _follow(config: Config, path: Path, resume: bool) -> RunResult:
     trainer = Trainer(experiment)
     if resume:
         trainer.load_state_dict(RunDirectory(path).load_checkpoint("last", map_location=experiment.device))
-    history = trainer.fit([BestEpoch()])
+    history = trainer.fit(_selection(config))
     test, selected_epoch = distributed.broadcast_object(None)  # rank 0's final evaluation
     return RunResult(path, test, selected_epoch, config.eval.select_on, history, config)
 
@@ -148,13 +159,17 @@ def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> 
     experiment.model.load_state_dict(best["model"])
     test = evaluate_split(experiment.model, experiment.dataset.test, experiment.device, config.eval.batch_size)
     final = {"test": test, "selected_epoch": best["best_epoch"], "selected_on": config.eval.select_on,
-             "epochs_trained": trainer.epoch}
+             "epochs_trained": trainer.epoch, "steps_trained": trainer.step, "stopped_early_at": trainer.stopped_early,
+             "still_improving": best["best_epoch"] == trainer.epoch}
     run_dir.write_json("final_metrics.json", final)
     plot_history(trainer.history, run_dir.path / "figures", selected_epoch=final["selected_epoch"])
     run_dir.write_text("report.md", _report(experiment, final, trainer.history))
     log.info("selected epoch %s on %s; test mAP i2t %.4f t2i %.4f avg %.4f", final["selected_epoch"],
              final["selected_on"], test["i2t_map"], test["t2i_map"], test["avg_map"])
-    return RunResult(run_dir.path, test, final["selected_epoch"], final["selected_on"], trainer.history, config)
+    if final["still_improving"]:
+        log.warning(STILL_IMPROVING)
+    return RunResult(run_dir.path, test, final["selected_epoch"], final["selected_on"], trainer.history, config,
+                     final["still_improving"])
 
 
 def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[str, Any]]) -> str:
@@ -172,7 +187,9 @@ def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[st
         f"theta {config.loss.theta}",
         f"- training: {config.train.optimizer}, lr {config.train.lr}, batch {config.train.batch_size}, "
         f"{len(history)} epoch(s), seed {config.run.seed}, device `{experiment.device}`",
-        f"- selection: epoch {final['selected_epoch']} by mean mAP on `{final['selected_on']}`{parity}",
+        f"- selection: epoch {final['selected_epoch']} by mean mAP on `{final['selected_on']}`{parity}"
+        + (f"; stopped early at epoch {final['stopped_early_at']}" if final["stopped_early_at"] else "")
+        + (f". **{STILL_IMPROVING}**" if final["still_improving"] else ""),
         "",
         "| test mAP@all | image → text | text → image | mean |",
         "|---|---|---|---|",

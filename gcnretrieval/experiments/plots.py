@@ -5,11 +5,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from matplotlib.figure import Figure
 
 from gcnretrieval.experiments.summary import METRIC_TITLES, METRICS
-from gcnretrieval.files import atomic_path
+from gcnretrieval.files import write_figure
 
 __all__ = ["grouped_bars", "heatmap", "lines"]
 
@@ -18,14 +17,6 @@ def _figure(size: tuple[float, float]) -> tuple[Figure, Any]:
     """A figure that belongs to no GUI backend (no pyplot state)."""
     figure = Figure(figsize=size)
     return figure, figure.subplots()
-
-
-def write_figure(figure: Figure, path: str | Path, dpi: int = 150) -> Path:
-    """Save a figure (format from the suffix) atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=dpi, bbox_inches="tight")
-    return path
 
 
 def _std(value: float | None) -> float:
@@ -53,7 +44,7 @@ def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "") 
     if title:
         axes.set_title(title)
     axes.grid(axis="y", alpha=0.3)
-    return write_figure(figure, path)
+    return write_figure(figure, path, bbox_inches="tight")
 
 
 def _axis_values(values: list[Any]) -> tuple[list[float], list[str], bool]:
@@ -93,7 +84,7 @@ def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: 
     axes.grid(alpha=0.3)
     if title:
         axes.set_title(title)
-    return write_figure(figure, path)
+    return write_figure(figure, path, bbox_inches="tight")
 
 
 def heatmap(rows: list[dict[str, Any]], row_key: str, column_key: str, path: str | Path,
@@ -123,4 +114,4 @@ def heatmap(rows: list[dict[str, Any]], row_key: str, column_key: str, path: str
     figure.colorbar(image, ax=axes, label=f"test {METRIC_TITLES[metric]} mAP@all")
     if title:
         axes.set_title(title)
-    return write_figure(figure, path)
+    return write_figure(figure, path, bbox_inches="tight")

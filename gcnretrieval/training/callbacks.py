@@ -17,7 +17,7 @@ from gcnretrieval.training.rundir import RunDirectory
 
 Trainer = Any  # a gcnretrieval.training.Trainer (which imports this module)
 
-__all__ = ["BestEpoch", "Callback", "Checkpoints", "MetricsLog", "ProgressBar"]
+__all__ = ["BestEpoch", "Callback", "Checkpoints", "EarlyStopping", "MetricsLog", "ProgressBar"]
 
 
 class Callback:
@@ -42,6 +42,30 @@ class BestEpoch(Callback):
         row["selected"] = score is not None and score > trainer.best_score
         if row["selected"]:
             trainer.best_epoch, trainer.best_score = row["epoch"], score
+
+
+class EarlyStopping(Callback):
+    """Stop after ``patience`` epochs in which the selection mAP did not beat its best by more than
+    ``min_delta``; the epoch it stopped at is ``trainer.stopped_early``."""
+
+    def __init__(self, patience: int, min_delta: float = 0.0) -> None:
+        self.patience, self.min_delta = patience, min_delta
+
+    def on_fit_start(self, trainer: Trainer) -> None:
+        self.best, self.waited = -math.inf, 0
+        for row in trainer.history:  # a resumed run picks up where it stopped counting
+            self._count(row[f"{trainer.select_on}_avg_map"])
+
+    def _count(self, score: float | None) -> None:
+        if score is not None and score > self.best + self.min_delta:
+            self.best, self.waited = score, 0
+        else:
+            self.waited += 1
+
+    def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        self._count(row[f"{trainer.select_on}_avg_map"])
+        if self.waited >= self.patience:
+            trainer.should_stop, trainer.stopped_early = True, row["epoch"]
 
 
 class MetricsLog(Callback):
@@ -79,7 +103,7 @@ class ProgressBar(Callback):
         self.bar: Any = None
 
     def on_epoch_start(self, trainer: Trainer, num_batches: int) -> None:
-        epochs = trainer.config.train.epochs
+        epochs = trainer.epochs
         self.bar = tqdm(total=num_batches, desc=f"epoch {trainer.epoch + 1}/{epochs}", leave=False,
                         disable=not self.enabled, file=sys.stderr)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from gcnretrieval.files import atomic_path
+from gcnretrieval.files import write_figure
 
 __all__ = ["plot_history"]
 
@@ -52,7 +52,7 @@ def plot_history(history: Sequence[dict[str, Any]], folder: str | Path, selected
     ax_lambda.set_title("Circle-Soft weight")
     ax_lambda.grid(alpha=0.3)
     fig.tight_layout()
-    written.append(_save(fig, folder / "loss.png"))
+    written.append(write_figure(fig, folder / "loss.png", dpi=120))
 
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
@@ -69,11 +69,5 @@ def plot_history(history: Sequence[dict[str, Any]], folder: str | Path, selected
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    written.append(_save(fig, folder / "map.png"))
+    written.append(write_figure(fig, folder / "map.png", dpi=120))
     return written
-
-
-def _save(figure: Any, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=120)
-    return path

@@ -32,6 +32,7 @@ from gcnretrieval.evaluation import evaluate_split
 import gcnretrieval.training.distributed as distributed
 from gcnretrieval.training.callbacks import BestEpoch, Callback
 from gcnretrieval.training.experiment import Experiment
+from gcnretrieval.training.schedules import StepSchedule
 from gcnretrieval.options import TrainOptions
 
 log = logging.getLogger(__name__)
@@ -124,12 +125,18 @@ class Trainer:
         batches = _TrainingBatches(self.sampler, config.train.batch_size // self.world_size, config.train.drop_last,
                                    smallest=2)
         self.loader = batch_loader(pairs, batches)
+        train = config.train
+        self.total_steps = train.steps or train.epochs * len(self.loader)
+        self.epochs = math.ceil(self.total_steps / len(self.loader))
+        self.scheduler = StepSchedule(self.optimizer, train.schedule, self.total_steps, train.warmup)
+        self.step = 0
         self.step_module = distributed.wrap(self.model, self.objective, self.device) if self.world_size > 1 else None
         self.epoch = 0
         self.best_epoch: int | None = None
         self.best_score = -math.inf
         self.history: list[dict[str, Any]] = []
         self.should_stop = False
+        self.stopped_early: int | None = None
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -137,7 +144,8 @@ class Trainer:
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {"format": 2, "epoch": self.epoch, "model": self.model.state_dict(),
+        return {"format": 2, "epoch": self.epoch, "step": self.step, "scheduler": self.scheduler.state_dict(),
+                "model": self.model.state_dict(),
                 "objective": self.objective.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng,
                 "best_epoch": self.best_epoch, "best_score": self.best_score, "select_on": self.select_on,
                 "history": self.history, "config": self.config.to_dict()}
@@ -147,7 +155,10 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.objective.load_state_dict(state["objective"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.epoch, self.best_epoch, self.best_score = int(state["epoch"]), state["best_epoch"], float(state["best_score"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scheduler.total_steps = self.total_steps  # a resumed run may train for longer
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.best_epoch, self.best_score = state["best_epoch"], float(state["best_score"])
         self.history = [dict(row) for row in state["history"]]
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if "cuda" in state["rng"] and self.device.type == "cuda":
@@ -165,6 +176,8 @@ class Trainer:
         for callback in callbacks:
             callback.on_epoch_start(self, len(self.loader))
         for step, (image, text, labels) in enumerate(self.loader):
+            if self.step == self.total_steps:
+                break
             if self.step_module is None:
                 total, parts = self.objective(self.model(image, text), labels)
             else:
@@ -172,6 +185,8 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             total.backward()
             self.optimizer.step()
+            self.scheduler.step()
+            self.step += 1
             self.objective.project_()
             rows = len(labels) * self.world_size
             seen += rows
@@ -184,6 +199,8 @@ class Trainer:
                             "lower train.lr or check the features' scale")
         means = {f"loss_{key}": value / seen for key, value in zip(LOSS_KEYS, sums.tolist())}
         means["lambda"] = float(self.objective.weight.detach())
+        means["lr"] = self.optimizer.param_groups[0]["lr"]
+        means["steps"] = self.step
         return means
 
     def evaluate_selection(self) -> dict[str, float]:
@@ -195,10 +212,10 @@ class Trainer:
 
     # -- the run -------------------------------------------------------------------------
     def fit(self, callbacks: Sequence[Callback] | None = None) -> list[dict[str, Any]]:
-        """Train from ``self.epoch`` to ``train.epochs`` or until a callback stops it (default callback:
-        :class:`~gcnretrieval.training.callbacks.BestEpoch`); returns the history."""
+        """Train up to ``train.epochs`` epochs (or ``train.steps`` steps) or until a callback stops it
+        (default callback: :class:`~gcnretrieval.training.callbacks.BestEpoch`); returns the history."""
         callbacks = [BestEpoch()] if callbacks is None else list(callbacks)
-        epochs = self.config.train.epochs
+        epochs = self.epochs
         info = log.info if self.rank == 0 else log.debug
         info("training %s on %s: %d train / %d %s pairs, batch %d, epochs %d..%d", self.config.encoder.name,
              self.device, len(self.experiment.dataset.train), len(self.selection_split), self.select_on,
@@ -206,7 +223,7 @@ class Trainer:
         for callback in callbacks:
             callback.on_fit_start(self)
         with _deterministic(self.config.train.deterministic):
-            while self.epoch < epochs and not self.should_stop:
+            while self.epoch < epochs and self.step < self.total_steps and not self.should_stop:
                 started = time.perf_counter()
                 row: dict[str, Any] = {"epoch": self.epoch + 1, **self.train_epoch(callbacks)}
                 self.epoch += 1
