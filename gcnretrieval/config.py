@@ -330,6 +330,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
     if origin is typing.Literal:
         if value in args:
             return value
+        if not isinstance(value, bool) and str(value) in args:  # precision = 32 for "32"
+            return str(value)
         close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1, cutoff=0.5)
         hint_text = f" — did you mean '{close[0]}'?" if close else ""
         raise ConfigError(f"recipe key '{key}' must be one of {', '.join(map(str, args))}, got {value!r}{hint_text}")

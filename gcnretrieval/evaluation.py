@@ -12,23 +12,24 @@ __all__ = ["embed_split", "evaluate_split"]
 
 
 @torch.no_grad()
-def embed_split(model: torch.nn.Module, split: Split, device: torch.device | None = None,
+def embed_split(model: torch.nn.Module, split: Split | PairDataset, device: torch.device | None = None,
                 batch_size: int = 1024) -> tuple[Tensor, Tensor]:
     """Image and text embeddings of a split (eval mode, batched, no gradient)."""
     device = device or next(model.parameters()).device
+    pairs = split if isinstance(split, PairDataset) else PairDataset(split, device)
     was_training = model.training
     model.eval()
     try:
         batches = [(model.embed_image(image), model.embed_text(text))
-                   for image, text, _ in batch_loader(PairDataset(split, device), batch_size=batch_size)]
+                   for image, text, _ in batch_loader(pairs, batch_size=batch_size)]
     finally:
         model.train(was_training)
     return torch.cat([b[0] for b in batches]), torch.cat([b[1] for b in batches])
 
 
-def evaluate_split(model: torch.nn.Module, split: Split, device: torch.device | None = None,
+def evaluate_split(model: torch.nn.Module, split: Split | PairDataset, device: torch.device | None = None,
                    batch_size: int = 1024) -> dict[str, float]:
-    """``{"i2t_map", "t2i_map", "avg_map"}`` of a split (each modality queries the other)."""
+    """``{"i2t_map", "t2i_map", "avg_map"}`` of a split (each modality queries the other), on ``device``."""
     image, text = embed_split(model, split, device, batch_size)
     labels = torch.as_tensor(split.labels, dtype=torch.float32, device=image.device)
     return {key: float(value) for key, value in retrieval_report(image, text, labels).items()}

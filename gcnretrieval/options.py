@@ -24,6 +24,7 @@ GraphKind = Literal["cooccurrence", "embedding", "adaptive"]
 NodeFeatures = Literal["auto", "glove", "random", "onehot"]
 OptimizerName = Literal["adam", "adamw", "sgd"]
 Schedule = Literal["constant", "cosine", "onecycle"]
+Precision = Literal["32", "bf16-mixed", "16-mixed"]
 SelectOn = Literal["val", "test"]
 
 
@@ -156,6 +157,12 @@ class TrainOptions:
             always is: BatchNorm needs two).
         fused_optimizer: the optimizer's fused kernel (one pass over all parameters) where the
             device has one; ``false`` selects the ``foreach`` kernel.
+        precision: ``"32"``, or the model's forward pass under ``torch.autocast`` in bfloat16
+            (``"bf16-mixed"``) or float16 with a gradient scaler (``"16-mixed"``); losses,
+            metrics, parameters and checkpoints stay float32.
+        compile: ``torch.compile`` the forward pass and the loss (CUDA: ``mode="reduce-overhead"``,
+            CUDA graphs); where compilation fails the run warns and trains without it.
+        tf32: TensorFloat-32 matrix products on CUDA while training.
     """
 
     epochs: int = 40
@@ -173,6 +180,9 @@ class TrainOptions:
     deterministic: bool = False
     drop_last: bool = False
     fused_optimizer: bool = True
+    precision: Precision = "32"
+    compile: bool = False
+    tf32: bool = False
 
     def __post_init__(self) -> None:
         check_positive_int("epochs", self.epochs)
@@ -190,6 +200,7 @@ class TrainOptions:
             raise InvalidArgument("betas", f"must be two numbers in [0, 1), got {list(self.betas)!r}")
         check_non_negative("weight_decay", self.weight_decay)
         check_choice("optimizer", self.optimizer, OptimizerName)
+        check_choice("precision", self.precision, Precision)
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise InvalidArgument("device", f"must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}")
 
@@ -200,6 +211,8 @@ class TrainOptions:
             yield "epochs", "with train.steps set (the steps say how long to train)"
         if "patience" not in given and "min_delta" in given:
             yield "min_delta", "without train.patience (it is early stopping's threshold)"
+        if given.get("device") in ("cpu", "mps") and "tf32" in given:
+            yield "tf32", f"with train.device = \"{given['device']}\" (TensorFloat-32 is a CUDA mode)"
 
 
 @dataclass(frozen=True)

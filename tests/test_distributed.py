@@ -168,3 +168,27 @@ def test_a_batch_the_processes_cannot_share_equally_is_refused(tmp_path):
                        start_method="spawn")
     assert out_file.read_text() == ("train.batch_size = 9 must be divisible by the number of processes (2); "
                                     "every process takes an equal share of each batch")
+
+
+def _ablation_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
+    try:
+        flags = {}
+        for condition in ("all", "cs_only"):
+            recipe = _recipe(8)
+            recipe["loss"] = {"condition": condition}
+            trainer = Trainer(build_experiment(load_config(recipe)))
+            trainer.fit()  # with cs_only, the discriminators and the label encoder get no gradient
+            flags[condition] = trainer.step_module.find_unused_parameters
+            del trainer
+        if rank == 0:
+            torch.save(flags, out_file)
+    finally:
+        distributed.shutdown(wait_for_others=True)
+
+
+def test_ddp_searches_unused_parameters_only_when_a_condition_drops_a_term(tmp_path):
+    out_file = tmp_path / "flags.pt"
+    mp.start_processes(_ablation_worker, args=(2, str(tmp_path / "init"), str(out_file)), nprocs=2, join=True,
+                       start_method="spawn")
+    assert torch.load(out_file) == {"all": False, "cs_only": True}

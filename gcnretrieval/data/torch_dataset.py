@@ -40,6 +40,7 @@ class PairDataset(Dataset):
         self.arrays = arrays if self.lazy else None
         self.tensors = None if self.lazy else tuple(torch.from_numpy(_float32(a)).to(self.device) for a in arrays)
         self.size = len(split)
+        self.labels = split.labels
 
     def __len__(self) -> int:
         return self.size
@@ -48,7 +49,10 @@ class PairDataset(Dataset):
         if self.lazy:
             rows = np.sort(np.asarray(indices, dtype=np.int64))
             return tuple(torch.from_numpy(_float32(a[rows])).to(self.device) for a in self.arrays)
-        index = torch.as_tensor(indices, dtype=torch.long).to(self.device, non_blocking=True)
+        index = torch.as_tensor(indices, dtype=torch.long)
+        if self.device.type == "cuda":  # an asynchronous copy needs page-locked memory
+            index = index.pin_memory()
+        index = index.to(self.device, non_blocking=True)
         return tuple(t.index_select(0, index) for t in self.tensors)
 
 

@@ -1,6 +1,7 @@
 """The full training objective and its ablation conditions."""
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Mapping
 from typing import Any, Literal
@@ -134,6 +135,11 @@ class Objective(nn.Module):
         self.circle_soft.project_()
 
     def forward(self, output: Any, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        # the loss is float32 whatever the precision of the forward pass (torch.autocast included)
+        with torch.autocast(labels.device.type, enabled=False):
+            return self._float32_forward(_float32(output), labels)
+
+    def _float32_forward(self, output: Any, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         active = self.active_terms
         values: dict[str, Tensor] = {}
 
@@ -160,6 +166,15 @@ class Objective(nn.Module):
 
 
 _PART_NAMES = ("circle", "soft", "circle_soft", "classification", "adversarial")
+
+
+def _float32(output: Any) -> Any:
+    """A copy of a model output with its half-precision tensors cast to float32 (with gradient)."""
+    if not dataclasses.is_dataclass(output):
+        return output
+    changes = {f.name: getattr(output, f.name).float() for f in dataclasses.fields(output)
+               if isinstance(getattr(output, f.name), Tensor) and getattr(output, f.name).dtype in (torch.float16, torch.bfloat16)}
+    return dataclasses.replace(output, **changes)
 
 
 def _has_fields(output: Any, term: str) -> bool:

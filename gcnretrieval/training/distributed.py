@@ -25,6 +25,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 
+from gcnretrieval.losses import CONDITIONS
+
 log = logging.getLogger(__name__)
 
 __all__ = ["DistributedStep", "GlobalBatchNorm1d", "broadcast_object", "convert_batchnorm", "gather_rows",
@@ -203,8 +205,14 @@ class DistributedStep(nn.Module):
 
 
 def wrap(model: nn.Module, objective: nn.Module, device: torch.device) -> nn.Module:
-    """``DistributedDataParallel(DistributedStep(model, objective))`` with global BatchNorm."""
+    """``DistributedDataParallel(DistributedStep(model, objective))`` with global BatchNorm.
+
+    Every parameter has a gradient unless an ablation condition drops a loss term (the
+    discriminators, generators or label encoder feed only the dropped term): only then does
+    DDP search for unused parameters, an extra pass over the autograd graph every step.
+    """
     convert_batchnorm(model, device)
     step = DistributedStep(model, objective)
     device_ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
-    return DistributedDataParallel(step, device_ids=device_ids, find_unused_parameters=True)
+    unused = len(objective.active_terms) < len(CONDITIONS["all"])
+    return DistributedDataParallel(step, device_ids=device_ids, find_unused_parameters=unused)

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.utils.data import BatchSampler, DistributedSampler
 
 from gcnretrieval.data.torch_dataset import PairDataset, batch_loader
@@ -77,20 +78,23 @@ class _TrainingBatches(BatchSampler):
 
 
 @contextmanager
-def _deterministic(enabled: bool) -> Iterator[None]:
-    if not enabled:
-        yield
-        return
-    previous = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
-    cudnn = torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(True, warn_only=True)
-    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+def _process_settings(deterministic: bool, tf32: bool) -> Iterator[None]:
+    """PyTorch's process-wide switches a recipe asks for, while training only."""
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    if tf32:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+        (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
+         torch.backends.cudnn.allow_tf32) = previous[2:]
 
 
 def _finite_or_none(value: Any) -> Any:
@@ -119,18 +123,29 @@ class Trainer:
         if config.train.batch_size % self.world_size:
             raise ConfigError(f"train.batch_size = {config.train.batch_size} must be divisible by the number of "
                               f"processes ({self.world_size}); every process takes an equal share of each batch")
+        train = config.train
+        if train.tf32 and self.device.type != "cuda":
+            raise ConfigError(f"recipe key 'train.tf32' has no effect on {self.device} (TensorFloat-32 is a CUDA mode); "
+                              "remove it")
         pairs = PairDataset(dataset.train, self.device)
+        self.selection_pairs = PairDataset(self.selection_split, self.device)  # moved to the device once
         self.sampler = DistributedSampler(pairs, num_replicas=self.world_size, rank=self.rank, shuffle=True,
                                           seed=config.run.seed)
         batches = _TrainingBatches(self.sampler, config.train.batch_size // self.world_size, config.train.drop_last,
                                    smallest=2)
         self.loader = batch_loader(pairs, batches)
-        train = config.train
         self.total_steps = train.steps or train.epochs * len(self.loader)
         self.epochs = math.ceil(self.total_steps / len(self.loader))
         self.scheduler = StepSchedule(self.optimizer, train.schedule, self.total_steps, train.warmup)
         self.step = 0
         self.step_module = distributed.wrap(self.model, self.objective, self.device) if self.world_size > 1 else None
+        half = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(train.precision)
+        self.autocast = torch.autocast(self.device.type, dtype=half or torch.float32, enabled=half is not None)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=train.precision == "16-mixed")
+        self.forward_loss = self._forward_loss
+        if train.compile:  # the forward pass and the loss; autograd traces their backward
+            mode = "reduce-overhead" if self.device.type == "cuda" else None
+            self.forward_loss = torch.compile(self._forward_loss, mode=mode)
         self.epoch = 0
         self.best_epoch: int | None = None
         self.best_score = -math.inf
@@ -145,6 +160,7 @@ class Trainer:
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         return {"format": 2, "epoch": self.epoch, "step": self.step, "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
                 "model": self.model.state_dict(),
                 "objective": self.objective.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng,
                 "best_epoch": self.best_epoch, "best_score": self.best_score, "select_on": self.select_on,
@@ -156,6 +172,7 @@ class Trainer:
         self.objective.load_state_dict(state["objective"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
         self.scheduler.total_steps = self.total_steps  # a resumed run may train for longer
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.best_epoch, self.best_score = state["best_epoch"], float(state["best_score"])
@@ -178,13 +195,11 @@ class Trainer:
         for step, (image, text, labels) in enumerate(self.loader):
             if self.step == self.total_steps:
                 break
-            if self.step_module is None:
-                total, parts = self.objective(self.model(image, text), labels)
-            else:
-                total, parts = self.step_module(image, text, labels)
+            total, parts = self._call_forward_loss(image, text, labels)
             self.optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            self.optimizer.step()
+            self.scaler.scale(total).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             self.scheduler.step()
             self.step += 1
             self.objective.project_()
@@ -203,11 +218,29 @@ class Trainer:
         means["steps"] = self.step
         return means
 
+    def _forward_loss(self, image: Tensor, text: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The objective of one batch (of the global batch under ``torchrun``), the forward pass under autocast."""
+        with self.autocast:
+            if self.step_module is not None:
+                return self.step_module(image, text, labels)
+            return self.objective(self.model(image, text), labels)
+
+    def _call_forward_loss(self, image: Tensor, text: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        if self.forward_loss == self._forward_loss:
+            return self._forward_loss(image, text, labels)
+        try:
+            return self.forward_loss(image, text, labels)
+        except Exception as err:  # a compiler or backend this machine lacks: train without compiling
+            log.warning("train.compile: torch.compile cannot compile the step here (%s: %s); training without it",
+                        type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+            self.forward_loss = self._forward_loss
+            return self._forward_loss(image, text, labels)
+
     def evaluate_selection(self) -> dict[str, float]:
         """Selection-split mAPs, computed on rank 0 and shared with the other ranks."""
         scores = None
         if self.rank == 0:
-            scores = evaluate_split(self.model, self.selection_split, self.device, self.config.eval.batch_size)
+            scores = evaluate_split(self.model, self.selection_pairs, self.device, self.config.eval.batch_size)
         return distributed.broadcast_object(scores) if self.world_size > 1 else scores
 
     # -- the run -------------------------------------------------------------------------
@@ -222,7 +255,7 @@ class Trainer:
              self.config.train.batch_size, self.epoch + 1, epochs)
         for callback in callbacks:
             callback.on_fit_start(self)
-        with _deterministic(self.config.train.deterministic):
+        with _process_settings(self.config.train.deterministic, self.config.train.tf32):
             while self.epoch < epochs and self.step < self.total_steps and not self.should_stop:
                 started = time.perf_counter()
                 row: dict[str, Any] = {"epoch": self.epoch + 1, **self.train_epoch(callbacks)}
