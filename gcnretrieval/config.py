@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from gcnretrieval.encoders import DEFAULT_ENCODER, ENCODERS
 from gcnretrieval.errors import ConfigError, InvalidArgument
 from gcnretrieval.losses import Objective
@@ -408,6 +406,8 @@ def first_difference(a: Config, b: Config, ignore: Iterable[str] = ()) -> tuple[
 
 def to_toml(raw: Mapping[str, Any]) -> str:
     """A nested recipe dict as TOML (``None`` values are left out: TOML has no null)."""
+    import tomli_w  # only writing a recipe needs it, so reading and training run without it
+
     return tomli_w.dumps(_without_none(raw))
 
 

@@ -147,15 +147,14 @@ def build_label_graph_for(config: Config, dataset: CrossModalDataset) -> Any:
     return graph
 
 
-def build_experiment(config: Config, device: torch.device | str | None = None) -> Experiment:
-    """Data, label graph, model and objective of a recipe (seeded; nothing written).
-
-    ``run.seed`` must be set (:func:`gcnretrieval.config.with_seed`).
-    """
+def build_experiment(config: Config, device: torch.device | str | None = None,
+                     dataset: CrossModalDataset | None = None) -> Experiment:
+    """Data (``dataset`` if given, with its validation split), label graph, model and objective of
+    a recipe, seeded; nothing is written. ``run.seed`` must be set (:func:`gcnretrieval.config.with_seed`)."""
     if config.run.seed is None:
         raise ValueError("build_experiment needs run.seed; resolve it with gcnretrieval.config.with_seed")
     device = resolve_device(config.train.device) if device is None else torch.device(device)
-    dataset = load_data(config)
+    dataset = load_data(config) if dataset is None else dataset
     if config.train.batch_size > len(dataset.train):
         carved = " left after carving the validation split" if config.eval.select_on == "val" else ""
         raise ConfigError(f"train.batch_size = {config.train.batch_size} exceeds the {len(dataset.train)} training "
