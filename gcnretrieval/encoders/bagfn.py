@@ -23,10 +23,11 @@ def _propagate(alpha: Tensor, edge_index: Tensor, h: Tensor) -> Tensor:
     return scatter(alpha.unsqueeze(-1) * h[source], target, dim=0, dim_size=h.size(0), reduce="sum")
 
 
-def broad_gate_logits(nodes: Tensor, ridge: Tensor) -> Tensor:
-    r"""Row means of the transposed ridge pseudo-inverse, :math:`\frac{1}{2b}\mathbf{P}
-    \mathbf{1}` with :math:`\mathbf{P} = \mathbf{B}(\mathbf{B}^\top\mathbf{B} +
-    \lambda\mathbf{I})^{-1}`, from the smaller Gram matrix:
+def broad_gate(nodes: Tensor, ridge: Tensor) -> Tensor:
+    r"""The broad attention gate :math:`\mathbf{g} = \operatorname{sigmoid}(\frac{1}{2b}
+    \mathbf{P}\mathbf{1})`, :math:`\mathbf{P} = \mathbf{B}(\mathbf{B}^\top\mathbf{B} +
+    \lambda\mathbf{I})^{-1}`, with the row means of :math:`\mathbf{P}` solved from the
+    smaller Gram matrix:
 
     .. math::
         \frac{1}{2b}\mathbf{P}\mathbf{1} =
@@ -35,8 +36,9 @@ def broad_gate_logits(nodes: Tensor, ridge: Tensor) -> Tensor:
         \mathbf{B}\,(\mathbf{B}^\top\mathbf{B} + \lambda\mathbf{I}_{2b})^{-1}\,
         \tfrac{1}{2b}\mathbf{1} \quad (C > 2b),
 
-    the same quantity (push-through identity), by a Cholesky solve in float64 (float32
-    on devices without float64), returned in the dtype of ``nodes``.
+    the same quantity (push-through identity). Computed by a Cholesky solve in float64
+    (float32 on devices without float64), sigmoid included, and rounded once to the
+    dtype of ``nodes``.
 
     Args:
         nodes (Tensor): mapping and enhancement nodes :math:`\mathbf{B}`, :math:`(C, 2b)`.
@@ -57,7 +59,7 @@ def broad_gate_logits(nodes: Tensor, ridge: Tensor) -> Tensor:
         gram = b.t() @ b + lam * torch.eye(width, dtype=work, device=b.device)
         rhs = torch.full((width, 1), 1.0 / width, dtype=work, device=b.device)
         logits = b @ torch.cholesky_solve(rhs, torch.linalg.cholesky(gram))
-    return logits.squeeze(-1).to(nodes.dtype)
+    return torch.sigmoid(logits.squeeze(-1)).to(nodes.dtype)
 
 
 class BaGFNBlock(nn.Module):
@@ -113,11 +115,12 @@ class BaGFNBlock(nn.Module):
         g_i = \operatorname{sigmoid}\Big(\frac{1}{2b} \sum_k P_{ik}\Big), \qquad
         \mathbf{h}'_i = g_i \, \mathbf{s}^{(T)}_i.
 
-    **Numerics of the gate** (:func:`broad_gate_logits`). :math:`\frac{1}{2b}\mathbf{P}
+    **Numerics of the gate** (:func:`broad_gate`). :math:`\frac{1}{2b}\mathbf{P}
     \mathbf{1}` is solved from the smaller of the two Gram matrices
     (:math:`\mathbf{B}\mathbf{B}^\top + \lambda\mathbf{I}_C` when :math:`C \le 2b`,
     :math:`\mathbf{B}^\top\mathbf{B} + \lambda\mathbf{I}_{2b}` otherwise), by Cholesky,
-    in float64, and cast back; the value is the same. With fewer labels than :math:`2b`,
+    in float64 with the sigmoid, and rounded once to the input's dtype; the value is the
+    same. With fewer labels than :math:`2b`,
     :math:`\mathbf{B}^\top\mathbf{B}` has rank at most :math:`C` and its other
     :math:`2b - C` eigenvalues equal :math:`\lambda`, so :math:`\mathbf{B}^\top\mathbf{B}
     + \lambda\mathbf{I}` has condition number :math:`(\sigma_{\max}^2 + \lambda)/\lambda`:
@@ -260,7 +263,7 @@ class BaGFNBlock(nn.Module):
 
         mapping = self.broad_map(s)
         nodes = torch.cat([mapping, torch.tanh(self.broad_enhance(mapping))], dim=-1)
-        gate = torch.sigmoid(broad_gate_logits(nodes, self.ridge))
+        gate = broad_gate(nodes, self.ridge)
         return gate.unsqueeze(-1) * s
 
     def __repr__(self) -> str:
