@@ -118,20 +118,21 @@ class BaGFNBlock(nn.Module):
     **Numerics of the gate** (:func:`broad_gate`). :math:`\frac{1}{2b}\mathbf{P}
     \mathbf{1}` is solved from the smaller of the two Gram matrices
     (:math:`\mathbf{B}\mathbf{B}^\top + \lambda\mathbf{I}_C` when :math:`C \le 2b`,
-    :math:`\mathbf{B}^\top\mathbf{B} + \lambda\mathbf{I}_{2b}` otherwise), by Cholesky,
-    in float64 with the sigmoid, and rounded once to the input's dtype; the value is the
-    same. With fewer labels than :math:`2b`,
+    :math:`\mathbf{B}^\top\mathbf{B} + \lambda\mathbf{I}_{2b}` otherwise) by Cholesky, in
+    float64 together with the sigmoid, and the gate is rounded once to the input's dtype;
+    the value is the same as with the literal inverse. With fewer labels than :math:`2b`,
     :math:`\mathbf{B}^\top\mathbf{B}` has rank at most :math:`C` and its other
     :math:`2b - C` eigenvalues equal :math:`\lambda`, so :math:`\mathbf{B}^\top\mathbf{B}
-    + \lambda\mathbf{I}` has condition number :math:`(\sigma_{\max}^2 + \lambda)/\lambda`:
-    at initialisation (24 labels, :math:`b = 32`, 300-d inputs) :math:`8 \cdot 10^3` to
-    :math:`3 \cdot 10^4` on the shipped vocabularies and about :math:`2.5 \cdot 10^5` for
-    unit-scale features, against 380 to 880 for :math:`\mathbf{B}\mathbf{B}^\top +
-    \lambda\mathbf{I}`. Solved with the :math:`2b \times 2b` matrix in float32, the gate
-    logits were off by a few :math:`10^{-3}` of their size. Besides the sums over
-    incoming edges (taken in the order the edges are listed), this solve is the only
-    reduction over labels in the block, and its rounding was what made the float32
-    output depend on the order of the labels.
+    + \lambda\mathbf{I}` has condition number :math:`(\sigma_{\max}^2 + \lambda)/\lambda`.
+    At initialisation (20 to 24 labels, :math:`b = 32`, width 64, 300-d inputs) that is
+    :math:`8 \cdot 10^3` to :math:`3 \cdot 10^4` on the shipped vocabularies and about
+    :math:`2.5 \cdot 10^5` for unit-scale features, against 380 to 880 for
+    :math:`\mathbf{B}\mathbf{B}^\top + \lambda\mathbf{I}`; solved with the :math:`2b
+    \times 2b` matrix in float32, the gate logits were off by a few :math:`10^{-3}` of
+    their size. Besides the sums over incoming edges (taken in the order the edges are
+    listed), this solve is the only reduction over labels in the block; its rounding,
+    and that of a float32 sigmoid (whose vector and scalar code paths differ in the last
+    bit), made the float32 output depend on the order of the labels.
 
     **Conditioning.** The fusion products are of degree 4 in :math:`\mathbf{u}` per hop,
     so the block's sensitivity grows quickly with the scale of its input. At
