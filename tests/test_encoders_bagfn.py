@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from gcnretrieval.encoders import BaGFN, BaGFNBlock, build_encoder
+from gcnretrieval.encoders.bagfn import broad_gate
 from gcnretrieval.errors import ConfigError
 
 C, F_IN, D, R, B = 5, 4, 3, 2, 2
@@ -113,6 +114,42 @@ def reference_block(block, x, A, complete):
     P = (nodes @ inverse).tolist()
     gates = [sigmoid(sum(row) / len(row)) for row in P]
     return torch.tensor([[g * v for v in row] for g, row in zip(gates, s)], dtype=torch.float64)
+
+
+def reference_gate_logits(nodes, ridge):
+    """(1/2b) sum_k P_ik with P = B (B^T B + lambda I)^-1, the inverse taken literally (float64)."""
+    B = nodes.double()
+    inverse = torch.linalg.inv(B.t() @ B + ridge * torch.eye(B.size(1), dtype=torch.float64)).tolist()
+    rows = B.tolist()
+    width = len(inverse)
+    return torch.tensor([sum(sum(row[m] * inverse[m][k] for m in range(width)) for k in range(width)) / width
+                         for row in rows], dtype=torch.float64)
+
+
+def broad_nodes(num_labels, seed, broad=32, scale=10.0):
+    """Mapping nodes with singular values up to about 10 (sqrt(C) + sqrt(b)) and their tanh
+    enhancement, as a block's gate sees them on unit-scale inputs."""
+    gen = torch.Generator().manual_seed(seed)
+    mapping = scale * torch.randn(num_labels, broad, generator=gen, dtype=torch.float64)
+    weight = torch.randn(broad, broad, generator=gen, dtype=torch.float64) / math.sqrt(broad)
+    return torch.cat([mapping, torch.tanh(mapping @ weight)], dim=-1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("num_labels", [24, 80])  # fewer and more labels than 2b = 64
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_gate_matches_the_literal_pseudo_inverse(num_labels, seed, dtype):
+    """B^T B + lambda I has condition number ~1e5 here. In float32 the gate must be the
+    float64 value rounded once (so neither the label order nor the CPU can change it)."""
+    nodes = broad_nodes(num_labels, seed).to(dtype)
+    expected = torch.tensor([sigmoid(v) for v in reference_gate_logits(nodes, 0.1).tolist()],
+                            dtype=torch.float64)
+    gate = broad_gate(nodes, torch.tensor(0.1, dtype=dtype))
+    assert gate.dtype == dtype and gate.shape == (num_labels,)
+    if dtype == torch.float64:
+        assert (gate - expected).abs().max() < 1e-12
+    else:
+        assert torch.equal(gate, expected.to(dtype))
 
 
 def randomised_block(adjacency):

@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import pytest
 import torch
 from torch_geometric.nn import SAGEConv
 
 from gcnretrieval.encoders import ENCODERS, LabelEncoder, available_encoders, build_encoder
+from gcnretrieval.graphs import build_label_graph, load_label_vocabulary
 
 IN, OUT, LAYERS = 12, 16, 2
 NAMES = available_encoders()
+
+# Real-size label graphs: 24 labels from 2,000 random multi-label training rows, and the
+# shipped vocabularies (GloVe vectors, real co-occurrence counts).
+REAL_IN, REAL_OUT = 300, 64
+RANDOM_SEEDS = range(5)
+VOCABULARIES = ("mirflickr", "nuswide", "voc", "mscoco")
+REAL_GRAPHS = [f"random-{seed}" for seed in RANDOM_SEEDS] + list(VOCABULARIES)
 
 
 def graph(self_loops: bool = True, seed: int = 0):
@@ -28,6 +37,25 @@ def graph(self_loops: bool = True, seed: int = 0):
     weight[edge_index[0] == edge_index[1]] = 1.0
     x = torch.randn(7, IN, generator=gen, dtype=torch.float64)
     return x, edge_index, weight
+
+
+def random_label_graph(seed: int, rows: int = 2000, labels: int = 24):
+    """Co-occurrence graph of ``rows`` random multi-hot rows: label frequencies drawn in
+    [0.05, 0.6], the last label rare (3 rows), every label present; unit-scale features."""
+    rng = np.random.default_rng(seed)
+    frequency = rng.uniform(0.05, 0.6, size=labels)
+    y = (rng.random((rows, labels)) < frequency).astype(np.int64)
+    y[:, -1] = 0
+    y[rng.choice(rows, size=3, replace=False), -1] = 1
+    y[np.arange(labels), np.arange(labels)] = 1
+    features = rng.standard_normal((labels, REAL_IN)).astype(np.float32)
+    return build_label_graph(y, features)
+
+
+def real_graph(key: str):
+    if key.startswith("random-"):
+        return random_label_graph(int(key.split("-")[1]))
+    return load_label_vocabulary(key).build_graph(kind="cooccurrence", threshold=0.4)
 
 
 def make(name: str) -> LabelEncoder:
@@ -71,6 +99,28 @@ def test_permuting_labels_permutes_output(name):
     out = encoder(x, edge_index, weight)
     out_perm = encoder(x[perm], inverse[edge_index], weight)
     torch.testing.assert_close(out_perm, out[perm], rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("key", REAL_GRAPHS)
+@pytest.mark.parametrize("name", NAMES)
+def test_permuting_labels_permutes_output_in_float32_on_real_size_graphs(name, key):
+    """Default depth, 300-d features; equal to 1e-4 of the output's largest magnitude."""
+    graph = real_graph(key)
+    num_labels = graph.num_nodes
+    assert (graph.edge_index[0] != graph.edge_index[1]).any()  # edges between labels
+    torch.manual_seed(0)
+    encoder = build_encoder(name, REAL_IN, REAL_OUT).eval()
+    perm = torch.randperm(num_labels, generator=torch.Generator().manual_seed(num_labels))
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(num_labels)
+    x, edge_index, weight = graph.x, graph.edge_index, graph.edge_weight
+    assert x.dtype == weight.dtype == torch.float32
+    with torch.no_grad():
+        out = encoder(x, edge_index, weight)
+        out_perm = encoder(x[perm], inverse[edge_index], weight)
+    assert out.dtype == torch.float32 and torch.isfinite(out).all()
+    error = (out_perm - out[perm]).abs().max().item()
+    assert error <= 1e-4 * out.abs().max().item(), (error, out.abs().max().item())
 
 
 @pytest.mark.parametrize("self_loops", [True, False])

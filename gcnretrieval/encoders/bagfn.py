@@ -23,6 +23,45 @@ def _propagate(alpha: Tensor, edge_index: Tensor, h: Tensor) -> Tensor:
     return scatter(alpha.unsqueeze(-1) * h[source], target, dim=0, dim_size=h.size(0), reduce="sum")
 
 
+def broad_gate(nodes: Tensor, ridge: Tensor) -> Tensor:
+    r"""The broad attention gate :math:`\mathbf{g} = \operatorname{sigmoid}(\frac{1}{2b}
+    \mathbf{P}\mathbf{1})`, :math:`\mathbf{P} = \mathbf{B}(\mathbf{B}^\top\mathbf{B} +
+    \lambda\mathbf{I})^{-1}`, with the row means of :math:`\mathbf{P}` solved from the
+    smaller Gram matrix:
+
+    .. math::
+        \frac{1}{2b}\mathbf{P}\mathbf{1} =
+        (\mathbf{B}\mathbf{B}^\top + \lambda\mathbf{I}_C)^{-1}\,
+        \tfrac{1}{2b}\mathbf{B}\mathbf{1} \quad (C \le 2b), \qquad
+        \mathbf{B}\,(\mathbf{B}^\top\mathbf{B} + \lambda\mathbf{I}_{2b})^{-1}\,
+        \tfrac{1}{2b}\mathbf{1} \quad (C > 2b),
+
+    the same quantity (push-through identity). Computed by a Cholesky solve in float64
+    (float32 on devices without float64), sigmoid included, and rounded once to the
+    dtype of ``nodes``.
+
+    Args:
+        nodes (Tensor): mapping and enhancement nodes :math:`\mathbf{B}`, :math:`(C, 2b)`.
+        ridge (Tensor): the ridge :math:`\lambda > 0`, a scalar.
+
+    Shapes:
+        - **output:** :math:`(C,)`
+    """
+    work = torch.float32 if nodes.device.type == "mps" else torch.float64
+    b = nodes.to(work)
+    lam = ridge.to(work)
+    num_nodes, width = b.shape
+    if num_nodes <= width:
+        gram = b @ b.t() + lam * torch.eye(num_nodes, dtype=work, device=b.device)
+        rhs = b.mean(dim=1, keepdim=True)
+        logits = torch.cholesky_solve(rhs, torch.linalg.cholesky(gram))
+    else:
+        gram = b.t() @ b + lam * torch.eye(width, dtype=work, device=b.device)
+        rhs = torch.full((width, 1), 1.0 / width, dtype=work, device=b.device)
+        logits = b @ torch.cholesky_solve(rhs, torch.linalg.cholesky(gram))
+    return torch.sigmoid(logits.squeeze(-1)).to(nodes.dtype)
+
+
 class BaGFNBlock(nn.Module):
     r"""One BaGFN block: embedding, ``hops`` attentive graph-fusion steps with a GRU
     update, and a broad-learning attention gate per label.
@@ -75,6 +114,33 @@ class BaGFNBlock(nn.Module):
     .. math::
         g_i = \operatorname{sigmoid}\Big(\frac{1}{2b} \sum_k P_{ik}\Big), \qquad
         \mathbf{h}'_i = g_i \, \mathbf{s}^{(T)}_i.
+
+    **Numerics of the gate** (:func:`broad_gate`). :math:`\frac{1}{2b}\mathbf{P}
+    \mathbf{1}` is solved from the smaller of the two Gram matrices
+    (:math:`\mathbf{B}\mathbf{B}^\top + \lambda\mathbf{I}_C` when :math:`C \le 2b`,
+    :math:`\mathbf{B}^\top\mathbf{B} + \lambda\mathbf{I}_{2b}` otherwise) by Cholesky, in
+    float64 together with the sigmoid, and the gate is rounded once to the input's dtype;
+    the value is the same as with the literal inverse. With fewer labels than :math:`2b`,
+    :math:`\mathbf{B}^\top\mathbf{B}` has rank at most :math:`C` and its other
+    :math:`2b - C` eigenvalues equal :math:`\lambda`, so :math:`\mathbf{B}^\top\mathbf{B}
+    + \lambda\mathbf{I}` has condition number :math:`(\sigma_{\max}^2 + \lambda)/\lambda`.
+    At initialisation (20 to 24 labels, :math:`b = 32`, width 64, 300-d inputs) that is
+    :math:`8 \cdot 10^3` to :math:`3 \cdot 10^4` on the shipped vocabularies and about
+    :math:`2.5 \cdot 10^5` for unit-scale features, against 380 to 880 for
+    :math:`\mathbf{B}\mathbf{B}^\top + \lambda\mathbf{I}`; solved with the :math:`2b
+    \times 2b` matrix in float32, the gate logits were off by a few :math:`10^{-3}` of
+    their size. Besides the sums over incoming edges (taken in the order the edges are
+    listed), this solve is the only reduction over labels in the block; its rounding,
+    and that of a float32 sigmoid (whose vector and scalar code paths differ in the last
+    bit), made the float32 output depend on the order of the labels.
+
+    **Conditioning.** The fusion products are of degree 4 in :math:`\mathbf{u}` per hop,
+    so the block's sensitivity grows quickly with the scale of its input. At
+    initialisation, the default five blocks of width 64 on 300-d inputs have a relative
+    condition number of about 3 to 400 on the shipped vocabularies (GloVe vectors,
+    entries of standard deviation 0.4) and :math:`10^4` to :math:`10^7` for unit-scale
+    features; there, float32 rounding anywhere in the hops reaches the output (the
+    float32 and float64 outputs differ by up to 15%).
 
     Changes from the CTR original (official TF1 code), and why:
 
@@ -198,11 +264,8 @@ class BaGFNBlock(nn.Module):
 
         mapping = self.broad_map(s)
         nodes = torch.cat([mapping, torch.tanh(self.broad_enhance(mapping))], dim=-1)
-        eye = torch.eye(nodes.size(1), dtype=nodes.dtype, device=nodes.device)
-        gram = nodes.t() @ nodes + self.ridge * eye
-        pinv_t = torch.linalg.solve(gram, nodes.t()).t()  # B (B^T B + lambda I)^-1
-        gate = torch.sigmoid(pinv_t.mean(dim=-1, keepdim=True))
-        return gate * s
+        gate = broad_gate(nodes, self.ridge)
+        return gate.unsqueeze(-1) * s
 
     def __repr__(self) -> str:
         return (
