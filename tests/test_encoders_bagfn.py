@@ -77,7 +77,9 @@ def gru(cell, m, s):
 
 def reference_block(block, x, A, complete):
     n = len(x)
-    e = [lin(block.embed, row) for row in x]
+    raw = [lin(block.embed, row) for row in x]
+    norms = [math.sqrt(sum(row[c] ** 2 for row in raw)) for c in range(len(raw[0]))]
+    e = [[v / max(norm, 1e-12) for v, norm in zip(row, norms)] for row in raw]  # each channel across the labels
     q = [lin(block.query, row) for row in e]
     k = [lin(block.key, row) for row in e]
 

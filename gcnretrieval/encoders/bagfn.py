@@ -66,8 +66,10 @@ class BaGFNBlock(nn.Module):
     r"""One BaGFN block: embedding, ``hops`` attentive graph-fusion steps with a GRU
     update, and a broad-learning attention gate per label.
 
-    **Embedding.** :math:`\mathbf{e}_i = \mathbf{W}_e \mathbf{x}_i + \mathbf{b}_e`
-    (one map shared by all labels).
+    **Embedding.** :math:`\tilde{\mathbf{e}}_i = \mathbf{W}_e \mathbf{x}_i + \mathbf{b}_e`
+    (one map shared by all labels), each channel L2-normalised across the labels as the
+    original normalises across its fields:
+    :math:`e_{ik} = \tilde{e}_{ik} / \max(\lVert \tilde{\mathbf{e}}_{\cdot k} \rVert_2, \epsilon)`.
 
     **Edge scores.** From node summaries :math:`\mathbf{q}_i = \mathbf{W}_q\mathbf{e}_i`,
     :math:`\mathbf{k}_j = \mathbf{W}_k\mathbf{e}_j` (``score_channels`` = :math:`r`),
@@ -135,14 +137,14 @@ class BaGFNBlock(nn.Module):
     bit), made the float32 output depend on the order of the labels.
 
     **Conditioning.** The fusion products are of degree 4 in :math:`\mathbf{u}` per hop,
-    so the block's sensitivity grows quickly with the scale of its input. At
-    initialisation, the default five blocks of width 64 on 300-d inputs have a relative
-    condition number of about 3 to 400 on the shipped vocabularies (GloVe vectors,
-    entries of standard deviation 0.4) and :math:`10^4` to :math:`10^7` for unit-scale
-    features; there, float32 rounding anywhere in the hops reaches the output (the
-    float32 and float64 outputs differ by up to 15%).
+    so the block's sensitivity grows quickly with the scale of its input: without the
+    normalised embedding, five blocks of width 64 on unit-scale 300-d features had a
+    relative condition number of :math:`10^4` to :math:`10^7` at initialisation, and
+    float32 outputs differed between CPU kernel paths by up to 20%. The normalisation
+    bounds the scale every block starts from (``benchmarks/bagfn_conditioning.py``).
 
-    Changes from the CTR original (official TF1 code), and why:
+    Changes from the CTR original (official TF1 code), and why (its L2 normalisation of
+    the embeddings across fields is kept, across labels):
 
     - field embeddings looked up from sparse ids become one shared linear map of the
       label word vectors (labels have features, not ids);
@@ -248,7 +250,7 @@ class BaGFNBlock(nn.Module):
 
     def forward(self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None) -> Tensor:
         num_nodes = x.size(0)
-        e = self.embed(x)
+        e = F.normalize(self.embed(x), p=2.0, dim=0)
         a_index, a_weight, p_index, p_weight = self._graphs(num_nodes, edge_index, edge_weight, e)
         q, k = self.query(e), self.key(e)
         a_alpha = self._attention(q, k, a_index, a_weight)
