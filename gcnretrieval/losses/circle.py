@@ -20,10 +20,12 @@ from gcnretrieval.losses.pair_kernels import (
     NORM_EPS,
     REDUCTIONS,
     PairwiseInputs,
+    autocast_off,
     circle_from_similarity,
     label_overlap,
     pair_masks,
     symmetric_gram,
+    upcast,
 )
 from gcnretrieval.losses.pairs import multilabel_pair_masks
 
@@ -64,6 +66,13 @@ def circle_loss(
     the reference path: the formula above op by op (masked log-sum-exps), differentiated
     by autograd; both give the same loss and gradient up to rounding.
 
+    float16 and bfloat16 features are upcast to float32 and the loss is computed with
+    autocast off (also under :func:`torch.autocast`): the loss is a float32 scalar and the
+    gradient reaches ``features`` in their dtype. The fused kernel's backward pass runs in
+    float32 even when called inside an autocast region; the reference path's backward is
+    autograd's, whose products then run in the autocast dtype (call ``backward`` outside
+    the region, as PyTorch recommends).
+
     Args:
         features: embeddings of one modality (any norm; rows are L2-normalised).
         labels: multi-hot 0/1 labels.
@@ -82,12 +91,14 @@ def circle_loss(
     check_matrix("features", features)
     check_labels(labels, features.size(0), "features")
 
-    unit = F.normalize(features, p=2.0, dim=1, eps=NORM_EPS)
-    if fused:
-        positive, negative = pair_masks(label_overlap(labels, labels, unit.dtype))
-        return circle_from_similarity(symmetric_gram(unit), positive, negative, m, gamma, reduction)
-    positive, negative = multilabel_pair_masks(labels, labels)
-    return circle_op_by_op(unit @ unit.t(), positive, negative, m, gamma, reduction)
+    features = upcast(features)
+    with autocast_off(features.device):
+        unit = F.normalize(features, p=2.0, dim=1, eps=NORM_EPS)
+        if fused:
+            positive, negative = pair_masks(label_overlap(labels, labels, unit.dtype))
+            return circle_from_similarity(symmetric_gram(unit), positive, negative, m, gamma, reduction)
+        positive, negative = multilabel_pair_masks(labels, labels)
+        return circle_op_by_op(unit @ unit.t(), positive, negative, m, gamma, reduction)
 
 
 def circle_op_by_op(
@@ -100,7 +111,7 @@ def circle_op_by_op(
     none. Their diagonals are ignored: the global reduction keeps the pairs :math:`i < j`,
     the per-anchor one the pairs :math:`j \ne i`.
     """
-    positive, negative = positive.bool(), negative.bool()
+    similarity, positive, negative = upcast(similarity), positive.bool(), negative.bool()
     logits = _pair_logits(similarity, positive, m, gamma)
 
     n = similarity.size(0)
@@ -186,8 +197,9 @@ class CircleLoss(LossTerm):
     def from_similarities(self, pairs: PairwiseInputs) -> Tensor:
         """The same loss from the batch's shared similarity matrices (see :func:`cosine_similarities`)."""
         loss = circle_from_similarity if self.fused else circle_op_by_op
-        image = loss(pairs.image_image, pairs.positive, pairs.negative, self.m, self.gamma, self.reduction)
-        text = loss(pairs.text_text, pairs.positive, pairs.negative, self.m, self.gamma, self.reduction)
+        with autocast_off(pairs.image_image.device):
+            image = loss(pairs.image_image, pairs.positive, pairs.negative, self.m, self.gamma, self.reduction)
+            text = loss(pairs.text_text, pairs.positive, pairs.negative, self.m, self.gamma, self.reduction)
         return image + text
 
     def extra_repr(self) -> str:

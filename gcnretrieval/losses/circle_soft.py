@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from gcnretrieval.losses._checks import check_choice, check_embedding_pair, check_unit_interval, require_field
 from gcnretrieval.losses.base import LossTerm, register_loss
 from gcnretrieval.losses.circle import REDUCTIONS, CircleLoss
-from gcnretrieval.losses.pair_kernels import cosine_similarities
+from gcnretrieval.losses.pair_kernels import cosine_similarities, upcast
 from gcnretrieval.losses.soft_contrastive import SoftContrastiveLoss, soft_contrastive_loss
 
 LAMBDA_MODES = ("learned", "fixed")
@@ -35,6 +35,8 @@ class CircleSoftLoss(LossTerm):
     batch (:func:`~gcnretrieval.losses.pair_kernels.cosine_similarities`) and read by both
     fused kernels. ``fused=False`` is the reference path: :class:`CircleLoss` and
     :class:`SoftContrastiveLoss` each on their own, op by op, differentiated by autograd.
+    Either way float16 and bfloat16 embeddings are upcast to float32 and the pairwise terms
+    are computed with autocast off (see :func:`~gcnretrieval.losses.circle_loss`).
 
     **Clamp and gradient.** The forward pass uses the clamped value, so the weight in use
     always lies in :math:`[0, 1]`, and passes the gradient straight through the clamp
@@ -104,6 +106,8 @@ class CircleSoftLoss(LossTerm):
         image = require_field(output, "image_embedding")
         text = require_field(output, "text_embedding")
         check_embedding_pair(image, text, labels)
+        # one cast per modality: the gradients of both terms add up in float32, then round once
+        image, text = upcast(image), upcast(text)
         if self.fused:
             pairs = cosine_similarities(image, text, labels)  # built once, read by both terms
             l_cir = self.circle.from_similarities(pairs)

@@ -17,8 +17,10 @@ from gcnretrieval.losses.base import LossTerm, register_loss
 from gcnretrieval.losses.pair_kernels import (
     NORM_EPS,
     PairwiseInputs,
+    autocast_off,
     cosine_similarities,
     soft_contrastive_from_similarity,
+    upcast,
 )
 
 #: Scale applied to the similarities inside the log-partition term,
@@ -65,6 +67,13 @@ def soft_contrastive_loss(
     ``fused=False`` is the reference path: the formulas above op by op, differentiated by
     autograd; both give the same loss and gradient up to rounding.
 
+    float16 and bfloat16 embeddings are upcast to float32 and the loss is computed with
+    autocast off (also under :func:`torch.autocast`): the loss is a float32 scalar and the
+    gradients reach ``img`` and ``txt`` in their dtype. The fused kernel's backward pass
+    runs in float32 even when called inside an autocast region; the reference path's
+    backward is autograd's, whose products then run in the autocast dtype (call
+    ``backward`` outside the region, as PyTorch recommends).
+
     Args:
         img: image embeddings.
         txt: text embeddings (same width as ``img``).
@@ -86,11 +95,13 @@ def soft_contrastive_loss(
         return soft_contrastive_from_similarity(
             pairs.image_text, pairs.image_image, pairs.text_text, pairs.overlap, temperature, intra_weight, KAPPA
         )
-    v = F.normalize(img, p=2.0, dim=1, eps=NORM_EPS)
-    t = F.normalize(txt, p=2.0, dim=1, eps=NORM_EPS)
-    y = labels.to(v.dtype)
-    y_bar = (y @ y.t()).clamp(max=1.0)
-    return soft_contrastive_op_by_op(v @ t.t(), v @ v.t(), t @ t.t(), y_bar, temperature, intra_weight)
+    img, txt = upcast(img), upcast(txt)
+    with autocast_off(img.device):
+        v = F.normalize(img, p=2.0, dim=1, eps=NORM_EPS)
+        t = F.normalize(txt, p=2.0, dim=1, eps=NORM_EPS)
+        y = labels.to(v.dtype)
+        y_bar = (y @ y.t()).clamp(max=1.0)
+        return soft_contrastive_op_by_op(v @ t.t(), v @ v.t(), t @ t.t(), y_bar, temperature, intra_weight)
 
 
 def soft_contrastive_op_by_op(
@@ -107,6 +118,7 @@ def soft_contrastive_op_by_op(
     Takes the cosine matrices :math:`\hat{V}\hat{T}^\top`, :math:`\hat{V}\hat{V}^\top`,
     :math:`\hat{T}\hat{T}^\top` and :math:`\bar{Y} = \min(1, YY^\top)` (``overlap``).
     """
+    image_text, image_image, text_text = upcast(image_text), upcast(image_image), upcast(text_text)
     s_vt = image_text / temperature
     s_vv = image_image / temperature
     s_tt = text_text / temperature
@@ -162,9 +174,10 @@ class SoftContrastiveLoss(LossTerm):
                 pairs.image_text, pairs.image_image, pairs.text_text, pairs.overlap,
                 self.temperature, self.intra_weight, KAPPA,
             )
-        return soft_contrastive_op_by_op(
-            pairs.image_text, pairs.image_image, pairs.text_text, pairs.overlap, self.temperature, self.intra_weight
-        )
+        with autocast_off(pairs.image_text.device):
+            return soft_contrastive_op_by_op(
+                pairs.image_text, pairs.image_image, pairs.text_text, pairs.overlap, self.temperature, self.intra_weight
+            )
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, intra_weight={self.intra_weight}, fused={self.fused}"
