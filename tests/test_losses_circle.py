@@ -95,15 +95,16 @@ def _all_pairs_tuple(labels):
     return a1, p, a2, n
 
 
+@pytest.mark.parametrize("fused", [True, False])
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-def test_per_anchor_equals_pytorch_metric_learning(seed, dtype):
+def test_per_anchor_equals_pytorch_metric_learning(seed, dtype, fused):
     x, y = random_batch(16, d=12, c=6, density=0.25, seed=seed)
     x = x.to(dtype)
     tol = 1e-6 if dtype == torch.float64 else 1e-4
     ours_x = x.clone().requires_grad_(True)
     pml_x = x.clone().requires_grad_(True)
-    ours = circle_loss(ours_x, y, m=0.25, gamma=16.0, reduction="per_anchor")
+    ours = circle_loss(ours_x, y, m=0.25, gamma=16.0, reduction="per_anchor", fused=fused)
     theirs = PMLCircleLoss(m=0.25, gamma=16)(pml_x, indices_tuple=_all_pairs_tuple(y))
     ours.backward()
     theirs.backward()
