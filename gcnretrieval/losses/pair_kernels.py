@@ -19,9 +19,9 @@ values and gradients against plain-loop references, against the op-by-op referen
 forward and backward pass with autocast turned off on its inputs' device
 (:func:`autocast_off`), so under :func:`torch.autocast` the products and exponentials stay
 in float32 too. A loss from half-precision inputs is a float32 scalar; the gradients flow
-back to the inputs in their own dtype. The exponent window :data:`EXP_RANGE` assumes
-exactly that: float16 cannot hold :math:`e^{-80}` (its smallest normal number is
-:math:`e^{-9.7}`), where the Circle loss at :math:`\gamma = 16` would underflow to 0.
+back to the inputs in their own dtype. The exponent window :data:`EXP_RANGE` needs that:
+float16's smallest normal number is :math:`e^{-9.7}`; computed in float16, the Circle loss
+at :math:`\gamma = 16` would come out as 0.
 """
 from __future__ import annotations
 
