@@ -1,12 +1,12 @@
 """Circle-Soft loss, forward + backward: the fused kernels next to the same formulas op by op.
 
-The op-by-op version is the loss as autograd sees it when each formula is written with
-tensor operations (masked log-sum-exps, ``torch.where``, separate similarity products
-per term). It was the package's implementation before ``gcnretrieval/losses/pair_kernels.py``
-and is kept here as the side-by-side baseline. Both run on the same random unit-norm
-embeddings (d = 1,024, 24 labels, about 3.8 labels per item) in the same process; the
-table gives the best of ``--repeats`` timings, the speed-up, and the largest relative
-difference of the loss and of the gradients between the two.
+The op-by-op version is the package's reference path, ``CircleSoftLoss(fused=False)``:
+the loss as autograd sees it when each formula is written with tensor operations (masked
+log-sum-exps, ``torch.where``, separate similarity products per term). It was the
+package's implementation before ``gcnretrieval/losses/pair_kernels.py``. Both run on the
+same random embeddings (d = 1,024, 24 labels, about 3.8 labels per item) in float32 in
+the same process; the table gives the best of ``--repeats`` timings, the speed-up, and the
+largest relative difference of the loss and of the gradients between the two.
 
 Usage::
 
@@ -20,61 +20,12 @@ import os
 import time
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from gcnretrieval.losses import KAPPA, CircleSoftLoss
+from gcnretrieval.losses import CircleSoftLoss
 from gcnretrieval.runner import cpu_model
 
 M, GAMMA, TAU, GAMMA_S, THETA = 0.25, 16.0, 0.22, 0.14, 0.6
-
-
-# ---------------------------------------------------------------- op-by-op baseline
-def _masked_logsumexp(values: Tensor, mask: Tensor, dim: int) -> tuple[Tensor, Tensor]:
-    nonempty = mask.any(dim=dim)
-    filled = values.masked_fill(~mask, float("-inf"))
-    safe = torch.where(nonempty.unsqueeze(dim), filled, torch.zeros_like(values))
-    return torch.logsumexp(safe, dim=dim), nonempty
-
-
-def circle_op_by_op(features: Tensor, labels: Tensor) -> Tensor:
-    unit = F.normalize(features, dim=1, eps=1e-12)
-    sim = unit @ unit.t()
-    positive = (labels @ labels.t()) > 0
-    fixed = sim.detach()
-    pos_logit = -GAMMA * torch.relu(1.0 + M - fixed) * (sim - (1.0 - M))
-    neg_logit = GAMMA * torch.relu(fixed + M) * (sim - M)
-    logits = torch.where(positive, pos_logit, neg_logit)
-    n = sim.size(0)
-    keep = torch.ones(n, n, dtype=torch.bool).triu(diagonal=1)
-    lse_p, has_p = _masked_logsumexp(logits.flatten(), (positive & keep).flatten(), dim=0)
-    lse_n, has_n = _masked_logsumexp(logits.flatten(), (~positive & keep).flatten(), dim=0)
-    loss = F.softplus(lse_p + lse_n)
-    return torch.where(has_p & has_n, loss, torch.zeros_like(loss))
-
-
-def soft_op_by_op(img: Tensor, txt: Tensor, labels: Tensor) -> Tensor:
-    v, t = F.normalize(img, dim=1, eps=1e-12), F.normalize(txt, dim=1, eps=1e-12)
-    s_vt, s_vv, s_tt = v @ t.t() / TAU, v @ v.t() / TAU, t @ t.t() / TAU
-    y_bar = (labels @ labels.t()).clamp(max=1.0)
-    eye = torch.eye(y_bar.size(0), dtype=y_bar.dtype)
-
-    def row_normalise(w: Tensor) -> Tensor:
-        return w / w.sum(dim=1, keepdim=True).clamp(min=1.0)
-
-    def mean_log_likelihood(sim: Tensor, target: Tensor) -> Tensor:
-        log_partition = torch.logsumexp(KAPPA * sim, dim=1, keepdim=True)
-        return (target * (sim - log_partition)).sum(dim=1).mean()
-
-    p_inter, p_intra = row_normalise(y_bar), row_normalise((y_bar - eye).clamp(min=0.0))
-    inter = mean_log_likelihood(s_vt, p_inter) + mean_log_likelihood(s_vt.t(), p_inter)
-    intra = mean_log_likelihood(s_vv, p_intra) + mean_log_likelihood(s_tt, p_intra)
-    return -inter - GAMMA_S * intra
-
-
-def circle_soft_op_by_op(img: Tensor, txt: Tensor, labels: Tensor) -> Tensor:
-    circle = circle_op_by_op(img, labels) + circle_op_by_op(txt, labels)
-    return THETA * circle + (1.0 - THETA) * soft_op_by_op(img, txt, labels)
 
 
 # ------------------------------------------------------------------------- timing
@@ -83,17 +34,24 @@ class _Output:
         self.image_embedding, self.text_embedding = image, text
 
 
+def _circle_soft(img: Tensor, txt: Tensor, labels: Tensor, fused_kernels: bool) -> Tensor:
+    loss = CircleSoftLoss(theta=THETA, m=M, gamma=GAMMA, temperature=TAU, intra_weight=GAMMA_S, fused=fused_kernels)
+    return loss(_Output(img, txt), labels)
+
+
 def fused(img: Tensor, txt: Tensor, labels: Tensor) -> Tensor:
-    return CircleSoftLoss(theta=THETA, m=M, gamma=GAMMA, temperature=TAU, intra_weight=GAMMA_S)(
-        _Output(img, txt), labels
-    )
+    return _circle_soft(img, txt, labels, True)
+
+
+def circle_soft_op_by_op(img: Tensor, txt: Tensor, labels: Tensor) -> Tensor:
+    return _circle_soft(img, txt, labels, False)
 
 
 def value_and_grads(loss_fn, img: Tensor, txt: Tensor, labels: Tensor) -> tuple[float, Tensor, Tensor]:
     img, txt = img.clone().requires_grad_(True), txt.clone().requires_grad_(True)
     loss = loss_fn(img, txt, labels)
     loss.backward()
-    return float(loss), img.grad, txt.grad
+    return float(loss.detach()), img.grad, txt.grad
 
 
 def best_time(loss_fn, img: Tensor, txt: Tensor, labels: Tensor, repeats: int) -> float:

@@ -9,8 +9,8 @@ from torch import Tensor, nn
 from gcnretrieval.losses._checks import check_choice, check_embedding_pair, check_unit_interval, require_field
 from gcnretrieval.losses.base import LossTerm, register_loss
 from gcnretrieval.losses.circle import REDUCTIONS, CircleLoss
-from gcnretrieval.losses.pair_kernels import cosine_similarities
-from gcnretrieval.losses.soft_contrastive import SoftContrastiveLoss
+from gcnretrieval.losses.pair_kernels import cosine_similarities, upcast
+from gcnretrieval.losses.soft_contrastive import SoftContrastiveLoss, soft_contrastive_loss
 
 LAMBDA_MODES = ("learned", "fixed")
 THETA_TARGETS = ("circle", "soft")
@@ -31,6 +31,13 @@ class CircleSoftLoss(LossTerm):
     (``lambda_mode="fixed"``). With ``theta_on="soft"`` the weight moves to the soft term:
     :math:`\mathcal{L}_{CS} = (1 - \lambda)\mathcal{L}_{cir} + \lambda\mathcal{L}_{soft}`.
 
+    With ``fused=True`` (default) the cosine matrices and label masks are built once per
+    batch (:func:`~gcnretrieval.losses.pair_kernels.cosine_similarities`) and read by both
+    fused kernels. ``fused=False`` is the reference path: :class:`CircleLoss` and
+    :class:`SoftContrastiveLoss` each on their own, op by op, differentiated by autograd.
+    Either way float16 and bfloat16 embeddings are upcast to float32 and the pairwise terms
+    are computed with autocast off (see :func:`~gcnretrieval.losses.circle_loss`).
+
     **Clamp and gradient.** The forward pass uses the clamped value, so the weight in use
     always lies in :math:`[0, 1]`, and passes the gradient straight through the clamp
     (:math:`\partial\lambda/\partial\lambda_{raw} = 1` everywhere). A plain clamp has zero
@@ -49,6 +56,8 @@ class CircleSoftLoss(LossTerm):
         reduction: Circle reduction, ``"global"`` (default) or ``"per_anchor"``.
         temperature: soft contrastive :math:`\tau` (default ``0.22``).
         intra_weight: soft contrastive :math:`\gamma_s` (default ``0.14``).
+        fused: fused kernels on shared similarity matrices (default ``True``) or the
+            op-by-op reference path.
     """
 
     def __init__(
@@ -61,14 +70,16 @@ class CircleSoftLoss(LossTerm):
         reduction: str = "global",
         temperature: float = 0.22,
         intra_weight: float = 0.14,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         self.theta = check_unit_interval("theta", theta)
         self.lambda_mode = check_choice("lambda_mode", lambda_mode, LAMBDA_MODES)
         self.theta_on = check_choice("theta_on", theta_on, THETA_TARGETS)
         check_choice("reduction", reduction, REDUCTIONS)
-        self.circle = CircleLoss(m=m, gamma=gamma, reduction=reduction)
-        self.soft = SoftContrastiveLoss(temperature=temperature, intra_weight=intra_weight)
+        self.fused = bool(fused)
+        self.circle = CircleLoss(m=m, gamma=gamma, reduction=reduction, fused=self.fused)
+        self.soft = SoftContrastiveLoss(temperature=temperature, intra_weight=intra_weight, fused=self.fused)
         initial = torch.tensor(self.theta)
         if self.lambda_mode == "learned":
             self.lambda_raw = nn.Parameter(initial)
@@ -95,9 +106,17 @@ class CircleSoftLoss(LossTerm):
         image = require_field(output, "image_embedding")
         text = require_field(output, "text_embedding")
         check_embedding_pair(image, text, labels)
-        pairs = cosine_similarities(image, text, labels)  # built once, read by both terms
-        l_cir = self.circle.from_similarities(pairs)
-        l_soft = self.soft.from_similarities(pairs)
+        # one cast per modality: the gradients of both terms add up in float32, then round once
+        image, text = upcast(image), upcast(text)
+        if self.fused:
+            pairs = cosine_similarities(image, text, labels)  # built once, read by both terms
+            l_cir = self.circle.from_similarities(pairs)
+            l_soft = self.soft.from_similarities(pairs)
+        else:
+            l_cir = self.circle(image, labels) + self.circle(text, labels)
+            l_soft = soft_contrastive_loss(
+                image, text, labels, self.soft.temperature, self.soft.intra_weight, fused=False
+            )
         lam = self.weight
         if self.theta_on == "circle":
             mixed = lam * l_cir + (1.0 - lam) * l_soft
@@ -109,4 +128,6 @@ class CircleSoftLoss(LossTerm):
         return self.components(output, labels)["circle_soft"]
 
     def extra_repr(self) -> str:
-        return f"theta={self.theta}, lambda_mode={self.lambda_mode!r}, theta_on={self.theta_on!r}"
+        return (
+            f"theta={self.theta}, lambda_mode={self.lambda_mode!r}, theta_on={self.theta_on!r}, fused={self.fused}"
+        )

@@ -11,12 +11,25 @@ the backward pass scales it. The similarity matrices themselves are built by
 
 The formulas are those of :func:`gcnretrieval.losses.circle_loss` and
 :func:`gcnretrieval.losses.soft_contrastive_loss`; ``tests/test_losses_*`` check the
-values and gradients against plain-loop references and :func:`torch.autograd.gradcheck`.
+values and gradients against plain-loop references, against the op-by-op reference path
+(``fused=False``) and with :func:`torch.autograd.gradcheck`.
+
+**Precision.** The kernels compute in float32 or float64 only. ``float16`` and
+``bfloat16`` inputs are upcast to float32 (:func:`upcast`), and every kernel runs its
+forward and backward pass with autocast turned off on its inputs' device
+(:func:`autocast_off`), so under :func:`torch.autocast` the products and exponentials stay
+in float32 too. A loss from half-precision inputs is a float32 scalar; the gradients flow
+back to the inputs in their own dtype. The exponent window :data:`EXP_RANGE` needs that:
+float16's smallest normal number is :math:`e^{-9.7}`; computed in float16, the Circle loss
+at :math:`\gamma = 16` would come out as 0.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +38,57 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 
 NORM_EPS = 1e-12  # guards the L2 normalisation of all-zero rows
 REDUCTIONS = ("global", "per_anchor")
+#: Floating-point dtypes the pairwise losses never compute in: they are upcast to float32.
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the pairwise losses compute in for inputs of ``dtype``: float32 for the
+    half types (:data:`HALF_DTYPES`), ``dtype`` itself otherwise."""
+    return torch.float32 if dtype in HALF_DTYPES else dtype
+
+
+def upcast(tensor: Tensor) -> Tensor:
+    """``tensor`` in :func:`compute_dtype` of its dtype (itself, no copy, if already there).
+
+    The cast is differentiable: gradients reach a half-precision input in its own dtype.
+    """
+    return tensor.to(torch.float32) if tensor.dtype in HALF_DTYPES else tensor
+
+
+def autocast_off(device: torch.device) -> contextlib.AbstractContextManager:
+    """A context with :func:`torch.autocast` disabled on ``device``'s type.
+
+    Where autocast is not enabled (or the device type has none) it is a no-op context,
+    which costs a tenth of entering ``torch.autocast(enabled=False)``.
+    """
+    if torch.amp.is_autocast_available(device.type) and torch.is_autocast_enabled(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
+
+
+_Method = TypeVar("_Method", bound=Callable)
+
+
+def _full_precision(method: _Method) -> _Method:
+    """Run a Function's ``forward`` or ``backward`` with autocast off on the device of its
+    tensor arguments and with half-precision tensor arguments upcast (:func:`upcast`).
+
+    Backward needs it too: called inside an autocast region, it would otherwise run its
+    products in the autocast dtype. Gradients returned in float32 for a half-precision
+    input are cast back to the input's dtype by autograd.
+    """
+
+    @functools.wraps(method)
+    def wrapper(ctx: FunctionCtx, *args):
+        args = [upcast(a) if isinstance(a, Tensor) else a for a in args]
+        device_type = args[0].device.type  # every kernel's first argument is a tensor
+        if torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type):
+            with torch.autocast(device_type, enabled=False):
+                return method(ctx, *args)
+        return method(ctx, *args)  # the common case, kept cheap: nothing to switch off
+
+    return wrapper  # type: ignore[return-value]
 
 
 class PairwiseInputs(NamedTuple):
@@ -52,12 +116,14 @@ class _SymmetricGram(torch.autograd.Function):
     """
 
     @staticmethod
+    @_full_precision
     def forward(ctx: FunctionCtx, unit: Tensor) -> Tensor:
         ctx.save_for_backward(unit)
         return unit @ unit.t()
 
     @staticmethod
     @once_differentiable
+    @_full_precision
     def backward(ctx: FunctionCtx, grad: Tensor) -> Tensor:
         (unit,) = ctx.saved_tensors
         # a contiguous copy of the transpose, then a plain add: faster than adding a strided view
@@ -65,8 +131,35 @@ class _SymmetricGram(torch.autograd.Function):
 
 
 def symmetric_gram(unit: Tensor) -> Tensor:
-    """:math:`UU^\\top` for a 2-D tensor, with a one-product backward pass."""
+    """:math:`UU^\\top` for a 2-D tensor, with a one-product backward pass (in float32 for
+    half-precision inputs, autocast off)."""
     return _SymmetricGram.apply(unit)
+
+
+class _CrossGram(torch.autograd.Function):
+    """:math:`G = AB^\\top` with the backward :math:`(\\partial G\\, B, \\partial G^\\top A)`, both
+    passes in full precision (the product autograd records for ``a @ b.t()`` would run its
+    backward in the autocast dtype when called inside an autocast region)."""
+
+    @staticmethod
+    @_full_precision
+    def forward(ctx: FunctionCtx, a: Tensor, b: Tensor) -> Tensor:
+        ctx.save_for_backward(a, b)
+        return a @ b.t()
+
+    @staticmethod
+    @once_differentiable
+    @_full_precision
+    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = ctx.saved_tensors
+        grad_a = grad @ b if ctx.needs_input_grad[0] else None
+        grad_b = grad.t() @ a if ctx.needs_input_grad[1] else None
+        return grad_a, grad_b
+
+
+def cross_gram(a: Tensor, b: Tensor) -> Tensor:
+    """:math:`AB^\\top` for two 2-D tensors (in float32 for half-precision inputs, autocast off)."""
+    return _CrossGram.apply(a, b)
 
 
 def label_overlap(labels_a: Tensor, labels_b: Tensor, dtype: torch.dtype) -> Tensor:
@@ -85,17 +178,24 @@ def pair_masks(overlap: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def cosine_similarities(image: Tensor, text: Tensor, labels: Tensor) -> PairwiseInputs:
-    """Row-normalise both modalities and build every matrix the pairwise losses read."""
-    v = F.normalize(image, p=2.0, dim=1, eps=NORM_EPS)
-    t = F.normalize(text, p=2.0, dim=1, eps=NORM_EPS)
-    overlap = label_overlap(labels, labels, image.dtype)
-    return PairwiseInputs(symmetric_gram(v), symmetric_gram(t), v @ t.t(), overlap, *pair_masks(overlap))
+    """Row-normalise both modalities and build every matrix the pairwise losses read.
+
+    The matrices are in :func:`compute_dtype` of the embeddings (float32 for float16 and
+    bfloat16), built with autocast off.
+    """
+    image, text = upcast(image), upcast(text)
+    with autocast_off(image.device):
+        v = F.normalize(image, p=2.0, dim=1, eps=NORM_EPS)
+        t = F.normalize(text, p=2.0, dim=1, eps=NORM_EPS)
+        overlap = label_overlap(labels, labels, v.dtype)
+        return PairwiseInputs(symmetric_gram(v), symmetric_gram(t), cross_gram(v, t), overlap, *pair_masks(overlap))
 
 
 # ----------------------------------------------------------------------------- Circle
 
 #: Largest spread of exponents that one shared shift may cover: ``exp`` of anything in
-#: [-80, 0] stays a normal float32 number (and off ``exp``'s slow underflow path). When a
+#: [-80, 0] stays a normal number in both compute dtypes, float32 (down to e^-87.3) and
+#: float64 (and off ``exp``'s slow underflow path); the half types are upcast first. When a
 #: loss's exponents provably lie in a window this wide, one constant shift replaces the
 #: per-row or per-mask maxima; otherwise the maxima are computed and exponents are clamped
 #: to [-EXP_RANGE, EXP_RANGE] (entries outside a mask are multiplied by 0 afterwards; inside
@@ -130,6 +230,7 @@ def circle_from_similarity(
 
 class _CircleFunction(torch.autograd.Function):
     @staticmethod
+    @_full_precision
     def forward(
         ctx: FunctionCtx,
         similarity: Tensor,
@@ -161,7 +262,8 @@ class _CircleFunction(torch.autograd.Function):
         valid = has_p & has_n
         zero = torch.zeros((), dtype=similarity.dtype, device=similarity.device)
         total = torch.where(valid, lse_p + lse_n, zero)
-        terms = torch.where(valid, F.softplus(total), zero)
+        # log(1 + e^x) exactly: F.softplus returns x itself above x = 20 (off by up to 2e-9)
+        terms = torch.where(valid, torch.logaddexp(total, zero), zero)
         sigma = torch.where(valid, torch.sigmoid(total), zero)
         if reduction == "global":
             loss, scale = terms, sigma
@@ -183,6 +285,7 @@ class _CircleFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @_full_precision
     def backward(ctx: FunctionCtx, grad_loss: Tensor):
         (signed,) = ctx.saved_tensors
         return signed * grad_loss, None, None, None, None, None
@@ -254,6 +357,7 @@ def soft_contrastive_from_similarity(
 
 class _SoftContrastiveFunction(torch.autograd.Function):
     @staticmethod
+    @_full_precision
     def forward(
         ctx: FunctionCtx,
         image_text: Tensor,
@@ -312,6 +416,7 @@ class _SoftContrastiveFunction(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
+    @_full_precision
     def backward(ctx: FunctionCtx, grad_loss: Tensor):
         grad_vt, grad_vv, grad_tt = ctx.saved_tensors
         return grad_vt * grad_loss, grad_vv * grad_loss, grad_tt * grad_loss, None, None, None, None

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from gcnretrieval.losses._checks import (
@@ -12,7 +14,14 @@ from gcnretrieval.losses._checks import (
     require_field,
 )
 from gcnretrieval.losses.base import LossTerm, register_loss
-from gcnretrieval.losses.pair_kernels import PairwiseInputs, cosine_similarities, soft_contrastive_from_similarity
+from gcnretrieval.losses.pair_kernels import (
+    NORM_EPS,
+    PairwiseInputs,
+    autocast_off,
+    cosine_similarities,
+    soft_contrastive_from_similarity,
+    upcast,
+)
 
 #: Scale applied to the similarities inside the log-partition term,
 #: :math:`\ell_{ij} = S_{ij} - \log\sum_k e^{\kappa S_{ik}}`. This is the published
@@ -26,6 +35,7 @@ def soft_contrastive_loss(
     labels: Tensor,
     temperature: float = 0.22,
     intra_weight: float = 0.14,
+    fused: bool = True,
 ) -> Tensor:
     r"""Soft contrastive loss over inter- and intra-modal pairs.
 
@@ -50,9 +60,19 @@ def soft_contrastive_loss(
     modality); the intra-modal targets drop it, and a row without any other positive keeps
     a zero target, so it adds :math:`0` to the mean. The log-partition runs over every
     :math:`k`, the self-pair included, in all four blocks: METHOD §4 writes the sum without
-    exception, and the I-GNN loss it follows normalises over the whole row. The value and
-    its gradient come from one fused kernel,
+    exception, and the I-GNN loss it follows normalises over the whole row.
+
+    By default the value and its gradient come from one fused kernel,
     :func:`~gcnretrieval.losses.pair_kernels.soft_contrastive_from_similarity`.
+    ``fused=False`` is the reference path: the formulas above op by op, differentiated by
+    autograd; both give the same loss and gradient up to rounding.
+
+    float16 and bfloat16 embeddings are upcast to float32 and the loss is computed with
+    autocast off (also under :func:`torch.autocast`): the loss is a float32 scalar and the
+    gradients reach ``img`` and ``txt`` in their dtype. The fused kernel's backward pass
+    runs in float32 even when called inside an autocast region; the reference path's
+    backward is autograd's, whose products then run in the autocast dtype (call
+    ``backward`` outside the region, as PyTorch recommends).
 
     Args:
         img: image embeddings.
@@ -60,6 +80,7 @@ def soft_contrastive_loss(
         labels: multi-hot 0/1 labels shared by the aligned pairs.
         temperature: :math:`\tau > 0` (default ``0.22``).
         intra_weight: :math:`\gamma_s \ge 0` (default ``0.14``).
+        fused: the fused kernel (default ``True``) or the op-by-op reference path.
 
     Shapes:
         - **input:** img :math:`(n, d)`, txt :math:`(n, d)`, labels :math:`(n, C)`
@@ -69,10 +90,58 @@ def soft_contrastive_loss(
     intra_weight = check_non_negative("intra_weight", intra_weight)
     check_embedding_pair(img, txt, labels)
 
-    pairs = cosine_similarities(img, txt, labels)
-    return soft_contrastive_from_similarity(
-        pairs.image_text, pairs.image_image, pairs.text_text, pairs.overlap, temperature, intra_weight, KAPPA
-    )
+    if fused:
+        pairs = cosine_similarities(img, txt, labels)
+        return soft_contrastive_from_similarity(
+            pairs.image_text, pairs.image_image, pairs.text_text, pairs.overlap, temperature, intra_weight, KAPPA
+        )
+    img, txt = upcast(img), upcast(txt)
+    with autocast_off(img.device):
+        v = F.normalize(img, p=2.0, dim=1, eps=NORM_EPS)
+        t = F.normalize(txt, p=2.0, dim=1, eps=NORM_EPS)
+        y = labels.to(v.dtype)
+        y_bar = (y @ y.t()).clamp(max=1.0)
+        return soft_contrastive_op_by_op(v @ t.t(), v @ v.t(), t @ t.t(), y_bar, temperature, intra_weight)
+
+
+def soft_contrastive_op_by_op(
+    image_text: Tensor,
+    image_image: Tensor,
+    text_text: Tensor,
+    overlap: Tensor,
+    temperature: float,
+    intra_weight: float,
+) -> Tensor:
+    r"""The reference path of :func:`soft_contrastive_loss`: its formulas op by op,
+    differentiated by autograd.
+
+    Takes the cosine matrices :math:`\hat{V}\hat{T}^\top`, :math:`\hat{V}\hat{V}^\top`,
+    :math:`\hat{T}\hat{T}^\top` and :math:`\bar{Y} = \min(1, YY^\top)` (``overlap``).
+    """
+    image_text, image_image, text_text = upcast(image_text), upcast(image_image), upcast(text_text)
+    s_vt = image_text / temperature
+    s_vv = image_image / temperature
+    s_tt = text_text / temperature
+
+    y_bar = overlap.to(s_vt.dtype)
+    eye = torch.eye(y_bar.size(0), dtype=y_bar.dtype, device=y_bar.device)
+    p_inter = _row_normalise(y_bar)
+    p_intra = _row_normalise((y_bar - eye).clamp(min=0.0))
+
+    inter = _mean_log_likelihood(s_vt, p_inter) + _mean_log_likelihood(s_vt.t(), p_inter)
+    intra = _mean_log_likelihood(s_vv, p_intra) + _mean_log_likelihood(s_tt, p_intra)
+    return -inter - intra_weight * intra
+
+
+def _row_normalise(weights: Tensor) -> Tensor:
+    """Divide each row by its sum; all-zero rows stay zero (entries are 0/1, sums >= 1)."""
+    return weights / weights.sum(dim=1, keepdim=True).clamp(min=1.0)
+
+
+def _mean_log_likelihood(sim: Tensor, target: Tensor) -> Tensor:
+    """Mean over rows of ``m_i = sum_j p_ij (S_ij - logsumexp_k(kappa * S_ik))``."""
+    log_partition = torch.logsumexp(KAPPA * sim, dim=1, keepdim=True)
+    return (target * (sim - log_partition)).sum(dim=1).mean()
 
 
 @register_loss("soft_contrastive")
@@ -84,24 +153,31 @@ class SoftContrastiveLoss(LossTerm):
     Args:
         temperature: :math:`\tau > 0` (default ``0.22``; 0.20 for MS-COCO).
         intra_weight: :math:`\gamma_s \ge 0` (default ``0.14``).
+        fused: the fused kernel (default ``True``) or the op-by-op reference path.
     """
 
-    def __init__(self, temperature: float = 0.22, intra_weight: float = 0.14) -> None:
+    def __init__(self, temperature: float = 0.22, intra_weight: float = 0.14, fused: bool = True) -> None:
         super().__init__()
         self.temperature = check_positive("temperature", temperature)
         self.intra_weight = check_non_negative("intra_weight", intra_weight)
+        self.fused = bool(fused)
 
     def forward(self, output: Any, labels: Tensor) -> Tensor:
         image = require_field(output, "image_embedding")
         text = require_field(output, "text_embedding")
-        return soft_contrastive_loss(image, text, labels, self.temperature, self.intra_weight)
+        return soft_contrastive_loss(image, text, labels, self.temperature, self.intra_weight, self.fused)
 
     def from_similarities(self, pairs: PairwiseInputs) -> Tensor:
         """The same loss from the batch's shared similarity matrices (see :func:`cosine_similarities`)."""
-        return soft_contrastive_from_similarity(
-            pairs.image_text, pairs.image_image, pairs.text_text, pairs.overlap,
-            self.temperature, self.intra_weight, KAPPA,
-        )
+        if self.fused:
+            return soft_contrastive_from_similarity(
+                pairs.image_text, pairs.image_image, pairs.text_text, pairs.overlap,
+                self.temperature, self.intra_weight, KAPPA,
+            )
+        with autocast_off(pairs.image_text.device):
+            return soft_contrastive_op_by_op(
+                pairs.image_text, pairs.image_image, pairs.text_text, pairs.overlap, self.temperature, self.intra_weight
+            )
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, intra_weight={self.intra_weight}"
+        return f"temperature={self.temperature}, intra_weight={self.intra_weight}, fused={self.fused}"

@@ -18,17 +18,26 @@ def tapered_widths(in_channels: int, divisors: Sequence[int] = (4, 16)) -> tuple
 
 
 class Discriminator(nn.Module):
-    r"""Real-vs-generated classifier of one modality's features
+    r"""Modality classifier on one modality's feature space
 
     .. math::
         D(\mathbf{x}) = \mathbf{W}_K\,\mathrm{ReLU}\big(\cdots
         \mathrm{ReLU}(\mathbf{W}_1\,\mathrm{BN}(R(\mathbf{x})) + \mathbf{b}_1)\cdots\big) + \mathbf{b}_K
 
     with :math:`R` the :class:`~gcnretrieval.models.grl.GradientReversal` layer. The
-    outputs are two logits (class 1 = "real", class 0 = "generated" in the
-    adversarial loss). Because of :math:`R`, the discriminator's own parameters
-    descend the adversarial loss while the generators and projectors upstream of it
-    ascend it, in the same backward pass.
+    outputs are two logits. In the adversarial loss
+    (:func:`~gcnretrieval.losses.adversarial_loss`, eq. 25) class 1 is the image side and
+    class 0 the text side, for both discriminators, so what class 1 means depends on
+    which one it is:
+
+    - :math:`D_v` (image feature space): class 1 = real image features
+      :math:`\mathbf{x}^v`, class 0 = generated ones :math:`G_{tv}(\mathbf{t})`;
+    - :math:`D_t` (text feature space): class 1 = generated text features
+      :math:`G_{vt}(\mathbf{v})`, class 0 = real ones :math:`\mathbf{x}^t`.
+
+    Because of :math:`R`, the discriminator's own parameters descend the adversarial
+    loss while the generators and projectors upstream of it ascend it, in the same
+    backward pass.
 
     The method's two discriminators:
 
