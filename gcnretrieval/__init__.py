@@ -30,8 +30,6 @@ _EXPORTS: dict[str, str] = {
     "available_encoders": "gcnretrieval.encoders",
     "describe_encoders": "gcnretrieval.encoders",
     "Objective": "gcnretrieval.losses",
-    "build_loss": "gcnretrieval.losses",
-    "available_losses": "gcnretrieval.losses",
     "CrossModalModel": "gcnretrieval.models",
     "CrossModalOutput": "gcnretrieval.models",
     "count_parameters": "gcnretrieval.models",

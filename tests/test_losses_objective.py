@@ -1,6 +1,7 @@
 """Circle-Soft weight, the full objective, its ablation conditions and the loss registry."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import pytest
@@ -8,12 +9,14 @@ import torch
 
 from gcnretrieval.errors import ConfigError, DataError
 from gcnretrieval.losses import (
+    AdversarialLoss,
+    CircleLoss,
     CircleSoftLoss,
+    ClassificationLoss,
     LossTerm,
     Objective,
+    SoftContrastiveLoss,
     adversarial_loss,
-    available_losses,
-    build_loss,
     circle_loss,
     classification_loss,
     soft_contrastive_loss,
@@ -185,7 +188,7 @@ def test_conditions_keep_the_right_terms(condition):
         receives = grad is not None and grad.abs().sum().item() > 0
         assert receives == (field in USED_FIELDS[condition]), field
     # every term is logged, detached, whatever the condition
-    assert set(parts) == {"circle", "soft", "circle_soft", "classification", "adversarial", "lambda", "total"}
+    assert set(parts) == {"circle", "soft", "circle_soft", "classification", "adversarial", "lambda", "lambda_grad", "total"}
     assert all(not value.requires_grad for value in parts.values())
     assert parts["circle"].item() == pytest.approx(t["cir"].item(), rel=1e-6)
     assert parts["soft"].item() == pytest.approx(t["soft"].item(), rel=1e-6)
@@ -247,16 +250,21 @@ def test_bad_options_raise_one_clear_error():
         Objective(alpha=-1.0)
 
 
-# --- registry contract: every registered term ------------------------------------------------
+# --- contract: every loss term --------------------------------------------------------------
+
+TERMS = [CircleLoss, SoftContrastiveLoss, CircleSoftLoss, ClassificationLoss, AdversarialLoss]
 
 
-def test_registry_lists_the_five_terms():
-    assert {"circle", "soft_contrastive", "circle_soft", "classification", "adversarial"} <= set(available_losses())
+def test_the_terms_are_every_loss_term_of_the_package():
+    import gcnretrieval.losses as losses
+
+    found = {obj for obj in vars(losses).values() if isinstance(obj, type) and issubclass(obj, LossTerm) and obj is not LossTerm}
+    assert found == set(TERMS)
 
 
-@pytest.mark.parametrize("name", available_losses())
-def test_every_registered_term_has_the_uniform_signature(name):
-    term = build_loss(name)
+@pytest.mark.parametrize("cls", TERMS, ids=lambda cls: cls.__name__)
+def test_every_term_has_the_uniform_signature(cls):
+    term = cls()
     assert isinstance(term, LossTerm)
     output, labels = make_output(seed=10)
     value = term(output, labels)
@@ -264,3 +272,53 @@ def test_every_registered_term_has_the_uniform_signature(name):
     value.backward()
     assert any(getattr(output, f).grad is not None for f in StandInOutput.__dataclass_fields__)
     term.reset_parameters()
+
+
+# --- the Circle-Soft balance: learned lambda, its gradient, uncertainty weighting --------------
+
+
+@pytest.mark.parametrize("theta_on", ["circle", "soft"])
+def test_the_logged_lambda_gradient_is_the_derivative_of_the_mix(theta_on):
+    output, labels = make_output(seed=4, dtype=torch.float32)
+    loss = CircleSoftLoss(theta=0.6, theta_on=theta_on)
+    parts = loss.components(output, labels)
+    parts["circle_soft"].backward()
+    expected = parts["circle"] - parts["soft"] if theta_on == "circle" else parts["soft"] - parts["circle"]
+    torch.testing.assert_close(parts["lambda_grad"], expected.detach())
+    torch.testing.assert_close(loss.lambda_raw.grad, expected.detach())  # what the optimizer sees
+
+
+def test_uncertainty_weighting_follows_kendall():
+    output, labels = make_output(seed=5, dtype=torch.float32)
+    loss = CircleSoftLoss(theta=0.7, lambda_mode="uncertainty")
+    parts = loss.components(output, labels)
+    s_c, s_s = loss.log_variances.detach().tolist()
+    assert (0.5 * math.exp(-s_c), 0.5 * math.exp(-s_s)) == pytest.approx((0.7, 0.3))  # starts at theta, 1 - theta
+    expected = 0.5 * math.exp(-s_c) * parts["circle"] + 0.5 * math.exp(-s_s) * parts["soft"] + 0.5 * (s_c + s_s)
+    torch.testing.assert_close(parts["circle_soft"], expected)
+    parts["circle_soft"].backward()
+    grad = loss.log_variances.grad
+    # d/ds of e^-s L / 2 + s / 2 = (1 - e^-s L) / 2: zero where the weight balances its term
+    torch.testing.assert_close(grad, 0.5 - 0.5 * torch.exp(-loss.log_variances.detach()) *
+                               torch.stack([parts["circle"], parts["soft"]]).detach())
+    assert float(parts["lambda"]) == pytest.approx(0.7)
+    assert not any(p is loss.lambda_raw for p in loss.parameters())
+
+
+def test_a_learned_lambda_at_its_bound_is_reported(caplog):
+    import logging
+
+    from gcnretrieval.config import load_config
+    from gcnretrieval.training import Trainer, build_experiment
+
+    recipe = {"run": {"seed": 0}, "data": {"source": "synthetic", "synthetic": {
+        "num_train": 60, "num_test": 10, "num_labels": 4, "image_dim": 8, "text_dim": 6}},
+        "graph": {"node_features": "random", "node_feature_dim": 4, "threshold": 0.3}, "encoder": {"num_layers": 1},
+        "model": {"common_dim": 4}, "train": {"batch_size": 20, "epochs": 2, "lr": 0.5, "device": "cpu"},
+        "eval": {"select_on": "test"}}
+    trainer = Trainer(build_experiment(load_config(recipe)))
+    with caplog.at_level(logging.WARNING, logger="gcnretrieval"):
+        history = trainer.fit()
+    assert history[-1]["lambda"] in (0.0, 1.0)
+    messages = [r.getMessage() for r in caplog.records if "reached its bound" in r.getMessage()]
+    assert len(messages) == 1 and 'loss.lambda_mode = "uncertainty"' in messages[0]

@@ -1,10 +1,10 @@
 """Loss terms: Circle, soft contrastive, Circle-Soft, classification, adversarial, and the objective.
 
 Every term is an ``nn.Module`` with one call signature, ``term(output, labels) -> Tensor``
-(see :class:`LossTerm`), registered by name; the functional forms are public too.
+(see :class:`LossTerm`), with public functional forms.
 """
 from gcnretrieval.losses.adversarial import AdversarialLoss, adversarial_loss
-from gcnretrieval.losses.base import LOSSES, LossTerm, available_losses, build_loss, register_loss
+from gcnretrieval.losses.base import LossTerm
 from gcnretrieval.losses.circle import CircleLoss, circle_loss
 from gcnretrieval.losses.circle_soft import CircleSoftLoss
 from gcnretrieval.losses.classification import ClassificationLoss, classification_loss
@@ -19,16 +19,12 @@ __all__ = [
     "CircleSoftLoss",
     "ClassificationLoss",
     "KAPPA",
-    "LOSSES",
     "LossTerm",
     "Objective",
     "SoftContrastiveLoss",
     "adversarial_loss",
-    "available_losses",
-    "build_loss",
     "circle_loss",
     "classification_loss",
     "multilabel_pair_masks",
-    "register_loss",
     "soft_contrastive_loss",
 ]

@@ -9,7 +9,7 @@ from torch import Tensor
 
 from gcnretrieval.errors import DataError
 from gcnretrieval.losses._checks import check_non_negative, require_field
-from gcnretrieval.losses.base import LossTerm, register_loss
+from gcnretrieval.losses.base import LossTerm
 
 LOGIT_FIELDS = ("image_real_logits", "image_fake_logits", "text_fake_logits", "text_real_logits")
 
@@ -69,7 +69,6 @@ def _ce(logits: Tensor, target: int) -> Tensor:
     return F.cross_entropy(logits, targets)
 
 
-@register_loss("adversarial")
 class AdversarialLoss(LossTerm):
     r"""Adversarial loss (:func:`adversarial_loss`) on the four discriminator logits of the
     model output; ``labels`` are not used.

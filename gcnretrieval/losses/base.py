@@ -1,28 +1,9 @@
-"""The common shape of every loss term and the loss registry."""
+"""The common shape of every loss term."""
 from __future__ import annotations
 
 from typing import Any
 
 from torch import Tensor, nn
-
-from gcnretrieval.registry import Registry
-
-LOSSES: Registry[type["LossTerm"]] = Registry("loss", entry_point_group="gcnretrieval.losses")
-
-
-def register_loss(name: str):
-    """Class decorator adding a :class:`LossTerm` subclass to the loss registry."""
-    return LOSSES.register(name)
-
-
-def build_loss(name: str, **options: Any) -> "LossTerm":
-    """Instantiate the registered loss term ``name`` with keyword ``options``."""
-    return LOSSES.get(name)(**options)
-
-
-def available_losses() -> list[str]:
-    """Names of all registered loss terms."""
-    return LOSSES.names()
 
 
 class LossTerm(nn.Module):

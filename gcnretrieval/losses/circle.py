@@ -15,7 +15,7 @@ from gcnretrieval.losses._checks import (
     check_unit_interval,
     require_field,
 )
-from gcnretrieval.losses.base import LossTerm, register_loss
+from gcnretrieval.losses.base import LossTerm
 from gcnretrieval.losses.pair_kernels import (
     NORM_EPS,
     REDUCTIONS,
@@ -160,7 +160,6 @@ def _masked_logsumexp(values: Tensor, mask: Tensor, dim: int) -> tuple[Tensor, T
     return torch.logsumexp(safe, dim=dim), nonempty
 
 
-@register_loss("circle")
 class CircleLoss(LossTerm):
     r"""Circle loss (:func:`circle_loss`), summed over the image and text modalities.
 

@@ -1,22 +1,23 @@
 """Circle-Soft: a learnable convex mix of the Circle and soft contrastive losses."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
 from gcnretrieval.losses._checks import check_choice, check_embedding_pair, check_unit_interval, require_field
-from gcnretrieval.losses.base import LossTerm, register_loss
+from gcnretrieval.losses.base import LossTerm
 from gcnretrieval.losses.circle import REDUCTIONS, CircleLoss
 from gcnretrieval.losses.pair_kernels import cosine_similarities, upcast
 from gcnretrieval.losses.soft_contrastive import SoftContrastiveLoss, soft_contrastive_loss
 
-LAMBDA_MODES = ("learned", "fixed")
+LAMBDA_MODES = ("learned", "fixed", "uncertainty")
 THETA_TARGETS = ("circle", "soft")
+LambdaMode = Literal[LAMBDA_MODES]  # type: ignore[valid-type]
+ThetaOn = Literal[THETA_TARGETS]  # type: ignore[valid-type]
 
 
-@register_loss("circle_soft")
 class CircleSoftLoss(LossTerm):
     r"""Circle-Soft loss (eq. 23).
 
@@ -30,6 +31,20 @@ class CircleSoftLoss(LossTerm):
     (``lambda_mode="learned"``), or a buffer fixed at :math:`\theta`
     (``lambda_mode="fixed"``). With ``theta_on="soft"`` the weight moves to the soft term:
     :math:`\mathcal{L}_{CS} = (1 - \lambda)\mathcal{L}_{cir} + \lambda\mathcal{L}_{soft}`.
+
+    **Uncertainty weighting** (``lambda_mode="uncertainty"``, Kendall et al., CVPR 2018):
+    with learned log-variances :math:`s_c, s_s` in place of :math:`\lambda`,
+
+    .. math::
+        \mathcal{L}_{CS} = \tfrac12 e^{-s_c} \mathcal{L}_{cir} + \tfrac12 e^{-s_s} \mathcal{L}_{soft}
+            + \tfrac12 (s_c + s_s),
+
+    initialised so that the two weights start at :math:`\theta` and :math:`1 - \theta` (the
+    weight of ``theta_on``'s term being :math:`\theta`); each weight settles where it balances
+    its term, :math:`e^{-s} = 1/\mathcal{L}`. The logged ``lambda`` is then the circle term's
+    share of the two weights. Under ``"learned"``, :math:`\partial\mathcal{L}_{CS}/\partial\lambda
+    = \pm(\mathcal{L}_{cir} - \mathcal{L}_{soft})` (``lambda_grad`` in the log) does not shrink as
+    :math:`\lambda` moves, so :math:`\lambda` drifts towards a bound.
 
     With ``fused=True`` (default) the cosine matrices and label masks are built once per
     batch (:func:`~gcnretrieval.losses.pair_kernels.cosine_similarities`) and read by both
@@ -49,7 +64,7 @@ class CircleSoftLoss(LossTerm):
 
     Args:
         theta: initial (or fixed) weight :math:`\theta \in [0, 1]` (default ``0.6``).
-        lambda_mode: ``"learned"`` (default) or ``"fixed"``.
+        lambda_mode: ``"learned"`` (default), ``"fixed"`` or ``"uncertainty"``.
         theta_on: which term :math:`\lambda` weighs: ``"circle"`` (default) or ``"soft"``.
         m: Circle margin (default ``0.25``).
         gamma: Circle scale (default ``16.0``).
@@ -85,14 +100,25 @@ class CircleSoftLoss(LossTerm):
             self.lambda_raw = nn.Parameter(initial)
         else:
             self.register_buffer("lambda_raw", initial)
+        if self.lambda_mode == "uncertainty":
+            self.log_variances = nn.Parameter(torch.empty(2))  # circle, soft
+        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         with torch.no_grad():
             self.lambda_raw.fill_(self.theta)
+            if self.lambda_mode == "uncertainty":  # start at the weights theta and 1 - theta: e^-s / 2 = w
+                circle = self.theta if self.theta_on == "circle" else 1.0 - self.theta
+                weights = torch.tensor([circle, 1.0 - circle]).clamp_min(1e-6)
+                self.log_variances.copy_(-torch.log(2.0 * weights))
 
     @property
     def weight(self) -> Tensor:
-        """:math:`\\lambda` in use: clamped to [0, 1], straight-through gradient to ``lambda_raw``."""
+        """:math:`\\lambda` in use (clamped to [0, 1], straight-through gradient to ``lambda_raw``); under
+        ``"uncertainty"``, the circle term's share of the two weights."""
+        if self.lambda_mode == "uncertainty":
+            weights = torch.exp(-self.log_variances.detach())
+            return weights[0] / weights.sum()
         raw = self.lambda_raw
         return raw.detach().clamp(0.0, 1.0) + (raw - raw.detach())
 
@@ -118,11 +144,17 @@ class CircleSoftLoss(LossTerm):
                 image, text, labels, self.soft.temperature, self.soft.intra_weight, fused=False
             )
         lam = self.weight
-        if self.theta_on == "circle":
+        if self.lambda_mode == "uncertainty":
+            s = self.log_variances
+            mixed = 0.5 * torch.exp(-s[0]) * l_cir + 0.5 * torch.exp(-s[1]) * l_soft + 0.5 * s.sum()
+            gradient = torch.full_like(mixed, float("nan"))
+        elif self.theta_on == "circle":
             mixed = lam * l_cir + (1.0 - lam) * l_soft
+            gradient = (l_cir - l_soft).detach()
         else:
             mixed = (1.0 - lam) * l_cir + lam * l_soft
-        return {"circle": l_cir, "soft": l_soft, "lambda": lam, "circle_soft": mixed}
+            gradient = (l_soft - l_cir).detach()
+        return {"circle": l_cir, "soft": l_soft, "lambda": lam, "lambda_grad": gradient, "circle_soft": mixed}
 
     def forward(self, output: Any, labels: Tensor) -> Tensor:
         return self.components(output, labels)["circle_soft"]

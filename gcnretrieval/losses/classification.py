@@ -8,7 +8,7 @@ from torch import Tensor
 
 from gcnretrieval.errors import DataError
 from gcnretrieval.losses._checks import check_labels, check_matrix, require_field
-from gcnretrieval.losses.base import LossTerm, register_loss
+from gcnretrieval.losses.base import LossTerm
 
 
 def classification_loss(image_scores: Tensor, text_scores: Tensor, labels: Tensor) -> Tensor:
@@ -52,7 +52,6 @@ def _mean_row_norm(scores: Tensor, labels: Tensor) -> Tensor:
     return norms.mean()
 
 
-@register_loss("classification")
 class ClassificationLoss(LossTerm):
     r"""Classification loss (:func:`classification_loss`) on ``image_label_scores`` and
     ``text_label_scores`` of the model output.

@@ -11,12 +11,11 @@ from torch import Tensor, nn
 
 from gcnretrieval.checks import check_choice, check_non_negative
 from gcnretrieval.losses.adversarial import LOGIT_FIELDS, AdversarialLoss
-from gcnretrieval.losses.circle_soft import CircleSoftLoss
+from gcnretrieval.losses.circle_soft import CircleSoftLoss, LambdaMode, ThetaOn
+from gcnretrieval.losses.pair_kernels import REDUCTIONS
 from gcnretrieval.losses.classification import ClassificationLoss
 
-LambdaMode = Literal["learned", "fixed"]
-ThetaOn = Literal["circle", "soft"]
-Reduction = Literal["global", "per_anchor"]
+Reduction = Literal[REDUCTIONS]  # type: ignore[valid-type]
 
 #: Terms kept by each ablation condition (the paper's conditions 1-5).
 CONDITIONS: dict[str, tuple[str, ...]] = {
@@ -62,7 +61,7 @@ class Objective(nn.Module):
         beta: weight of :math:`\mathcal{L}_{adv}` (default ``2.2``).
         theta: initial / fixed Circle-Soft weight (default ``0.6``).
         condition: ablation condition (default ``"all"``).
-        lambda_mode: ``"learned"`` (default) or ``"fixed"``.
+        lambda_mode: ``"learned"`` (default), ``"fixed"`` or ``"uncertainty"`` (see :class:`CircleSoftLoss`).
         theta_on: ``"circle"`` (default) or ``"soft"``.
         m: Circle margin (default ``0.25``).
         gamma: Circle scale (default ``16.0``).
@@ -70,6 +69,7 @@ class Objective(nn.Module):
         temperature: soft contrastive :math:`\tau` (default ``0.22``).
         intra_weight: soft contrastive :math:`\gamma_s` (default ``0.14``).
         view_weight: adversarial :math:`\mu` (default ``1.0``).
+        fused: the fused pairwise kernels (default ``True``) or the op-by-op reference path.
     """
 
     def __init__(
@@ -86,6 +86,7 @@ class Objective(nn.Module):
         temperature: float = 0.22,
         intra_weight: float = 0.14,
         view_weight: float = 1.0,
+        fused: bool = True,
     ) -> None:
         super().__init__()
         self.alpha = check_non_negative("alpha", alpha)
@@ -100,6 +101,7 @@ class Objective(nn.Module):
             reduction=reduction,
             temperature=temperature,
             intra_weight=intra_weight,
+            fused=fused,
         )
         self.classification = ClassificationLoss()
         self.adversarial = AdversarialLoss(view_weight=view_weight)
@@ -158,6 +160,7 @@ class Objective(nn.Module):
 
         parts = {name: values[name].detach() if name in values else _nan(total) for name in _PART_NAMES}
         parts["lambda"] = self.weight.detach()
+        parts["lambda_grad"] = values["lambda_grad"] if "lambda_grad" in values else _nan(total)
         parts["total"] = total.detach()
         return total, parts
 

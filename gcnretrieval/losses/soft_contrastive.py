@@ -13,7 +13,7 @@ from gcnretrieval.losses._checks import (
     check_positive,
     require_field,
 )
-from gcnretrieval.losses.base import LossTerm, register_loss
+from gcnretrieval.losses.base import LossTerm
 from gcnretrieval.losses.pair_kernels import (
     NORM_EPS,
     PairwiseInputs,
@@ -144,7 +144,6 @@ def _mean_log_likelihood(sim: Tensor, target: Tensor) -> Tensor:
     return (target * (sim - log_partition)).sum(dim=1).mean()
 
 
-@register_loss("soft_contrastive")
 class SoftContrastiveLoss(LossTerm):
     r"""Soft contrastive loss (:func:`soft_contrastive_loss`) on the model's embeddings.
 

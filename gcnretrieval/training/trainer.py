@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Trainer", "build_optimizer"]
 
 LOSS_KEYS = ("total", "circle_soft", "circle", "soft", "classification", "adversarial")
+LOGGED = (*LOSS_KEYS, "lambda_grad")  # epoch means; lambda_grad = d L_CS / d lambda = +-(L_cir - L_soft)
 
 
 def build_optimizer(options: TrainOptions, parameters: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -152,6 +153,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.should_stop = False
         self.stopped_early: int | None = None
+        self._warned = False
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -187,7 +189,7 @@ class Trainer:
         self.model.train()
         self.objective.train()
         self.sampler.set_epoch(self.epoch)
-        sums = torch.zeros(len(LOSS_KEYS), dtype=torch.float64, device=self.device)
+        sums = torch.zeros(len(LOGGED), dtype=torch.float64, device=self.device)
         bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         seen = 0
         for callback in callbacks:
@@ -205,7 +207,7 @@ class Trainer:
             self.objective.project_()
             rows = len(labels) * self.world_size
             seen += rows
-            sums += torch.stack([parts[key] for key in LOSS_KEYS]).double() * rows
+            sums += torch.stack([parts[key] for key in LOGGED]).double() * rows
             bad_step = torch.where((bad_step < 0) & ~torch.isfinite(parts["total"]), step, bad_step)
             for callback in callbacks:
                 callback.on_batch_end(self, step)
@@ -213,7 +215,13 @@ class Trainer:
             raise RunFailed(f"the training loss became non-finite at epoch {self.epoch + 1}, batch {int(bad_step) + 1}; "
                             "lower train.lr or check the features' scale")
         means = {f"loss_{key}": value / seen for key, value in zip(LOSS_KEYS, sums.tolist())}
+        means["lambda_grad"] = sums[-1].item() / seen
         means["lambda"] = float(self.objective.weight.detach())
+        if self.objective.circle_soft.lambda_mode == "learned" and means["lambda"] in (0.0, 1.0) and not self._warned:
+            self._warned = True
+            log.warning("the Circle-Soft weight lambda reached its bound %g at epoch %d (d loss / d lambda = %.3g "
+                        "does not shrink as lambda moves); loss.lambda_mode = \"uncertainty\" balances the terms "
+                        "instead", means["lambda"], self.epoch + 1, means["lambda_grad"])
         means["lr"] = self.optimizer.param_groups[0]["lr"]
         means["steps"] = self.step
         return means
