@@ -108,13 +108,17 @@ class GraphConfig:
         kind: ``"cooccurrence"`` (default), ``"embedding"`` or ``"adaptive"`` (the learned
             graph of I-GNN on an embedding prior).
         threshold: binarisation threshold :math:`t` in (0, 1] (default ``0.4``).
-        node_features: ``"glove"`` (word vectors of the label names from the shipped
-            vocabulary ``vocabulary``), ``"random"`` (seeded Gaussian rows of
-            ``node_feature_dim`` columns), ``"onehot"`` (identity rows) or ``"auto"``
-            (default: ``glove`` when a shipped vocabulary matches the dataset, else
-            ``random``).
+        node_features: ``"glove"`` (word vectors of the label names:
+            ``word_vectors``, else the shipped 300-d GloVe vocabularies, else GloVe-6B
+            50-d; see :func:`~gcnretrieval.graphs.label_node_features`), ``"random"``
+            (seeded Gaussian rows of ``node_feature_dim`` columns), ``"onehot"``
+            (identity rows) or ``"auto"`` (default: ``glove`` when a word-vector source
+            covers every label name, else ``random`` with a warning).
         node_feature_dim: columns of ``random`` node features (default ``300``).
-        vocabulary: shipped vocabulary for ``glove`` (default: ``data.dataset``).
+        vocabulary: the one shipped vocabulary ``glove`` looks names up in (default:
+            all of them, by name).
+        word_vectors: a word-vector file in GloVe's text format (``word v1 v2 ...``),
+            then the only source of ``glove`` vectors (default ``None``).
         drop_edges: keep only the self-loops (an edgeless-graph ablation) (default ``false``).
         options: extra options of :func:`~gcnretrieval.graphs.build_label_graph`
             (``reweight``, ``edge_value``, ``self_loops``) or of ``AdaptiveLabelGraph``.
@@ -125,6 +129,7 @@ class GraphConfig:
     node_features: str = "auto"
     node_feature_dim: int = 300
     vocabulary: str | None = None
+    word_vectors: str | None = None
     drop_edges: bool = False
     options: dict = field(default_factory=dict)
 

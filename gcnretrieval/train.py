@@ -43,7 +43,7 @@ import torch
 from torch import Tensor, nn
 
 from gcnretrieval.config import Config, unknown_key
-from gcnretrieval.errors import ConfigError, DataError, GcnRetrievalError, did_you_mean
+from gcnretrieval.errors import ConfigError, DataError
 from gcnretrieval.data.rows import is_lazy
 from gcnretrieval.training import distributed
 from gcnretrieval.training.checkpoints import capture_rng_state, restore_rng_state, save_checkpoint
@@ -161,36 +161,12 @@ def load_data(config: Config) -> Any:
 
 
 def _node_features(config: Config, dataset: Any) -> np.ndarray:
-    from gcnretrieval.graphs import available_label_vocabularies, load_label_vocabulary
-    from gcnretrieval.graphs.vocabulary import node_features_from_names
+    from gcnretrieval.graphs.word_vectors import label_node_features
 
     graph = config.graph
-    kind = graph.node_features
-    vocabulary = graph.vocabulary or config.data.dataset
-    names = list(dataset.label_names)
-    if kind in ("glove", "auto"):
-        available = available_label_vocabularies()
-        if vocabulary is None or vocabulary.lower() not in available:
-            if kind == "glove":
-                if vocabulary is None:
-                    raise ConfigError("graph.node_features = \"glove\" needs graph.vocabulary (one of "
-                                      f"{', '.join(available)}) or a catalog data.dataset")
-                raise ConfigError(did_you_mean("label vocabulary", vocabulary, available) + " (graph.vocabulary)")
-            kind = "random"
-        else:
-            try:
-                features = node_features_from_names(names, load_label_vocabulary(vocabulary))
-                log.info("node features: word vectors of the %d label names from vocabulary '%s'", len(names), vocabulary)
-                return features
-            except GcnRetrievalError:
-                if kind == "glove":
-                    raise
-                kind = "random"
-    if kind == "onehot":
-        return np.eye(len(names), dtype=np.float32)
-    rng = np.random.default_rng([config.run.seed, 1])
-    log.info("node features: seeded random %d x %d", len(names), graph.node_feature_dim)
-    return rng.standard_normal((len(names), graph.node_feature_dim)).astype(np.float32)
+    return label_node_features(list(dataset.label_names), graph.node_features, vocabulary=graph.vocabulary,
+                               word_vectors=graph.word_vectors, dim=graph.node_feature_dim,
+                               seed=[config.run.seed, 1]).features
 
 
 def build_label_graph_for(config: Config, dataset: Any) -> Any:
