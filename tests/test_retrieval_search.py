@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from PIL import Image
 
@@ -46,7 +47,7 @@ def demo_run(tmp_path_factory) -> Path:
     return out
 
 
-def _tagged_folder(root: Path) -> Path:
+def _tagged_folder(root: Path, features: str = "histogram") -> Path:
     """40 generated photos (a colour and a scene each) with tag texts and a tag list."""
     from gcnretrieval.preparation import ImageOptions, prepare_folder
 
@@ -63,13 +64,12 @@ def _tagged_folder(root: Path) -> Path:
     (root / "pairs.csv").write_text("\n".join(rows) + "\n")
     (root / "tags.txt").write_text("\n".join([*COLOURS, *SCENES, "photo"]) + "\n")
     return prepare_folder(images, root / "pairs.csv", root / "tagged", vocabulary=root / "tags.txt", separator=None,
-                          image_options=ImageOptions(features="histogram"), num_test=10, seed=0, thumbnail_size=16)
+                          image_options=ImageOptions(features=features, device="cpu"), num_test=10, seed=0,
+                          thumbnail_size=16)
 
 
-@pytest.fixture(scope="module")
-def tagged_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("tagged")
-    folder = _tagged_folder(root)
+def _tagged_run(root: Path, features: str = "histogram") -> Path:
+    folder = _tagged_folder(root, features)
     recipe = {
         "run": {"name": "tagged", "seed": 5},
         "data": {"source": "files", "path": str(folder)},
@@ -82,6 +82,11 @@ def tagged_run(tmp_path_factory) -> Path:
     out = root / "run"
     gcnretrieval.run(recipe, out=out, progress=False)
     return out
+
+
+@pytest.fixture(scope="module")
+def tagged_run(tmp_path_factory) -> Path:
+    return _tagged_run(tmp_path_factory.mktemp("tagged"))
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +256,74 @@ def test_cli_faiss_index_matches_exact(demo_run):
     exact, flat = (json.loads(r.output) for r in runs)
     assert flat["index"] == "faiss"
     assert [row["index"] for row in flat["results"]] == [row["index"] for row in exact["results"]]
+
+
+@pytest.fixture(scope="module")
+def efficientnet_run(tmp_path_factory) -> Path:
+    return _tagged_run(tmp_path_factory.mktemp("efficientnet"), features="efficientnet-lite0")
+
+
+@pytest.fixture(scope="module")
+def lite0():
+    from gcnretrieval.features import EfficientNetLite0Featurizer
+
+    return EfficientNetLite0Featurizer(device="cpu")
+
+
+def test_image_query_uses_the_manifest_featurizer(efficientnet_run, lite0):
+    from gcnretrieval.features import EfficientNetLite0Featurizer, open_image
+    from gcnretrieval.training import embed_split
+
+    r = Retriever.from_run(efficientnet_run, device="cpu")
+    assert r.database.image.shape[1] == 1280
+    photo = efficientnet_run.parent / "images" / r.sources.test_images[3]
+    result = r.search_image(photo, top_k=10)
+    assert isinstance(r._featurizer, EfficientNetLite0Featurizer)
+    assert r._featurizer.identity() == r.sources.manifest["image_features"]
+    # the photo through the featurizer directly: the same features as the query's ...
+    direct = lite0.transform([open_image(photo)])[0]
+    np.testing.assert_allclose(r.image_features(photo), direct, rtol=0, atol=1e-6)
+    # ... and as the dataset's row of that photo (prepare extracted it the same way)
+    np.testing.assert_allclose(r.database.image[3], direct, rtol=1e-5, atol=1e-5)
+    # the scores are the cosines of the model's embedding of those features (float64 loop reference)
+    _, text = embed_split(r.model, r.database, r.device)
+    with torch.no_grad():
+        query = r.model.embed_image(torch.from_numpy(direct[None])).numpy()[0]
+    ranks = _loop_ranks(query, text.numpy())
+    assert [h.index for h in result.hits] == ranks[:10]
+    q = query.astype(np.float64)
+    for hit in result.hits:
+        x = text.numpy()[hit.index].astype(np.float64)
+        assert hit.score == pytest.approx(float(q @ x) / math.sqrt(float(q @ q) * float(x @ x)), abs=1e-5)
+    out = _cli(["search", efficientnet_run, "--image", photo, "--top-k", 3, "--json"])
+    assert out.exit_code == 0, out.output
+    assert [row["index"] for row in json.loads(out.output)["results"]] == ranks[:3]
+
+
+def test_image_featurizer_is_rebuilt_from_the_manifest(efficientnet_run, lite0):
+    import copy
+    import dataclasses
+
+    from gcnretrieval.features import EfficientNetLite0Featurizer, open_image
+    from gcnretrieval.retrieval.sources import DatasetSources
+
+    manifest = json.loads((efficientnet_run.parent / "tagged" / "manifest.json").read_text())
+    sources = DatasetSources(manifest=manifest)
+    image = open_image(efficientnet_run.parent / "images" / "p0.jpg")
+
+    def rebuilt(change):
+        changed = copy.deepcopy(manifest)
+        change(changed["image_features"])
+        return dataclasses.replace(sources, manifest=changed).image_featurizer()
+
+    other = rebuilt(lambda f: f["preprocessing"].update(crop=160, interpolation="bilinear"))
+    assert other.preprocessing()["crop"] == 160 and other.preprocessing()["interpolation"] == "bilinear"
+    expected = EfficientNetLite0Featurizer(device="cpu", crop=160, interpolation="bilinear").transform([image])[0]
+    np.testing.assert_allclose(other.transform([image])[0], expected, rtol=0, atol=1e-6)
+    assert not np.allclose(expected, lite0.transform([image])[0])
+    with pytest.raises(DataError, match="weights .* differ from the ones the dataset was prepared with"):
+        rebuilt(lambda f: f["weights"].update(sha256="0" * 64))
+    with pytest.raises(DataError, match="random EfficientNet-Lite0 weights.*--query-id"):
+        rebuilt(lambda f: f.update(weights="random"))
+    with pytest.raises(DataError, match="records no preprocessing"):
+        rebuilt(lambda f: f.pop("preprocessing"))

