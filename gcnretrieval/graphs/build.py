@@ -18,6 +18,7 @@ from torch import Tensor
 from torch_geometric.data import Data
 
 from gcnretrieval.errors import GraphError, did_you_mean
+from gcnretrieval.graphs.names import node_features_from_names
 
 GRAPH_KINDS: tuple[str, ...] = ("cooccurrence", "embedding")
 
@@ -95,9 +96,7 @@ def _check_counts(counts: Any, num_labels: int) -> np.ndarray:
 
 
 def _resolve_features(node_features: Any, label_names: Sequence[str] | None) -> np.ndarray:
-    from gcnretrieval.graphs.vocabulary import LabelVocabulary, node_features_from_names
-
-    if isinstance(node_features, (Mapping, LabelVocabulary)):
+    if isinstance(node_features, Mapping) or hasattr(node_features, "word_vectors"):
         if label_names is None:
             raise GraphError("node features given as a word-vector source need label_names to match "
                              "rows by name; pass label_names=[...]")

@@ -6,15 +6,15 @@ folder), one ``<name>.npz`` per vocabulary, built by ``scripts/build_graph_data.
 """
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import numpy as np
 
-from gcnretrieval.errors import DataError, GraphError, UnknownNameError, did_you_mean
+from gcnretrieval.errors import DataError, UnknownNameError, did_you_mean
+from gcnretrieval.graphs.build import build_label_graph
 
 _PACKAGE = "gcnretrieval.graphdata"
 
@@ -44,13 +44,11 @@ class LabelVocabulary:
         return len(self.label_names)
 
     def word_vectors(self) -> dict[str, np.ndarray]:
-        """Mapping label name -> word vector, usable by :func:`node_features_from_names`."""
+        """Mapping label name -> word vector, usable by :func:`~gcnretrieval.graphs.node_features_from_names`."""
         return dict(zip(self.label_names, self.node_features))
 
     def build_graph(self, kind: str = "cooccurrence", threshold: float = 0.4, **options: Any):
         """:func:`~gcnretrieval.graphs.build_label_graph` from the shipped counts and vectors."""
-        from gcnretrieval.graphs.build import build_label_graph
-
         return build_label_graph(None, self.node_features, kind=kind, threshold=threshold,
                                  label_names=self.label_names, cooccurrence=self.cooccurrence, **options)
 
@@ -89,45 +87,3 @@ def load_label_vocabulary(name: str) -> LabelVocabulary:
     counts.flags.writeable = False
     return LabelVocabulary(name=key, label_names=names, node_features=features,
                            cooccurrence=counts, num_images=num_images)
-
-
-def _normalise(name: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", name.strip().lower())
-
-
-def node_features_from_names(label_names: Sequence[str],
-                             source: Mapping[str, Any] | LabelVocabulary) -> np.ndarray:
-    """Stack the word vectors of ``label_names`` from ``source``, matched by name.
-
-    Names match exactly first, then ignoring case and treating ``_``, ``-`` and spaces
-    alike (``"plant_life"`` finds ``"plant life"``, ``"TV"`` finds ``"tv"``).
-
-    Args:
-        label_names: the :math:`C` names, in the order of the rows to return.
-        source: mapping name -> vector, or a :class:`LabelVocabulary`.
-
-    Returns:
-        :math:`(C, F)` float32 array.
-
-    Raises:
-        GraphError: a name has no vector in ``source`` (all missing names are listed).
-    """
-    if isinstance(source, LabelVocabulary):
-        source = source.word_vectors()
-    loose = {}
-    for key in source:
-        loose.setdefault(_normalise(str(key)), key)
-    rows, missing = [], []
-    for name in label_names:
-        key = name if name in source else loose.get(_normalise(name))
-        if key is None:
-            missing.append(name)
-        else:
-            rows.append(np.asarray(source[key], dtype=np.float32).reshape(-1))
-    if missing:
-        shown = ", ".join(repr(m) for m in missing)
-        raise GraphError(f"no word vector for label name(s) {shown} in the word-vector source; "
-                         "add them to the source or rename the labels")
-    if len({row.shape for row in rows}) > 1:
-        raise GraphError("word vectors in the source have different lengths; use one embedding")
-    return np.stack(rows)

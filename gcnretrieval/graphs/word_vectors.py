@@ -43,6 +43,8 @@ from typing import Any
 import numpy as np
 
 from gcnretrieval.errors import GraphError, UnknownNameError, did_you_mean
+from gcnretrieval.graphs.names import normalise_name
+from gcnretrieval.graphs.vocabulary import available_label_vocabularies, load_label_vocabulary
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +108,6 @@ def _stack(rows: list[np.ndarray | None], what: str) -> np.ndarray:
 
 
 def _shipped(names: Sequence[str], vocabulary: str | None) -> tuple[list, list[str], str]:
-    from gcnretrieval.graphs.vocabulary import _normalise, available_label_vocabularies, load_label_vocabulary
-
     chosen = [vocabulary] if vocabulary is not None else available_label_vocabularies()
     table: dict[str, np.ndarray] = {}
     loose: dict[str, np.ndarray] = {}
@@ -116,14 +116,14 @@ def _shipped(names: Sequence[str], vocabulary: str | None) -> tuple[list, list[s
         vocab = load_label_vocabulary(name)  # an unknown name raises UnknownNameError with a hint
         for label, row in zip(vocab.label_names, vocab.node_features):
             table.setdefault(label, row)
-            loose.setdefault(_normalise(label), row)
+            loose.setdefault(normalise_name(label), row)
             used_by.setdefault(label, vocab.name)
-            used_by.setdefault(_normalise(label), vocab.name)
+            used_by.setdefault(normalise_name(label), vocab.name)
 
     hits: set[str] = set()
 
     def lookup(key: str) -> np.ndarray | None:
-        for table_key, source in ((key, table), (_normalise(key), loose)):
+        for table_key, source in ((key, table), (normalise_name(key), loose)):
             if table_key in source:
                 hits.add(used_by[table_key])
                 return source[table_key]
