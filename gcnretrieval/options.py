@@ -253,7 +253,7 @@ class TuneOptions:
             ``loss.theta`` and ``loss.temperature``, over ranges around the paper's values
             (:func:`gcnretrieval.experiments.tune.default_space`).
         pruning: stop unpromising trials early (default ``true``).
-        startup_trials: trials that finish before any trial is pruned (default ``5``).
+        startup_trials: trials that complete before any trial is pruned (default ``5``).
         warmup_epochs: epochs at the start of every trial that are never pruned (default ``1``).
     """
 

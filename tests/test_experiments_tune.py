@@ -11,6 +11,7 @@ import tomli_w
 from click.testing import CliRunner
 
 import gcnretrieval
+import gcnretrieval.errors
 import gcnretrieval.experiments.cells
 import gcnretrieval.runner
 import gcnretrieval.training.experiment
@@ -314,3 +315,22 @@ def test_compare_tune_gives_every_method_the_same_budget_and_runs_the_seeds_with
     monkeypatch.setattr(tune_module, "build_experiment", lambda *a, **k: pytest.fail("a trial ran again"))
     again = gcnretrieval.compare(raw, "gcn,l2gcn,cca", seeds=[0, 1], tune=2, out=out)
     assert {c["status"] for c in again.cells} == {"skipped"}
+
+
+def test_a_diverging_trial_counts_and_the_study_goes_on(tmp_path, monkeypatch):
+    real_trainer = tune_module.Trainer
+    fits = []
+
+    class DivergingFirst(real_trainer):
+        def fit(self, callbacks=None):
+            fits.append(self.config.train.lr)
+            if len(fits) == 1:
+                raise gcnretrieval.errors.RunFailed("the training loss became non-finite at epoch 1, batch 1")
+            return super().fit(callbacks)
+
+    monkeypatch.setattr(tune_module, "Trainer", DivergingFirst)
+    result = gcnretrieval.tune(recipe(train={"epochs": 1}), 2, out=tmp_path / "t")
+    assert [t["state"] for t in result.trials] == ["diverged", "complete"] and len(fits) == 2
+    assert "non-finite" in result.trials[0]["error"] and result.best_trial == 1
+    again = gcnretrieval.tune(recipe(train={"epochs": 1}), 2, out=tmp_path / "t")
+    assert len(fits) == 2 and len(again.trials) == 2  # the diverged trial is finished, not retried

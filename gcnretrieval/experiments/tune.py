@@ -24,6 +24,7 @@ on the validation split; ``compare(..., tune=N)`` gives every method such a stud
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -285,10 +286,7 @@ def _check_same_search(folder: Path, stored: dict[str, Any], record: dict[str, A
         raise ConfigError(f"{folder} tunes '{stored.get('method')}', not '{record['method']}'; choose another "
                           "--out/--name or delete it")
     ignore = _MAY_DIFFER + (("run.seed",) if record["config"]["run"]["seed"] is None else ())
-    def without_tune(tree: Mapping[str, Any]) -> Config:  # the space is compared below; pruning may change
-        return load_config({key: value for key, value in tree.items() if key != "tune"})
-
-    difference = first_difference(without_tune(stored["config"]), without_tune(record["config"]), ignore)
+    difference = first_difference(_without_tune(stored["config"]), _without_tune(record["config"]), ignore)
     if difference is not None:
         key, old, new = difference
         raise ConfigError(f"{folder} was tuned with '{key}' = {old!r} but now asks for {new!r}; choose another "
@@ -296,6 +294,11 @@ def _check_same_search(folder: Path, stored: dict[str, Any], record: dict[str, A
     if sorted(stored["space"], key=lambda key: key["key"]) != sorted(record["space"], key=lambda key: key["key"]):
         raise ConfigError(f"{folder} was tuned over another search space ({_space_text(stored['space'])}); choose "
                           "another --out/--name or delete it")
+
+
+def _without_tune(tree: Mapping[str, Any]) -> Config:
+    """A configuration without its ``[tune]`` table (the space is compared on its own; the pruning may change)."""
+    return load_config({key: value for key, value in tree.items() if key != "tune"})
 
 
 def _space_text(space: list[dict[str, Any]]) -> str:
@@ -319,13 +322,14 @@ def _recover(study: Any, storage: Any, keys: set[str]) -> None:
             study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
 
 
-def run_study(folder: Path, method: str, config: Config, space: list[SearchKey], objective: Callable[[Any], float],
+def run_study(folder: Path, method: str, config: Config, space: list[SearchKey], objective: Callable[[Any, int], float],
               trials: int, *, pruner: Any = None, options: Mapping[str, Any] | None = None,
               timeout: float | None = None,
               callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
     """Run (or continue) the study of ``folder`` until ``trials`` trials have finished, or ``timeout``
     seconds have passed; ``config`` (``run.seed`` possibly unset) and ``space`` must be those the study
-    was started with."""
+    was started with. ``objective(trial, seed)`` returns the trial's validation mean mAP, or NaN when
+    its loss diverged (the trial then fails, with its reason in the user attribute ``error``)."""
     import optuna
 
     record = {"method": method, "config": config.to_dict(), "space": [key.to_dict() for key in space]}
@@ -343,7 +347,7 @@ def run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
                 callback(done[0], trials, _trial_dict(trial, space))
 
         study.optimize(lambda trial: objective(trial, seed), n_trials=trials - finished, timeout=timeout,
-                       catch=(RunFailed,), callbacks=[report])
+                       callbacks=[report])
     records = [_trial_dict(t, space) for t in study.get_trials(deepcopy=False)]
     complete = [t for t in records if t["state"] == "complete"]
     if not complete:
@@ -389,11 +393,13 @@ def tune_recipe(raw: Mapping[str, Any], changes: Mapping[str, Any], folder: Path
                      ProgressBar(progress), ReportToTrial(trial, config.tune.pruning)]
         try:
             trainer.fit(callbacks)
-            if trainer.best_epoch is None:
-                raise RunFailed("no epoch had a finite validation mAP")
-        except RunFailed as err:
+        except RunFailed as err:  # a diverging loss: the trial fails, the study goes on
+            log.warning("trial %d: %s", trial.number, err)
             trial.set_user_attr("error", str(err))
-            raise
+            return math.nan
+        if trainer.best_epoch is None:
+            trial.set_user_attr("error", "no epoch had a finite validation mAP")
+            return math.nan
         return float(trainer.best_score)
 
     options = {"pruning": {"enabled": config.tune.pruning, "startup_trials": config.tune.startup_trials,
