@@ -243,6 +243,12 @@ def test_cli_tune_errors_are_one_line_and_write_nothing(tmp_path, args, fragment
 
 
 def test_a_study_is_not_continued_with_another_recipe(tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="is in the way: it exists and holds no study.db"):
+        gcnretrieval.tune(TINY, 1, out=other)
+    assert sorted(p.name for p in other.iterdir()) == ["notes.txt"]
     out = tmp_path / "t"
     gcnretrieval.tune(recipe(train={"epochs": 1}), 1, out=out)
     with pytest.raises(ConfigError, match=r"was tuned with 'loss\.alpha' = 1\.1 but now asks for 2\.0"):

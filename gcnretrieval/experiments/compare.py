@@ -242,14 +242,14 @@ def compare(
     summary = {"recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": plan.changes,
                "methods": methods, "seeds": plan.seeds, "reference": reference,
                "differences": f"paired over the same seeds: mean of (method - {reference}) with a "
-                              f"{CONFIDENCE:.0%} paired t interval; verdict better / worse when the interval "
+                              f"{CONFIDENCE * 100:g} % paired t interval; verdict better / worse when the interval "
                               "excludes 0, indistinguishable when it contains 0, 'one seed' without an interval",
                "flops": "forward pass of one training step divided by the batch size (label encoder once per "
                         "batch); flops_batch_of_one: forward pass on one pair", "rows": rows, "cells": cell_dicts}
     notes = [f"Δ: paired difference of the mean mAP from `{reference}` over the same seeds, with its "
-             f"{CONFIDENCE:.0%} paired t interval; *better* / *worse* when the interval excludes 0, "
+             f"{CONFIDENCE * 100:g} % paired t interval; *better* / *worse* when the interval excludes 0, "
              "*indistinguishable* when it contains it. In the figure the bars' error bars are the sample standard "
-             f"deviation over seeds and the right panel's the {CONFIDENCE:.0%} paired t intervals of the differences."]
+             f"deviation over seeds and the right panel's the {CONFIDENCE * 100:g} % paired t intervals of the differences."]
     if studies:
         summary["tune"] = {"trials": tune, "seed": plan.seeds[0], "split": "validation",
                            "methods": {m: {"values": study.best_params, "val_avg_map": study.best["val_avg_map"],

@@ -15,8 +15,11 @@ __all__ = ["grouped_bars", "heatmap", "lines"]
 
 def _figure(size: tuple[float, float], columns: int = 1) -> tuple[Figure, Any]:
     """A figure that belongs to no GUI backend (no pyplot state), with ``columns`` axes side by side."""
-    figure = Figure(figsize=size)
-    return figure, figure.subplots(1, columns) if columns > 1 else figure.subplots()
+    if columns == 1:
+        figure = Figure(figsize=size)
+        return figure, figure.subplots()
+    figure = Figure(figsize=size, layout="constrained")
+    return figure, figure.subplots(1, columns)
 
 
 def _std(value: float | None) -> float:
