@@ -389,7 +389,8 @@ def tune_command(recipe, trials, timeout, overrides, out, name) -> None:
               help="first tune every method with N trials on the validation split (encoders: [tune.space]; "
                    "baselines: components, CCA's ridge), then run the seeds with the best values")
 @click.option("--reference", default=None, metavar="NAME",
-              help="method the others are compared with seed by seed (default: the recipe's encoder.name)")
+              help="method the others are compared with seed by seed (default: the recipe's encoder.name when it is "
+                   "compared, else the first method)")
 def compare_command(recipe, encoders, seeds, overrides, out, name, components, trials, reference) -> None:
     """Run a recipe (default: demo) once per encoder (or baseline) and seed; write compare.{json,csv,md,png}.
 
