@@ -225,7 +225,8 @@ def _check_space(tree: Mapping[str, Any], tune: TuneOptions) -> None:
             try:
                 load_config(tree, {key: value})
             except GcnRetrievalError as err:
-                raise ConfigError(f"recipe key 'tune.space.\"{key}\"' cannot be tuned with {key} = {value!r}: {err}") from None
+                raise ConfigError(f"recipe key 'tune.space.\"{key}\"' cannot be tuned with {key} = {value!r}: "
+                                  f"{err}") from None
 
 
 def import_plugins(names: Iterable[str]) -> None:
@@ -254,7 +255,8 @@ def _section(name: str, given: Mapping[str, Any]) -> Any:
     target, params, context = _target(name, given)
     values = _read_table(name, given, params, context)
     for key, value in values.items():
-        if isinstance(value, Mapping) and hasattr(target, "table_target"):  # keyword arguments of another callable
+        # a nested table: keyword arguments of another callable, as given (a table without one checks its own)
+        if isinstance(value, Mapping) and hasattr(target, "table_target"):
             inner, skip = target.table_target(key, given)
             values[key] = Table(_read_table(f"{name}.{key}", value, parameters(inner, skip), defaults=False))
     # keys set to their default change nothing (and every key of a resolved configuration is set)
