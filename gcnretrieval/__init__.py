@@ -66,6 +66,8 @@ _EXPORTS: dict[str, str] = {
     "write_report": "gcnretrieval.retrieval",
     "compare": "gcnretrieval.experiments",
     "sweep": "gcnretrieval.experiments",
+    "tune": "gcnretrieval.experiments",
+    "TuneResult": "gcnretrieval.experiments",
     "run_baseline": "gcnretrieval.experiments",
 }
 

@@ -332,6 +332,51 @@ def _echo_cell(index: int, total: int, result) -> None:
 _SET_HELP = "override a recipe key for every cell (read as TOML, like `run --set`); repeatable"
 
 
+def _echo_trial(finished: int, total: int, trial: dict, prefix: str = "") -> None:
+    values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial["params"].items())
+    score = "" if trial["val_avg_map"] is None else f", val mAP {trial['val_avg_map']:.4f}"
+    epochs = f" after {trial['epochs_trained']} epoch(s)" if trial["state"] == "pruned" and trial["epochs_trained"] else ""
+    click.echo(f"{prefix}[trial {trial['number']}, {finished}/{total} finished] {trial['state']}{epochs}{score}: {values}")
+
+
+def _quiet_optuna() -> None:
+    """Optuna logs every trial itself; the commands print their own line per trial."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+@cli.command("tune", epilog=_RECIPE_HELP)
+@click.argument("recipe")
+@click.option("--trials", type=click.IntRange(min=1), required=True,
+              help="trials of the study (those of an interrupted earlier call on --out count)")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
+              help="start no new trial after this many seconds")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="override a recipe key for every trial and the final run (read as TOML, like `run --set`); repeatable")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="tune directory (default: <run.out_dir>/tune_<name>)")
+@click.option("--name", default=None, help="tuning name (default: the recipe's run.name)")
+def tune_command(recipe, trials, timeout, overrides, out, name) -> None:
+    """Tune the keys of the recipe's [tune.space] on the validation split with Optuna (TPE, median pruning),
+    then train the best values once and test them (TUNE_DIR/best/); writes tune.{json,md} and study.db.
+
+    Rerunning an interrupted tuning continues its study.
+    """
+    from gcnretrieval.experiments import tune
+    from gcnretrieval.training.host_memory import keep_freed_host_memory
+
+    keep_freed_host_memory()
+    _quiet_optuna()
+    result = tune(recipe, trials, timeout, list(overrides), out=out, name=name, callback=_echo_trial)
+    click.echo(result.table)
+    values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items())
+    click.echo(f"best: trial {result.best_trial}, val mAP {result.best_value:.4f}: {values}")
+    click.echo(f"final run: {result.run_dir}")
+    _echo_test_maps(result.test)
+    click.echo(f"tune directory: {result.out_dir}")
+
+
 @cli.command("compare", epilog=_RECIPE_HELP)
 @click.argument("recipe", default="demo")
 @click.option("--encoders", required=True, metavar="NAMES",
@@ -343,18 +388,28 @@ _SET_HELP = "override a recipe key for every cell (read as TOML, like `run --set
 @click.option("--name", default=None, help="comparison name (default: the recipe's run.name)")
 @click.option("--components", type=click.IntRange(min=1), default=None,
               help="common dimension of the cca/pls baselines (default: min(64, d_v, d_t, n_train))")
-def compare_command(recipe, encoders, seeds, overrides, out, name, components) -> None:
+@click.option("--tune", "trials", type=click.IntRange(min=1), default=None, metavar="N",
+              help="first tune every method with N trials on the validation split (encoders: [tune.space]; "
+                   "baselines: components, CCA's ridge), then run the seeds with the best values")
+@click.option("--reference", default=None, metavar="NAME",
+              help="method the others are compared with seed by seed (default: the recipe's encoder.name when it is "
+                   "compared, else the first method)")
+def compare_command(recipe, encoders, seeds, overrides, out, name, components, trials, reference) -> None:
     """Run a recipe (default: demo) once per encoder (or baseline) and seed; write compare.{json,csv,md,png}.
 
-    Finished cells are skipped, so rerunning an interrupted comparison resumes it.
+    Each method's paired difference from the reference (95 % paired t interval over the seeds) is
+    in the table. Finished cells and trials are kept, so rerunning an interrupted comparison resumes it.
     """
     from gcnretrieval.experiments import available_baselines, compare
     from gcnretrieval.training.host_memory import keep_freed_host_memory
 
     keep_freed_host_memory()
+    if trials is not None:
+        _quiet_optuna()
     options = {b: {"n_components": components} for b in available_baselines()} if components else None
     result = compare(recipe, encoders, seeds, list(overrides), out=out, name=name, baseline_options=options,
-                     callback=_echo_cell)
+                     tune=trials, reference=reference, callback=_echo_cell,
+                     tune_callback=lambda method, *args: _echo_trial(*args, prefix=f"{method} "))
     click.echo(result.table)
     click.echo(f"comparison directory: {result.out_dir}")
 

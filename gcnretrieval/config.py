@@ -2,7 +2,7 @@
 
 Every table of a recipe is the keyword arguments of one constructor, which owns the
 defaults and validates the values (``[run]``, ``[data]``, ``[graph]``, ``[train]``,
-``[eval]``: the classes of :mod:`gcnretrieval.options`; ``[encoder]``: ``name`` and the
+``[eval]``, ``[tune]``: the classes of :mod:`gcnretrieval.options`; ``[encoder]``: ``name`` and the
 options of that encoder; ``[model]``: :class:`~gcnretrieval.models.CrossModalModel`;
 ``[loss]``: :class:`~gcnretrieval.losses.Objective`). This module knows only keys and
 types, read from those signatures. Each mistake is one line: an unknown key (with a
@@ -27,18 +27,18 @@ from pathlib import Path
 from typing import Any
 
 from gcnretrieval.encoders import DEFAULT_ENCODER, ENCODERS
-from gcnretrieval.errors import ConfigError, InvalidArgument
+from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument
 from gcnretrieval.losses import Objective
 from gcnretrieval.models import CrossModalModel
-from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions
+from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions, TuneOptions
 
 __all__ = ["Config", "Table", "construct", "first_difference", "flatten", "import_plugins", "load_config",
-           "packaged_recipes", "parse_overrides", "read_recipe", "recipe_file", "to_toml", "unknown_key", "with_seed",
-           "with_absolute_paths"]
+           "packaged_recipes", "parse_overrides", "read_recipe", "recipe_file", "space_samples", "to_toml", "unknown_key",
+           "with_seed", "with_absolute_paths"]
 
-SECTIONS = ("run", "data", "graph", "encoder", "model", "loss", "train", "eval")
+SECTIONS = ("run", "data", "graph", "encoder", "model", "loss", "train", "eval", "tune")
 _OPTION_CLASSES = {"run": RunOptions, "data": DataOptions, "graph": GraphOptions, "train": TrainOptions,
-                   "eval": EvalOptions}
+                   "eval": EvalOptions, "tune": TuneOptions}
 #: parameters of CrossModalModel that the pipeline supplies, not the recipe
 _MODEL_SUPPLIED = ("image_dim", "text_dim", "label_graph", "encoder", "encoder_options")
 _REQUIRED = inspect.Parameter.empty
@@ -80,6 +80,7 @@ class Config:
     loss: Table
     train: TrainOptions
     eval: EvalOptions
+    tune: TuneOptions = dataclasses.field(default_factory=TuneOptions)
     plugins: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
@@ -206,7 +207,24 @@ def load_config(recipe: str | Path | Mapping[str, Any],
         if not isinstance(given, Mapping):
             raise ConfigError(f"recipe key '{name}' must be a table ([{name}]), got {_type_name(given)}")
         sections[name] = _section(name, given)
+    _check_space({key: value for key, value in tree.items() if key != "tune"}, sections["tune"])
     return Config(plugins=tuple(plugins), **sections)
+
+
+def space_samples(entry: Any) -> list[Any]:
+    """The values a search-space entry is checked with: every choice, or both ends of a range."""
+    return list(entry) if isinstance(entry, (list, tuple)) else [entry["low"], entry["high"]]
+
+
+def _check_space(tree: Mapping[str, Any], tune: TuneOptions) -> None:
+    """Every key of ``[tune.space]`` is a recipe key that takes each of its sample values."""
+    for key, entry in tune.space.items():
+        for value in space_samples(entry):
+            try:
+                load_config(tree, {key: value})
+            except GcnRetrievalError as err:
+                raise ConfigError(f"recipe key 'tune.space.\"{key}\"' cannot be tuned with {key} = {value!r}: "
+                                  f"{err}") from None
 
 
 def import_plugins(names: Iterable[str]) -> None:
@@ -235,7 +253,8 @@ def _section(name: str, given: Mapping[str, Any]) -> Any:
     target, params, context = _target(name, given)
     values = _read_table(name, given, params, context)
     for key, value in values.items():
-        if isinstance(value, Mapping):  # a nested table: keyword arguments of another callable, as given
+        # a nested table: keyword arguments of another callable, as given (a table without one checks its own)
+        if isinstance(value, Mapping) and hasattr(target, "table_target"):
             inner, skip = target.table_target(key, given)
             values[key] = Table(_read_table(f"{name}.{key}", value, parameters(inner, skip), defaults=False))
     # keys set to their default change nothing (and every key of a resolved configuration is set)

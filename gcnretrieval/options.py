@@ -16,7 +16,7 @@ from gcnretrieval.data import make_synthetic
 from gcnretrieval.errors import ConfigError, InvalidArgument
 from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph
 
-__all__ = ["DataOptions", "EvalOptions", "GraphOptions", "RunOptions", "TrainOptions"]
+__all__ = ["DataOptions", "EvalOptions", "GraphOptions", "RunOptions", "TrainOptions", "TuneOptions"]
 
 Ignored = Iterator[tuple[str, str]]
 DataSource = Literal["files", "bundled", "synthetic"]
@@ -235,3 +235,89 @@ class EvalOptions:
     def ignored_arguments(given: Mapping[str, Any]) -> Ignored:
         if given.get("select_on") == "test" and "val_fraction" in given:
             yield "val_fraction", "with eval.select_on = \"test\" (no validation split is carved)"
+
+
+#: recipe keys a search space may not tune: the run's identity and seed, the selection split
+_UNTUNABLE = ("run.", "tune.", "plugins", "eval.select_on")
+_RANGE_KEYS = ("low", "high", "log", "step")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class TuneOptions:
+    r"""``[tune]``: the search of ``gcnretrieval tune`` and ``compare --tune`` (a plain run ignores it).
+
+    Every trial trains the recipe with one value per key of ``space`` and is scored by its
+    best validation mean mAP; Optuna's TPE sampler proposes the values, and a trial whose
+    validation mean mAP after an epoch is below the median of the earlier trials' at that
+    epoch is stopped (Optuna's ``MedianPruner``).
+
+    Args:
+        space: the recipe keys to tune (dotted, quoted in TOML), each with its values: an
+            array is a choice among them (``"model.common_dim" = [256, 512, 1024]``); a table
+            ``{low, high}`` is a range, uniform, log-uniform with ``log = true``, or on a grid
+            with ``step``. A range draws integers for a key whose value (in the recipe, else its
+            default) is an integer, or, for a key without a value, when both bounds are
+            integers; numbers otherwise. Empty (default): the learning rate, the common
+            dimension, ``train.epochs`` (or ``train.steps``), ``loss.alpha``, ``loss.beta``,
+            ``loss.theta`` and ``loss.temperature``, over ranges around the paper's values
+            (:func:`gcnretrieval.experiments.tune.default_space`).
+        pruning: stop unpromising trials early (default ``true``).
+        startup_trials: trials that complete before any trial is pruned (default ``5``).
+        warmup_epochs: epochs at the start of every trial that are never pruned (default ``1``).
+    """
+
+    space: Mapping[str, Any] = field(default_factory=dict)
+    pruning: bool = True
+    startup_trials: int = 5
+    warmup_epochs: int = 1
+
+    def __post_init__(self) -> None:
+        for key, entry in self.space.items():
+            _check_space_entry(str(key), entry)
+        check_positive_int("startup_trials", self.startup_trials, minimum=0)
+        check_positive_int("warmup_epochs", self.warmup_epochs, minimum=0)
+
+    @staticmethod
+    def ignored_arguments(given: Mapping[str, Any]) -> Ignored:
+        if given.get("pruning") is False:
+            for key in ("startup_trials", "warmup_epochs"):
+                if key in given:
+                    yield key, "with tune.pruning = false (it configures the pruning)"
+
+
+def _check_space_entry(key: str, entry: Any) -> None:
+    name = f'space."{key}"'
+    parts = key.split(".")
+    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+        raise InvalidArgument(name, "must name a dotted recipe key, e.g. \"train.lr\"")
+    if key.startswith(_UNTUNABLE) or key in _UNTUNABLE:
+        raise InvalidArgument(name, "cannot be tuned (the run's name and seed and the selection split are fixed)")
+    if isinstance(entry, (list, tuple)):
+        if not entry:
+            raise InvalidArgument(name, "lists no values; give at least one, e.g. [256, 512]")
+        return
+    if not isinstance(entry, Mapping):
+        raise InvalidArgument(name, f"must be an array of values or a range {{low = ..., high = ...}}, got {entry!r}")
+    for option in entry:
+        if option not in _RANGE_KEYS:
+            raise InvalidArgument(name, f"has an unknown range option '{option}'; a range has {', '.join(_RANGE_KEYS)}")
+    if "low" not in entry or "high" not in entry:
+        raise InvalidArgument(name, "needs both low and high, e.g. {low = 1e-5, high = 1e-2}")
+    low, high, log, step = entry["low"], entry["high"], entry.get("log", False), entry.get("step")
+    if not (_is_number(low) and _is_number(high)):
+        raise InvalidArgument(name, f"must have numbers as low and high, got {low!r} and {high!r}")
+    if not low < high:
+        raise InvalidArgument(name, f"must have low < high, got low = {low!r}, high = {high!r}")
+    if not isinstance(log, bool):
+        raise InvalidArgument(name, f"must have log = true or false, got {log!r}")
+    if log and low <= 0:
+        raise InvalidArgument(name, f"is log-uniform and needs low > 0, got {low!r}")
+    if step is not None:
+        if not _is_number(step) or step <= 0:
+            raise InvalidArgument(name, f"must have a step > 0, got {step!r}")
+        if log:
+            raise InvalidArgument(name, "cannot have both log = true and a step; keep one")

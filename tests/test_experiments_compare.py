@@ -5,6 +5,7 @@ import json
 import statistics
 
 import pytest
+import scipy.stats
 from click.testing import CliRunner
 
 import gcnretrieval
@@ -66,6 +67,43 @@ def test_compare_runs_every_cell_with_identical_settings_and_tabulates(tmp_path)
     assert header[:3] == ["method", "kind", "seeds"] and "flops_per_sample" in header
     assert "| gcn |" in (out / "compare.md").read_text() and "| gcn |" in result.table
     assert (out / "compare.png").stat().st_size > 1000
+
+    # paired differences from the recipe's encoder (l2gcn), seed by seed
+    assert summary["reference"] == "l2gcn"
+    rows = {row["method"]: row for row in summary["rows"]}
+    assert rows["l2gcn"]["avg_map_verdict"] == "reference"
+    for metric in ("i2t_map", "t2i_map", "avg_map"):
+        cells = {m: [json.loads((out / f"{m}_seed{s}" / "final_metrics.json").read_text())["test"][metric]
+                     for s in (0, 1)] for m in ("gcn", "l2gcn")}
+        differences = [a - b for a, b in zip(cells["gcn"], cells["l2gcn"])]
+        mean = (differences[0] + differences[1]) / 2
+        half = scipy.stats.t.ppf(0.975, 1) * statistics.stdev(differences) / 2 ** 0.5
+        assert rows["gcn"][f"{metric}_diff"] == pytest.approx(mean, abs=1e-12)
+        assert rows["gcn"][f"{metric}_diff_low"] == pytest.approx(mean - half, abs=1e-12)
+        assert rows["gcn"][f"{metric}_diff_high"] == pytest.approx(mean + half, abs=1e-12)
+        verdict = "better" if mean - half > 0 else "worse" if mean + half < 0 else "indistinguishable"
+        assert rows["gcn"][f"{metric}_verdict"] == verdict
+    assert "avg_map_diff_low" in header and "Δ mean vs l2gcn (95 % CI)" in result.table
+    assert "| reference |" in result.table and rows["gcn"]["avg_map_verdict"] in result.table
+
+
+def test_compare_reference_is_chosen_or_refused(tmp_path):
+    result = compare(TINY, ["gcn", "none"], seeds=[0], reference="none", out=tmp_path / "c")
+    rows = {row["method"]: row for row in result.rows}
+    assert rows["none"]["avg_map_verdict"] == "reference" and rows["gcn"]["avg_map_verdict"] == "one seed"
+    assert rows["gcn"]["avg_map_diff"] == pytest.approx(result.cells[0]["avg_map"] - result.cells[1]["avg_map"])
+    with pytest.raises(ConfigError, match="reference 'gat' is not among the compared methods \\(gcn, none\\)"):
+        compare(TINY, ["gcn", "none"], seeds=[0], reference="gat", out=tmp_path / "d")
+    assert not (tmp_path / "d").exists()
+
+
+def test_finished_baseline_cell_with_other_options_is_refused(tmp_path):
+    out = tmp_path / "c"
+    compare(TINY, ["cca"], seeds=[0], baseline_options={"cca": {"n_components": 3}}, out=out)
+    assert compare(TINY, ["cca"], seeds=[0], baseline_options={"cca": {"n_components": 3}}, out=out).cells[0][
+        "status"] == "skipped"
+    with pytest.raises(ConfigError, match="was fitted with n_components = 3 but the experiment now asks for 4"):
+        compare(TINY, ["cca"], seeds=[0], baseline_options={"cca": {"n_components": 4}}, out=out)
 
 
 def test_interrupted_compare_resumes_without_redoing_finished_cells(tmp_path, monkeypatch):
@@ -140,6 +178,8 @@ def test_unknown_encoder_fails_before_any_cell_runs(tmp_path):
     (["--encoders", " , "], "no encoders given"),
     (["--encoders", "gcn", "--seeds", "0,x"], "seeds must be non-negative integers"),
     (["--encoders", "gcn", "--set", "run.seed=3"], "'run.seed' is set per cell"),
+    (["--encoders", "gcn", "--reference", "gat"], "reference 'gat' is not among the compared methods (gcn)"),
+    (["--encoders", "gcn,cca", "--tune", "2", "--components", "4"], "options of baseline 'cca' are both given and tuned"),
 ])
 def test_cli_compare_errors_are_one_line_and_run_nothing(tmp_path, args, fragment):
     recipe = tmp_path / "r.toml"

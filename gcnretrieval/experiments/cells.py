@@ -112,6 +112,9 @@ def run_cells(
                     key, old, new = difference
                     raise ConfigError(f"{path} was run with '{key}' = {old!r} but the experiment now asks for "
                                       f"{new!r}; choose another --out/--name or delete that directory")
+                if cell.baseline is not None:
+                    _check_baseline_options(path, run_dir.read_json("final_metrics.json").get("baseline", {}),
+                                            (baseline_options or {}).get(cell.baseline, {}))
                 log.info("cell %d/%d %s: complete, skipped", index, len(cells), cell.name)
                 result = _finished(cell, run_dir, "skipped")
                 results.append(result)
@@ -134,6 +137,15 @@ def run_cells(
         if callback is not None:
             callback(index, len(cells), result)
     return results
+
+
+def _check_baseline_options(path: Path, recorded: Mapping[str, Any], asked: Mapping[str, Any]) -> None:
+    """A finished baseline cell was fitted with the options the experiment asks for now."""
+    fitted = {"n_components": recorded.get("n_components"), **recorded.get("options", {})}
+    for key, value in asked.items():
+        if value is not None and fitted.get(key) != value:
+            raise ConfigError(f"{path} was fitted with {key} = {fitted.get(key)!r} but the experiment now asks for "
+                              f"{value!r}; choose another --out/--name or delete that directory")
 
 
 def slug(value: Any) -> str:

@@ -5,25 +5,35 @@ and overrides: only the encoder (or the baseline), ``run.seed`` and ``run.name``
 Within a seed every cell sees the same data, validation split and label graph; seeds also
 redraw those. ``compare.{json,csv,md,png}`` show per method the mean ± sample standard
 deviation (``ddof=1``) over seeds, parameters, FLOPs per sample
-(:mod:`gcnretrieval.experiments.complexity`) and seconds per epoch (or the fitting time).
+(:mod:`gcnretrieval.experiments.complexity`) and seconds per epoch (or the fitting time), and
+each method's paired difference from a reference method over the same seeds, with a 95 %
+paired-t interval and a verdict (:func:`~gcnretrieval.experiments.summary.paired_difference`).
+
+With ``tune=N`` every method first gets a study of N trials (:mod:`gcnretrieval.experiments.tune`)
+on the validation split of the first seed, in ``<out>/tune/<method>/``: an encoder over the
+recipe's search space, a baseline over its number of components (and CCA's ridge). The seeds then
+run with each method's best values, recorded per method in ``compare.{json,csv,md}``.
 """
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from gcnretrieval.checks import check_positive_int
 from gcnretrieval.config import load_config
 from gcnretrieval.encoders import available_encoders
-from gcnretrieval.errors import ConfigError, UnknownNameError, did_you_mean
+from gcnretrieval.errors import ConfigError, InvalidArgument, UnknownNameError, did_you_mean
 from gcnretrieval.models.baselines import available_baselines
 from gcnretrieval.experiments.cells import Cell, CellResult, run_cells
 from gcnretrieval.experiments.complexity import experiment_complexity
 from gcnretrieval.experiments.plots import grouped_bars
-from gcnretrieval.experiments.summary import METRICS, format_mean_std, summarise, write_summary
-from gcnretrieval.experiments.sweep import grid_cells, prepare
+from gcnretrieval.experiments.summary import (CONFIDENCE, METRICS, format_difference, format_mean_std,
+                                              paired_difference, summarise, write_summary)
+from gcnretrieval.experiments.sweep import ExperimentPlan, grid_cells, prepare
+from gcnretrieval.experiments.tune import StudyResult, search_space, tune_baseline, tune_recipe, write_study
 from gcnretrieval.training import RunDirectory
 
 log = logging.getLogger(__name__)
@@ -32,7 +42,8 @@ __all__ = ["ComparisonResult", "compare", "parse_methods"]
 
 DEFAULT_RECIPE = "demo"
 CSV_COLUMNS = ["method", "kind", "seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] + [
-    "parameters", "flops_per_sample", "flops_batch_of_one", "seconds_per_epoch", "fit_seconds"]
+    "reference"] + [f"{m}_{s}" for m in METRICS for s in ("diff", "diff_low", "diff_high", "verdict")] + [
+    "parameters", "flops_per_sample", "flops_batch_of_one", "seconds_per_epoch", "fit_seconds", "tuned_values"]
 
 
 @dataclass
@@ -62,17 +73,60 @@ def _number(value: float | None, scale: float, digits: int) -> str:
     return "—" if value is None else f"{value / scale:.{digits}g}"
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """The comparison table (one row per method)."""
-    lines = ["| method | image → text | text → image | mean | seeds | parameters (M) | MFLOPs / sample | s / epoch |",
-             "|---|---|---|---|---|---|---|---|"]
+def markdown_table(rows: list[dict[str, Any]], reference: str | None = None) -> str:
+    """The comparison table (one row per method), with the paired difference of the mean mAP from ``reference``."""
+    head = f" Δ mean vs {reference} (95 % CI) |" if reference else ""
+    lines = ["| method | image → text | text → image | mean |" + head + " seeds | parameters (M) | MFLOPs / sample "
+             "| s / epoch |", "|---|---|---|---|" + ("---|" if reference else "") + "---|---|---|---|"]
     for row in rows:
         maps = " | ".join(format_mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS)
         seconds = (_number(row["seconds_per_epoch"], 1, 3) if row["kind"] == "encoder"
                    else f"{_number(row['fit_seconds'], 1, 3)} (fit)")
-        lines.append(f"| {row['method']} | {maps} | {len(row['seeds'])} | {_number(row['parameters'], 1e6, 4)} | "
-                     f"{_number(row['flops_per_sample'], 1e6, 4)} | {seconds} |")
+        difference = ""
+        if reference:
+            difference = " reference |" if row["method"] == reference else \
+                f" {format_difference(_difference(row, 'avg_map'))} |"
+        lines.append(f"| {row['method']} | {maps} |{difference} {len(row['seeds'])} | "
+                     f"{_number(row['parameters'], 1e6, 4)} | {_number(row['flops_per_sample'], 1e6, 4)} | {seconds} |")
     return "\n".join(lines)
+
+
+def _difference(row: dict[str, Any], metric: str) -> dict[str, Any]:
+    return {"mean": row[f"{metric}_diff"], "low": row[f"{metric}_diff_low"], "high": row[f"{metric}_diff_high"],
+            "verdict": row[f"{metric}_verdict"]}
+
+
+def add_paired_differences(rows: list[dict[str, Any]], cells: list[dict[str, Any]], reference: str) -> None:
+    """Each row's paired difference from ``reference`` over the same seeds (``<metric>_diff``,
+    ``_diff_low``, ``_diff_high``, ``_verdict``; the reference's own row has the verdict ``"reference"``)."""
+    by_method: dict[str, dict[int, dict[str, Any]]] = {}
+    for cell in cells:
+        by_method.setdefault(cell["method"], {})[cell["seed"]] = cell
+    for row in rows:
+        row["reference"] = reference
+        for metric in METRICS:
+            if row["method"] == reference:
+                difference = {"mean": None, "low": None, "high": None, "verdict": "reference"}
+            else:
+                difference = paired_difference({s: c[metric] for s, c in by_method[row["method"]].items()},
+                                               {s: c[metric] for s, c in by_method[reference].items()})
+            row.update({f"{metric}_diff": difference["mean"], f"{metric}_diff_low": difference["low"],
+                        f"{metric}_diff_high": difference["high"], f"{metric}_verdict": difference["verdict"]})
+
+
+def choose_reference(plan: ExperimentPlan, methods: list[str], reference: str | None) -> str:
+    """``reference`` (one of ``methods``), by default the recipe's encoder when it is compared, else the first method."""
+    if reference is not None:
+        name = reference.strip().lower()
+        if name not in methods:
+            raise ConfigError(f"reference '{reference}' is not among the compared methods ({', '.join(methods)}); "
+                              "add it to the encoders or choose one of them")
+        return name
+    recipe_encoder = load_config(plan.raw, plan.changes).encoder.name
+    if recipe_encoder in methods:
+        return recipe_encoder
+    log.info("the recipe's encoder '%s' is not compared: differences are taken from '%s'", recipe_encoder, methods[0])
+    return methods[0]
 
 
 def _complexity(result: CellResult) -> dict[str, Any]:
@@ -84,6 +138,33 @@ def _complexity(result: CellResult) -> dict[str, Any]:
     return {key: info[key] for key in ("parameters", "flops_per_sample", "flops_batch_of_one")}
 
 
+def _tune_methods(plan: ExperimentPlan, methods: list[str], trials: int, folder: Path, progress: bool | None,
+                  callback: Callable[[str, int, int, dict[str, Any]], None] | None) -> dict[str, StudyResult]:
+    """A study of ``trials`` trials per method on the first seed's validation split; every search
+    space is checked before the first trial runs."""
+    seed = plan.seeds[0]
+    changes = {method: {**plan.changes, "run.seed": seed, **({} if method in available_baselines() else
+                                                            {"encoder.name": method})} for method in methods}
+    if "encoder.name" in load_config(plan.raw, plan.changes).tune.space:
+        raise ConfigError("compare tunes each encoder in turn; remove 'encoder.name' from [tune.space]")
+    for method in methods:
+        if method not in available_baselines():
+            search_space(plan.raw, changes[method])
+    studies = {}
+    for method in methods:
+        report = None if callback is None else (lambda done, total, trial, m=method: callback(m, done, total, trial))
+        if method in available_baselines():
+            study = tune_baseline(plan.raw, changes[method], method, folder / method, trials, callback=report)
+        else:
+            study = tune_recipe(plan.raw, changes[method], folder / method, trials, progress=progress, callback=report)
+        write_study(folder / method, f"Tuning `{method}` for comparison `{plan.name}`", study,
+                    {"method": method, "overrides": plan.changes, "trials_budget": trials})
+        log.info("%s: best of %d trials on the validation split of seed %d: %s (val mean mAP %.4f)", method, trials,
+                 seed, study.best_params, study.best["val_avg_map"])
+        studies[method] = study
+    return studies
+
+
 def compare(
     recipe: str | Path | Mapping[str, Any] = DEFAULT_RECIPE,
     encoders: str | Sequence[str] = ("gcn", "gat", "l2gcn"),
@@ -93,8 +174,11 @@ def compare(
     out: str | Path | None = None,
     name: str | None = None,
     baseline_options: Mapping[str, Mapping[str, Any]] | None = None,
+    tune: int | None = None,
+    reference: str | None = None,
     progress: bool | None = None,
     callback: Callable[[int, int, CellResult], None] | None = None,
+    tune_callback: Callable[[str, int, int, dict[str, Any]], None] | None = None,
 ) -> ComparisonResult:
     """Run one recipe with several encoders (and baselines) and seeds; tabulate and plot.
 
@@ -105,10 +189,17 @@ def compare(
         overrides: ``--set`` overrides of every cell (not ``encoder.name``, ``run.seed``, ``run.name``).
         out: the comparison directory (default ``<run.out_dir>/compare_<name>``); ``name``: default ``run.name``.
         baseline_options: per-baseline options, ``{"cca": {"n_components": 32}}``.
+        tune: trials of every method's study before the seeds run (default: none, no tuning);
+            the cells then run with each method's best values (see the module docstring).
+        reference: the method the others are compared with, seed by seed (default: the recipe's
+            encoder when it is compared, else the first method).
         callback: called as ``callback(index, total, cell_result)`` after each cell.
+        tune_callback: called as ``tune_callback(method, finished, trials, trial)`` after each trial.
     """
     plan = prepare(recipe, seeds, overrides, name, forbidden=("encoder.name",))
     methods = parse_methods(encoders)
+    reference = choose_reference(plan, methods, reference)
+    out_dir = Path(out) if out is not None else Path(load_config(plan.raw).run.out_dir) / f"compare_{plan.name}"
     trained = [m for m in methods if m not in available_baselines()]
     cells = grid_cells(plan, {"encoder.name": trained}, naming=lambda keys, point, seed: f"{point[0]}_seed{seed}") \
         if trained else []
@@ -118,7 +209,20 @@ def compare(
                                                                       "run.name": f"{method}_seed{seed}"}, method)
                       for seed in plan.seeds]
     cells.sort(key=lambda cell: methods.index(cell.method))
-    out_dir = Path(out) if out is not None else Path(load_config(plan.raw).run.out_dir) / f"compare_{plan.name}"
+    studies: dict[str, StudyResult] = {}
+    if tune is not None:
+        try:
+            check_positive_int("tune", tune)
+        except InvalidArgument as err:
+            raise ConfigError(f"--{err}") from None
+        given = [m for m in (baseline_options or {}) if m in methods and baseline_options[m]]
+        if given:
+            raise ConfigError(f"options of baseline '{given[0]}' are both given and tuned; drop them (or --components) "
+                              "or tuning")
+        studies = _tune_methods(plan, methods, tune, out_dir / "tune", progress, tune_callback)
+        cells = [replace(cell, overrides={**cell.overrides, **studies[cell.method].best_params})
+                 if cell.baseline is None else cell for cell in cells]
+        baseline_options = {m: study.best_params for m, study in studies.items() if m in available_baselines()}
     results = run_cells(recipe, plan.raw, cells, out_dir, baseline_options=baseline_options, progress=progress,
                         callback=callback)
 
@@ -128,13 +232,43 @@ def compare(
         method = summary.pop("group")
         first = next(r for r in results if r.cell.method == method)
         kind = "baseline" if first.cell.baseline else "encoder"
-        rows.append({"method": method, "kind": kind, **summary, **_complexity(first)})
-    table = markdown_table(rows)
+        tuned = studies[method].best_params if method in studies else None
+        rows.append({"method": method, "kind": kind, **summary, **_complexity(first), "tuned": tuned,
+                     "tuned_values": _values_text(tuned) if tuned else None})
+    add_paired_differences(rows, cell_dicts, reference)
+    table = markdown_table(rows, reference)
     figure = grouped_bars([{**row, "group": row["method"]} for row in rows], out_dir / "compare.png",
-                          title=f"{plan.name}: test mAP over {len(plan.seeds)} seed(s)")
+                          title=f"{plan.name}: test mAP over {len(plan.seeds)} seed(s)", reference=reference)
     summary = {"recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": plan.changes,
-               "methods": methods, "seeds": plan.seeds,
+               "methods": methods, "seeds": plan.seeds, "reference": reference,
+               "differences": f"paired over the same seeds: mean of (method - {reference}) with a "
+                              f"{CONFIDENCE * 100:g} % paired t interval; verdict better / worse when the interval "
+                              "excludes 0, indistinguishable when it contains 0, 'one seed' without an interval",
                "flops": "forward pass of one training step divided by the batch size (label encoder once per "
                         "batch); flops_batch_of_one: forward pass on one pair", "rows": rows, "cells": cell_dicts}
-    write_summary(out_dir, "compare", f"Comparison `{plan.name}`", summary, rows, CSV_COLUMNS, table, [figure])
+    notes = [f"Δ: paired difference of the mean mAP from `{reference}` over the same seeds, with its "
+             f"{CONFIDENCE * 100:g} % paired t interval; *better* / *worse* when the interval excludes 0, "
+             "*indistinguishable* when it contains it. In the figure the bars' error bars are the sample standard "
+             f"deviation over seeds and the right panel's the {CONFIDENCE * 100:g} % paired t intervals of the differences."]
+    if studies:
+        summary["tune"] = {"trials": tune, "seed": plan.seeds[0], "split": "validation",
+                           "methods": {m: {"values": study.best_params, "val_avg_map": study.best["val_avg_map"],
+                                           "best_trial": study.best["number"], "tune_dir": str(study.folder)}
+                                       for m, study in studies.items()}}
+        notes.append(_tuned_table(studies, tune, plan.seeds[0]))
+    write_summary(out_dir, "compare", f"Comparison `{plan.name}`", summary, rows, CSV_COLUMNS, table, [figure], notes)
     return ComparisonResult(out_dir, rows, cell_dicts, table)
+
+
+def _values_text(values: Mapping[str, Any]) -> str:
+    return "; ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
+                     for key, value in values.items())
+
+
+def _tuned_table(studies: Mapping[str, StudyResult], trials: int, seed: int) -> str:
+    lines = [f"Values tuned for each method: {trials} trial(s) on the validation split of seed {seed} "
+             "(`tune/<method>/tune.md`), used by every seed.", "",
+             "| method | val mean mAP | values |", "|---|---|---|"]
+    lines += [f"| {m} | {study.best['val_avg_map']:.4f} | {_values_text(study.best_params)} |"
+              for m, study in studies.items()]
+    return "\n".join(lines)

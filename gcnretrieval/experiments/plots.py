@@ -13,19 +13,32 @@ from gcnretrieval.files import write_figure
 __all__ = ["grouped_bars", "heatmap", "lines"]
 
 
-def _figure(size: tuple[float, float]) -> tuple[Figure, Any]:
-    """A figure that belongs to no GUI backend (no pyplot state)."""
-    figure = Figure(figsize=size)
-    return figure, figure.subplots()
+def _figure(size: tuple[float, float], columns: int = 1) -> tuple[Figure, Any]:
+    """A figure that belongs to no GUI backend (no pyplot state), with ``columns`` axes side by side."""
+    if columns == 1:
+        figure = Figure(figsize=size)
+        return figure, figure.subplots()
+    figure = Figure(figsize=size, layout="constrained")
+    return figure, figure.subplots(1, columns)
 
 
 def _std(value: float | None) -> float:
     return 0.0 if value is None else value
 
 
-def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "") -> Path:
-    """One group per mAP (I→T, T→I, mean), one bar per method, error bars = sample std over seeds."""
-    figure, axes = _figure((max(6.0, 1.2 + 0.45 * len(rows) * len(METRICS)), 4.0))
+def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "", reference: str | None = None) -> Path:
+    """One group per mAP (I→T, T→I, mean), one bar per method, error bars = sample std over seeds.
+
+    With ``reference`` (and rows holding ``<metric>_diff``, ``_diff_low``, ``_diff_high`` as
+    written by :func:`~gcnretrieval.experiments.compare`), a second panel shows each method's
+    paired difference from the reference with its 95 % paired-t interval as error bars (a
+    point without bars: one seed).
+    """
+    others = [row for row in rows if reference is not None and row["group"] != reference]
+    panels = 2 if others else 1
+    width_each = max(6.0, 1.2 + 0.45 * len(rows) * len(METRICS))
+    figure, axes = _figure((width_each * panels, 4.0), panels)
+    bars, differences = (axes[0], axes[1]) if panels == 2 else (axes, None)
     width = 0.8 / max(len(rows), 1)
     positions = np.arange(len(METRICS))
     lows, highs = [], []
@@ -34,17 +47,45 @@ def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "") 
         stds = [_std(row[f"{m}_std"]) for m in METRICS]
         lows.extend(mean - std for mean, std in zip(means, stds))
         highs.extend(mean + std for mean, std in zip(means, stds))
-        axes.bar(positions + (index - (len(rows) - 1) / 2) * width, means, width, yerr=stds, capsize=3,
+        bars.bar(positions + (index - (len(rows) - 1) / 2) * width, means, width, yerr=stds, capsize=3,
                  label=str(row["group"]))
-    axes.set_xticks(positions, [METRIC_TITLES[m] for m in METRICS])
-    axes.set_ylabel("test mAP@all")
+    bars.set_xticks(positions, [METRIC_TITLES[m] for m in METRICS])
+    bars.set_ylabel("test mAP@all (error bars: sample std over seeds)")
     if lows:
-        axes.set_ylim(max(0.0, min(lows) - 0.05), min(1.0, max(highs) + 0.02))
-    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        bars.set_ylim(max(0.0, min(lows) - 0.05), min(1.0, max(highs) + 0.02))
     if title:
-        axes.set_title(title)
-    axes.grid(axis="y", alpha=0.3)
+        bars.set_title(title)
+    bars.grid(axis="y", alpha=0.3)
+    if differences is not None:
+        _difference_panel(differences, rows, others, reference)
+    last = differences if differences is not None else bars
+    last.legend(*bars.get_legend_handles_labels(), fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                frameon=False)
     return write_figure(figure, path, bbox_inches="tight")
+
+
+def _difference_panel(axes: Any, rows: list[dict[str, Any]], others: list[dict[str, Any]], reference: str) -> None:
+    """Paired differences from the reference, with their intervals, in the colours of the bars."""
+    colours = {row["group"]: f"C{index}" for index, row in enumerate(rows)}
+    width = 0.8 / max(len(others), 1)
+    positions = np.arange(len(METRICS))
+    for index, row in enumerate(others):
+        xs = positions + (index - (len(others) - 1) / 2) * width
+        means = [row.get(f"{m}_diff") for m in METRICS]
+        lows, highs = [row.get(f"{m}_diff_low") for m in METRICS], [row.get(f"{m}_diff_high") for m in METRICS]
+        shown = [i for i, mean in enumerate(means) if mean is not None]
+        intervals = [i for i in shown if lows[i] is not None]
+        if len(intervals) == len(shown):
+            errors = [[means[i] - lows[i] for i in shown], [highs[i] - means[i] for i in shown]]
+        else:  # one seed: points without bars
+            errors = None
+        axes.errorbar([xs[i] for i in shown], [means[i] for i in shown], yerr=errors, fmt="o", capsize=4,
+                      color=colours[row["group"]])
+    axes.axhline(0.0, color="black", linewidth=0.8)
+    axes.set_xticks(positions, [METRIC_TITLES[m] for m in METRICS])
+    axes.set_ylabel(f"paired difference from {reference}\n(error bars: 95 % paired t interval over seeds)")
+    axes.set_title(f"difference from {reference}, same seeds")
+    axes.grid(axis="y", alpha=0.3)
 
 
 def _axis_values(values: list[Any]) -> tuple[list[float], list[str], bool]:

@@ -1,17 +1,22 @@
-"""Summaries of an experiment's cells: mean ± sample standard deviation over seeds, and the files that show them."""
+"""Summaries of an experiment's cells: mean ± sample standard deviation over seeds, paired differences
+between methods over the same seeds, and the files that show them."""
 from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from gcnretrieval.files import write_csv, write_json, write_text
 
-__all__ = ["METRICS", "format_mean_std", "mean_std", "summarise", "write_summary"]
+__all__ = ["CONFIDENCE", "METRICS", "format_difference", "format_mean_std", "mean_std", "paired_difference",
+           "summarise", "write_summary"]
 
 METRICS = ("i2t_map", "t2i_map", "avg_map")
 METRIC_TITLES = {"i2t_map": "image → text", "t2i_map": "text → image", "avg_map": "mean"}
+#: coverage of the paired-difference intervals
+CONFIDENCE = 0.95
 
 
 def mean_std(values: list[float]) -> tuple[float | None, float | None]:
@@ -27,6 +32,61 @@ def format_mean_std(mean: float | None, std: float | None, digits: int = 4) -> s
     if mean is None:
         return "—"
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def paired_difference(values: dict[int, float], reference: dict[int, float],
+                      confidence: float = CONFIDENCE) -> dict[str, Any]:
+    r"""The difference of a method from a reference over the seeds both ran, with a paired-t interval.
+
+    With :math:`d_s = x_s - r_s` over the :math:`n` common seeds,
+
+    .. math::
+        \bar d = \frac{1}{n} \sum_s d_s, \qquad
+        s_d = \sqrt{\frac{1}{n - 1} \sum_s (d_s - \bar d)^2}, \qquad
+        \bar d \pm t_{(1 + c)/2,\, n - 1} \, \frac{s_d}{\sqrt{n}}
+
+    (:math:`t_{q, k}`: the :math:`q` quantile of Student's t with :math:`k` degrees of freedom).
+    The verdict is ``"better"`` when the interval lies above 0, ``"worse"`` below 0,
+    ``"indistinguishable"`` when it contains 0, and ``"one seed"`` (no interval) for :math:`n = 1`.
+
+    Args:
+        values, reference: ``{seed: metric}`` of the method and of the reference (non-finite values
+            and seeds only one of them ran are left out).
+        confidence: the interval's coverage :math:`c` (default ``0.95``).
+
+    Returns:
+        ``{"seeds", "mean", "low", "high", "verdict"}`` (``None`` where undefined; verdict ``"no seeds"``
+        without a common seed).
+    """
+    seeds = [s for s in values if s in reference and _finite(values[s]) and _finite(reference[s])]
+    differences = [float(values[s]) - float(reference[s]) for s in seeds]
+    out: dict[str, Any] = {"seeds": seeds, "mean": None, "low": None, "high": None, "verdict": "no seeds"}
+    if not differences:
+        return out
+    out["mean"] = mean = statistics.fmean(differences)
+    if len(differences) == 1:
+        out["verdict"] = "one seed"
+        return out
+    from scipy.stats import t
+
+    half = float(t.ppf((1 + confidence) / 2, len(differences) - 1)) * statistics.stdev(differences) / math.sqrt(len(differences))
+    out["low"], out["high"] = mean - half, mean + half
+    out["verdict"] = "better" if out["low"] > 0 else "worse" if out["high"] < 0 else "indistinguishable"
+    return out
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(float(value))
+
+
+def format_difference(difference: dict[str, Any], digits: int = 4) -> str:
+    """``+0.0123 [-0.0040, +0.0286] indistinguishable``; ``+0.0123 (one seed)``; ``—`` without seeds."""
+    if difference["mean"] is None:
+        return "—"
+    if difference["low"] is None:
+        return f"{difference['mean']:+.{digits}f} ({difference['verdict']})"
+    return (f"{difference['mean']:+.{digits}f} [{difference['low']:+.{digits}f}, {difference['high']:+.{digits}f}] "
+            f"{difference['verdict']}")
 
 
 def summarise(cells: list[dict[str, Any]], key: Any) -> list[dict[str, Any]]:
@@ -50,11 +110,13 @@ def summarise(cells: list[dict[str, Any]], key: Any) -> list[dict[str, Any]]:
 
 
 def write_summary(out_dir: Path, stem: str, title: str, summary: dict[str, Any], rows: list[dict[str, Any]],
-                  columns: list[str], table: str, figures: list[Path]) -> None:
-    """``<stem>.json`` (``summary``), ``<stem>.csv`` (``rows`` under ``columns``) and ``<stem>.md`` (the table)."""
+                  columns: list[str], table: str, figures: list[Path], notes: Sequence[str] = ()) -> None:
+    """``<stem>.json`` (``summary``), ``<stem>.csv`` (``rows`` under ``columns``) and ``<stem>.md`` (the table,
+    then the ``notes`` paragraphs, then the figures)."""
     seeds = summary["seeds"]
     write_json(out_dir / f"{stem}.json", {**summary, "std": "sample standard deviation over seeds (ddof=1)"})
     write_csv(out_dir / f"{stem}.csv", [{**row, "seeds": " ".join(map(str, row["seeds"]))} for row in rows], columns)
     text = [f"# {title}", "", f"Test mAP@all, mean ± sample standard deviation over seeds {', '.join(map(str, seeds))}.",
-            "", table, "", *[f"![{f.stem}]({f.name})" for f in figures], ""]
+            "", table, "", *[line for note in notes for line in (note, "")],
+            *[f"![{f.stem}]({f.name})" for f in figures], ""]
     write_text(out_dir / f"{stem}.md", "\n".join(text))
