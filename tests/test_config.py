@@ -19,7 +19,7 @@ BASE = {"data": {"path": "data.npz"}}
 
 def test_recipes_are_shipped_in_the_package():
     names = {p.stem for p in RECIPES}
-    assert {"demo", "synthetic", "mirflickr_l2gcn", "nuswide_l2gcn", "mscoco_l2gcn"} <= names
+    assert {"demo", "custom", "synthetic", "mirflickr_l2gcn", "nuswide_l2gcn", "mscoco_l2gcn"} <= names
     assert set(packaged_recipes()) == names
     assert read_recipe("demo") == tomllib.loads((ROOT / "recipes" / "demo.toml").read_text())
     assert recipe_file("mirflickr_l2gcn.toml").name == "mirflickr_l2gcn.toml"
@@ -39,7 +39,7 @@ def test_unknown_recipe_name_lists_the_packaged_ones(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("path", RECIPES, ids=lambda p: p.name)
 def test_every_shipped_recipe_parses(path):
-    config = load_config(path)
+    config = load_config(path, {"data.path": "data/mine"} if path.stem == "custom" else None)
     assert isinstance(config, Config)
     assert config.run.name == path.stem
     # the resolved form survives JSON and TOML round trips
@@ -66,6 +66,13 @@ def test_synthetic_recipe_uses_synthetic_data():
     c = load_config("synthetic")
     assert c.data.source == "synthetic"
     assert c.data.synthetic["num_train"] >= c.train.batch_size
+
+
+def test_the_custom_recipe_asks_for_the_data_and_trains_by_steps_with_early_stopping():
+    with pytest.raises(ConfigError, match="recipe needs 'data.path'"):
+        load_config("custom")
+    c = load_config("custom", {"data.path": "data/mine"})
+    assert c.train.steps and c.train.patience and c.data.source == "files"
 
 
 def test_demo_recipe_uses_the_bundled_real_dataset():
