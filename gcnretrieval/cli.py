@@ -233,6 +233,7 @@ def _echo_prepared(output) -> None:
     for key in ("skipped_missing_images", "dropped_without_label", "dropped_without_tag", "dropped_without_label_or_caption"):
         if counts.get(key):
             click.echo(f"  {key.replace('_', ' ')}: {counts[key]}")
+    click.echo(f"train on it: gcnretrieval run custom --set data.path={output}")
 
 
 @prepare_group.command("mirflickr")
