@@ -126,30 +126,22 @@ def reference_pr_curve(query, database, query_labels, database_labels):
 
 
 def test_chunked_equals_unchunked_bit_identically():
-    data = _duplicated_data(4)
-    whole = {
-        "map": mean_average_precision(*data, chunk_size=10_000),
-        "map@5": mean_average_precision(*data, top_k=5, chunk_size=10_000),
-        "map@17": mean_average_precision(*data, top_k=17, chunk_size=10_000),
-        "p@3": precision_at_k(*data, k=3, chunk_size=10_000),
-        "p@10": precision_at_k(*data, k=10, chunk_size=10_000),
-    }
-    whole_curve = precision_recall_curve(*data, chunk_size=10_000)
-    for chunk_size in range(1, 101):
-        chunked = {
+    data = _duplicated_data(4, n_query=25)
+
+    def figures(chunk_size):
+        return {
             "map": mean_average_precision(*data, chunk_size=chunk_size),
             "map@5": mean_average_precision(*data, top_k=5, chunk_size=chunk_size),
-            "map@17": mean_average_precision(*data, top_k=17, chunk_size=chunk_size),
-            "p@3": precision_at_k(*data, k=3, chunk_size=chunk_size),
             "p@10": precision_at_k(*data, k=10, chunk_size=chunk_size),
+            "pr": [array.tolist() for array in precision_recall_curve(*data, chunk_size=chunk_size)],
         }
-        assert chunked == whole, chunk_size
-        curve = precision_recall_curve(*data, chunk_size=chunk_size)
-        for got, expected in zip(curve, whole_curve):
-            assert np.array_equal(got, expected), chunk_size
+
+    whole = figures(10_000)
+    for chunk_size in range(1, 101):
+        assert figures(chunk_size) == whole, chunk_size  # == on floats: bit for bit
     # and the unchunked values are the plain-loop ones, whose float64 ties are exact
     assert whole["map"] == pytest.approx(reference_map(*data), abs=1e-6)
-    assert whole["map@17"] == pytest.approx(reference_map(*data, top_k=17), abs=1e-6)
+    assert whole["map@5"] == pytest.approx(reference_map(*data, top_k=5), abs=1e-6)
     assert whole["p@10"] == pytest.approx(reference_precision_at_k(*data, 10), abs=1e-9)
 
 
@@ -164,27 +156,45 @@ def test_duplicated_items_rank_by_index_in_every_chunking():
 
 
 def test_identical_rows_score_bit_identically_in_every_block():
-    from gcnretrieval.metrics import _chunk_scores, _distinct_rows, _normalized_rows
+    from gcnretrieval.metrics import _CosineScores, _distinct_rows, _normalized_rows
 
     query, database, _, _ = _duplicated_data(6, n_query=40, n_database=70, dim=9)
     q_rows, q_inverse = _distinct_rows(_normalized_rows(torch.from_numpy(query)))
     d_rows, d_inverse = _distinct_rows(_normalized_rows(torch.from_numpy(database)))
     assert len(q_rows) == 4 and len(d_rows) == 6  # scaled copies are the same normalised row
     first_of = torch.tensor([int((d_inverse == g).nonzero()[0]) for g in range(len(d_rows))])
-    for step in range(1, len(query) + 1):
+    first_query_of = torch.tensor([int((q_inverse == g).nonzero()[0]) for g in range(len(q_rows))])
+    whole = None
+    for step in [len(query)] + list(range(1, len(query))):
+        cosine = _CosineScores(q_rows, q_inverse, d_rows, d_inverse)
         rows = []
         for start in range(0, len(query), step):
-            scores, expand = _chunk_scores(q_rows, q_inverse, start, start + step, d_rows, d_inverse)
+            scores, expand = cosine.chunk(start, start + step)
             rows.append(scores if expand is None else scores[expand])
-            chunk = rows[-1]
-            for i in range(chunk.shape[0]):
-                # the same query direction within a chunk: the same score row
-                twins = (q_inverse[start : start + step] == q_inverse[start + i]).nonzero().squeeze(1)
-                assert bool((chunk[twins] == chunk[i]).all())
         scores = torch.cat(rows)
         assert scores.shape == (len(query), len(database))
-        # the same database direction: the bit-identical score of its first occurrence, in every block shape
+        # the same database direction: the bit-identical score of its first occurrence; the same for queries
         assert torch.equal(scores, scores[:, first_of[d_inverse]])
+        assert torch.equal(scores, scores[first_query_of[q_inverse]])
+        whole = scores if whole is None else whole
+        assert torch.equal(scores, whole), step  # and the same bits in every chunking
+
+
+def test_near_ties_do_not_depend_on_chunking():
+    # continuous scores: with 4,000 items, most queries have distinct items within float32
+    # rounding of each other, whose order follows the computed bits; those must not move
+    rng = np.random.default_rng(14)
+    query = rng.standard_normal((50, 16)).astype(np.float32)
+    database = rng.standard_normal((4000, 16)).astype(np.float32)
+    database[2000:] = database[:2000]
+    query_labels = (rng.random((50, 6)) < 0.3).astype(np.float32)
+    database_labels = (rng.random((4000, 6)) < 0.3).astype(np.float32)
+    data = (query, database, query_labels, database_labels)
+    whole = mean_average_precision(*data)
+    whole_k = mean_average_precision(*data, top_k=100)
+    for chunk_size in (1, 2, 3, 7, 16, 49):
+        assert mean_average_precision(*data, chunk_size=chunk_size) == whole, chunk_size
+        assert mean_average_precision(*data, top_k=100, chunk_size=chunk_size) == whole_k, chunk_size
 
 
 @pytest.mark.parametrize("height", [1, 2, 3, 5, 8, 17, 64])

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from gcnretrieval.errors import ConfigError, DataError, did_you_mean
-from gcnretrieval.metrics import _chunk_scores, _distinct_rows, _normalized_rows
+from gcnretrieval.metrics import _CosineScores, _distinct_rows, _normalized_rows
 from gcnretrieval.metrics import _top_k_stable as stable_top_k  # the ranking rule of the metrics
 
 log = logging.getLogger(__name__)
@@ -148,10 +148,11 @@ class ExactIndex(SearchIndex):
     @torch.no_grad()
     def _search(self, queries: Tensor, k: int) -> tuple[Tensor, Tensor]:
         query_rows, query_inverse = _distinct_rows(queries.to(self._rows.device))
+        cosine = _CosineScores(query_rows, query_inverse, self._rows, self._inverse)
         step = max(1, self.max_chunk_bytes // (_BYTES_PER_PAIR * self.num_items))
         all_scores, all_indices = [], []
         for start in range(0, queries.shape[0], step):
-            scores, expand = _chunk_scores(query_rows, query_inverse, start, start + step, self._rows, self._inverse)
+            scores, expand = cosine.chunk(start, start + step)
             index = _top_k(scores, k)
             best = scores.gather(1, index)
             del scores
