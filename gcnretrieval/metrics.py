@@ -20,44 +20,49 @@ factor, or any rows whose normalisation rounds to the same bits. Tied items get
 bit-identical scores for every query, whatever the chunk size, block shape or BLAS kernel,
 and are ranked by ascending database index (a stable sort, or a stable top-k). Identical
 normalised query rows likewise get the same score row, hence the same ranking (and the
-same AP, given the same labels), wherever they sit. The rankings, and every figure computed
-from them, are bit-identical for every ``chunk_size`` and ``max_chunk_bytes``. What remains
-approximate: *distinct* normalised rows whose cosines with a query differ by less than
-float32 rounding (including distinct rows that tie only mathematically) are ordered by
-their computed float32 scores, and the last bit of a score depends on the BLAS kernel
-(CPU, instruction set, thread count, GPU); such near-ties are common in large databases
-and move mAP in about the ninth digit between kernels.
+same AP, given the same labels), wherever they sit. On one machine the rankings, and every
+figure computed from them, are bit-identical for every ``chunk_size`` and
+``max_chunk_bytes``. What remains approximate: *distinct* normalised rows whose cosines
+with a query differ by less than float32 rounding (including distinct rows that tie only
+mathematically) are ordered by their computed float32 scores, and the last bit of a score
+depends on the BLAS kernel (CPU, instruction set, thread count, GPU). Such near-ties are common in large databases:
+for 500 random 64-d queries against 5,000 items, ``MKL_CBWR=COMPATIBLE`` moves mAP by
+4e-9.
 
 Why and how: a matrix product rounds differently with its shape and with a row's or a
 column's position in it (a one-row product takes a matrix-vector kernel, small products
-take other kernels), so identical rows must not be scored separately, and a score must
-not be computed in a product that depends on the chunking. Each distinct normalised
-database row is scored once per query and the scores are expanded to every item with the
-inverse index; each distinct query row is scored once, in a fixed group of distinct query
-rows that does not depend on the chunk (:class:`_CosineScores`). Distinct rows are found by
-sorting an exact integer key made of the float32 bit patterns of up to 16 columns, then
-comparing every row whose key an earlier row holds with that row bit for bit; a key shared
-by different rows falls back to :func:`torch.unique` over whole rows. :func:`torch.unique`
-with ``dim=0`` alone would sort, and copy, the whole ``N x d`` matrix on every call:
-200,000 x 1,024 random rows take 0.09 s with the key (0.57 s when half are
-duplicates) against 1.2-1.3 s, and 200,000 x 64 rows 0.06 s against 0.30 s (one thread). The sums are
-order-fixed as well: a query's AP is a sequential float64 cumulative sum over its ranking,
-the mean over queries is :func:`math.fsum`, precision@k counts hits as integers, and the
-recall curve adds the queries' rows in query order.
+take other kernels), so identical rows must not be scored separately, and no score may come
+from a product whose shape depends on the chunking. Each distinct normalised database row
+is scored once and its scores are expanded to every item with the inverse index; the
+distinct query rows are scored once, in fixed groups of consecutive distinct rows whose
+size depends on the data alone, and the queries are visited group by group
+(:func:`_score_blocks`). Distinct rows are found by sorting an exact integer key made of
+the float32 bit patterns of up to 16 columns, then comparing every row whose key an
+earlier row holds with that row bit for bit; a key shared by different rows falls back to
+:func:`torch.unique` over whole rows. :func:`torch.unique` with ``dim=0`` alone would sort,
+and copy, the whole ``N x d`` matrix on every call; on one thread, 200,000 x 1,024 random
+rows take 0.09 s with the key (0.57 s when half are duplicates) against 1.2-1.3 s, and
+200,000 x 64 rows 0.06 s against 0.30 s. The sums are order-fixed as well: a query's AP is
+a sequential float64 cumulative sum over its ranking, the mean over queries is
+:func:`math.fsum`, precision@k counts hits as integers, the precision curve sums integer
+hit counts, and the recall curve adds the queries' rows one by one in the visiting order.
 
-Queries are processed in chunks on the inputs' device. For a chunk of :math:`b` queries,
-:math:`v \le b` of them distinct, against :math:`N` database items (:math:`U \le N`
-distinct) the temporaries peak at about :math:`18\,bN` bytes: the label product (4 bytes
-per pair) becomes the relevance (1); the distinct scores (4, :math:`vU`) are expanded to
-:math:`vN` (4); the sort holds relevance 1 + scores 4 + sorted values 4 + indices 8 = 17;
-the ranking expanded to the chunk's :math:`b` rows (8) and the ranked relevance (1) make
-1 + 8 + 8 + 1 = 18; afterwards the ranked relevance and its float64 cumulated precision, 9.
+Queries are processed in blocks of at most ``chunk_size`` on the inputs' device. For a
+block of :math:`b` queries, :math:`v \le b` of them distinct, against :math:`N` database
+items (:math:`U \le N` distinct) the temporaries peak at about :math:`18\,bN` bytes: the
+distinct scores (4 bytes per pair, :math:`vU`) are expanded to :math:`vN` (4); the label
+product (4) becomes the relevance (1); the sort holds relevance 1 + scores 4 + sorted
+values 4 + indices 8 = 17; the ranking expanded to the block's :math:`b` rows (8) and the
+ranked relevance (1) make 1 + 8 + 8 + 1 = 18; afterwards the ranked relevance and its
+float64 cumulated precision (or, for the PR curve, cumulated hits), 9.
 ``BYTES_PER_PAIR = 32`` leaves headroom, and the chunk size is chosen so that
-:math:`32\,bN` stays below ``max_chunk_bytes`` (default 512 MiB); one group of query scores
-(at most 64 MiB) is kept beside it. Total memory is therefore about
+:math:`32\,bN` stays below ``max_chunk_bytes`` (default 512 MiB). Beside it lives the
+current group of query scores, :math:`G = \max(1, \lfloor 2^{24} / U \rfloor)` rows, at most
+64 MiB (with the default budget and no duplicates a group is exactly one chunk, and a
+block's scores are a view of it). Total memory is therefore about
 :math:`4 (N d + N C + n_q (d + C)) + 8 (N + n_q) + \min(32\,bN, \texttt{max\_chunk\_bytes}) + 64\,\mathrm{MiB}`
 bytes for :math:`d`-dimensional embeddings and :math:`C` labels (the normalised distinct
-rows, the labels, the inverse indices, one chunk, one group), plus, while the rows are
+rows, the labels, the inverse indices, one block, one group), plus, while the rows are
 prepared, one more normalised copy of each matrix; for 2,000 queries against 200,000 items
 that is well under 2 GB.
 """
@@ -76,13 +81,12 @@ ArrayLike = np.ndarray | torch.Tensor
 #: bytes of temporaries per (query, database item) pair in one chunk; see the module docstring
 BYTES_PER_PAIR = 32
 DEFAULT_MAX_CHUNK_BYTES = 512 * 2**20
-#: elements per block while normalising or comparing rows (4 MiB of float32)
-_ROW_BLOCK = 2**20
+#: elements per block while normalising or comparing rows (16 MiB of float32)
+_ROW_BLOCK = 2**22
 _NORM_EPS = 1e-12
 #: columns whose bits make a row's grouping key in :func:`_distinct_rows`
 _KEY_COLUMNS = 16
-#: query rows scored together (at most), and the scores of one such group (at most); see :class:`_CosineScores`
-_MAX_GROUP_ROWS = 64
+#: scores of one group of distinct query rows (at most); see :func:`_score_blocks`
 _GROUP_SCORES = 2**24
 
 __all__ = [
@@ -205,68 +209,60 @@ def _distinct_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     return x[first[by_appearance]], position[group]
 
 
-class _CosineScores:
-    r"""Cosine scores of query chunks against the database, each distinct pair of rows scored once.
+def _score_blocks(
+    query_rows: torch.Tensor,
+    query_inverse: torch.Tensor | None,
+    database_rows: torch.Tensor,
+    database_inverse: torch.Tensor | None,
+    step: int,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
+    r"""Cosine scores of the queries against every database item, each distinct pair of rows scored once.
 
-    Distinct query row :math:`r` is always scored in the product of its *group*, the distinct
-    rows :math:`gG \ldots gG + G - 1` with :math:`g = \lfloor r / G \rfloor`, against all
-    :math:`U` distinct database rows. :math:`G = \max(1, \min(64, 2^{24} / U))` depends on the
-    data alone, so the bits of a score do not depend on the chunk that asks for it. The last
-    group's scores (at most :math:`2^{24}` floats, 64 MiB) are kept for the next chunk.
+    The distinct query rows are scored in fixed *groups* of :math:`G = \max(1, 2^{24} / U)`
+    consecutive rows against all :math:`U` distinct database rows (at most :math:`2^{24}`
+    scores, 64 MiB, per group). :math:`G` depends on the data alone, so the bits of a score do
+    not depend on ``step``. The queries are visited group by group, by distinct row, then by
+    index (an order fixed by the data), at most ``step`` at a time.
 
     Args:
         query_rows, query_inverse: the distinct normalised query rows and each query's row
             (``None``: every query is its own row), from :func:`_distinct_rows`.
         database_rows, database_inverse: the same for the database.
+        step: at most this many queries per block.
+
+    Yields:
+        ``(queries, scores, expand)``: the indices of ``b`` queries ``(b,)``; ``scores``
+        ``(v, N)`` for their ``v`` distinct rows (items sharing a distinct row share its score
+        bit for bit); ``expand`` ``(b,)``, the row of ``scores`` of each query, or ``None``
+        when ``v == b`` and row ``i`` belongs to ``queries[i]``.
     """
-
-    def __init__(
-        self,
-        query_rows: torch.Tensor,
-        query_inverse: torch.Tensor | None,
-        database_rows: torch.Tensor,
-        database_inverse: torch.Tensor | None,
-    ) -> None:
-        self.query_rows, self.query_inverse = query_rows, query_inverse
-        self.database_rows, self.database_inverse = database_rows, database_inverse
-        self.num_queries = query_rows.shape[0] if query_inverse is None else query_inverse.shape[0]
-        self.group_rows = max(1, min(_MAX_GROUP_ROWS, _GROUP_SCORES // database_rows.shape[0]))
-        self._group = -1
-        self._group_scores: torch.Tensor | None = None
-
-    def _scores_of_group(self, group: int) -> torch.Tensor:
-        if group != self._group:
-            self._group_scores = None  # freed before the next group is computed
-            rows = self.query_rows[group * self.group_rows : (group + 1) * self.group_rows]
-            self._group_scores, self._group = rows @ self.database_rows.T, group
-        return self._group_scores
-
-    def chunk(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Scores of the queries ``start:stop`` against every database item.
-
-        Returns:
-            ``(scores, expand)``: ``scores`` ``(v, N)`` for the chunk's ``v`` distinct query
-            rows (items sharing a distinct row share its score bit for bit) and ``expand``
-            ``(b,)``, the row of each of the chunk's ``b`` queries, or ``None`` when
-            ``v == b`` and row ``i`` is query ``start + i``.
-        """
-        stop = min(stop, self.num_queries)
-        device = self.query_rows.device
-        if self.query_inverse is None:
-            needed, expand = torch.arange(start, stop, device=device), None
-        else:
-            ids = self.query_inverse[start:stop]
-            needed, expand = torch.unique(ids, return_inverse=True)
-            if needed.shape[0] == ids.shape[0]:
-                needed, expand = ids, None
-        groups = torch.div(needed, self.group_rows, rounding_mode="floor")
-        scores = torch.empty(needed.shape[0], self.database_rows.shape[0], dtype=self.query_rows.dtype, device=device)
-        for group in torch.unique(groups).tolist():
-            where = (groups == group).nonzero().squeeze(1)
-            scores[where] = self._scores_of_group(group).index_select(0, needed[where] - group * self.group_rows)
-        if self.database_inverse is not None:
-            scores = scores.index_select(1, self.database_inverse)
-        return scores, expand
+    device = query_rows.device
+    if query_inverse is None:
+        order = torch.arange(query_rows.shape[0], device=device)
+        row_of = order
+    else:
+        order = torch.sort(query_inverse, stable=True).indices
+        row_of = query_inverse[order]
+    group_rows = max(1, _GROUP_SCORES // database_rows.shape[0])
+    for first_row in range(0, query_rows.shape[0], group_rows):
+        bounds = torch.tensor([first_row, first_row + group_rows], device=device)
+        low, high = torch.searchsorted(row_of, bounds).tolist()
+        group = query_rows[first_row : first_row + group_rows] @ database_rows.T
+        for start in range(low, high, step):
+            stop = min(start + step, high)
+            local = row_of[start:stop] - first_row
+            rows, expand = torch.unique_consecutive(local, return_inverse=True)
+            if rows.shape[0] == local.shape[0]:
+                expand = None
+            if int(rows[-1] - rows[0]) + 1 == rows.shape[0]:
+                scores = group[int(rows[0]) : int(rows[-1]) + 1]
+            else:
+                scores = group.index_select(0, rows)
+            if database_inverse is not None:
+                scores = scores.index_select(1, database_inverse)
+            yield order[start:stop], scores, expand
+            del scores
+        del group
 
 
 def _chunk_size(num_database: int, chunk_size: int | None, max_chunk_bytes: int) -> int:
@@ -302,9 +298,12 @@ def _ranked_relevance(
     chunk_size: int | None,
     max_chunk_bytes: int,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Yield, per query chunk, the relevance of the ranked list ``(b, K)`` and ``R_q`` over the database ``(b,)``."""
+    """Yield, per block of queries, the relevance of the ranked list ``(b, K)`` and ``R_q`` over the database ``(b,)``.
+
+    The blocks visit every query once, in the order of :func:`_score_blocks`.
+    """
     q, d, ql, dl = _prepare(query, database, query_labels, database_labels)
-    num_queries, num_database = q.shape[0], d.shape[0]
+    num_database = d.shape[0]
     if top_k is not None and top_k < 1:
         raise DataError(f"top_k must be a positive rank, got {top_k}")
     k = num_database if top_k is None else min(int(top_k), num_database)
@@ -312,10 +311,8 @@ def _ranked_relevance(
     q_rows, q_inverse = _distinct_rows(_normalized_rows(q))
     d_rows, d_inverse = _distinct_rows(_normalized_rows(d))
     del q, d
-    cosine = _CosineScores(q_rows, q_inverse, d_rows, d_inverse)
-    for start in range(0, num_queries, step):
-        relevant = (ql[start : start + step] @ dl.T) > 0
-        scores, expand = cosine.chunk(start, start + step)
+    for queries, scores, expand in _score_blocks(q_rows, q_inverse, d_rows, d_inverse, step):
+        relevant = (ql[queries] @ dl.T) > 0
         if k == num_database:
             ranking = torch.sort(scores, dim=1, descending=True, stable=True).indices
         else:
@@ -421,7 +418,7 @@ def precision_recall_curve(
         precision_sum = hits.sum(dim=0) if precision_sum is None else precision_sum + hits.sum(dim=0)
         if recall_sum is None:
             recall_sum = torch.zeros(rel.shape[1], dtype=torch.float64, device=rel.device)
-        for i in has.nonzero().squeeze(1).tolist():  # one query after the other, in query order
+        for i in has.nonzero().squeeze(1).tolist():  # one query after the other, in a fixed order
             recall_sum += hits[i] / relevant_total[i]
         num_queries += rel.shape[0]
         num_with_relevant += int(has.sum())

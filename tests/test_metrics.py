@@ -145,7 +145,12 @@ def test_chunked_equals_unchunked_bit_identically():
     assert whole["p@10"] == pytest.approx(reference_precision_at_k(*data, 10), abs=1e-9)
 
 
-def test_duplicated_items_rank_by_index_in_every_chunking():
+@pytest.mark.parametrize("group_scores", [None, 20])
+def test_duplicated_items_rank_by_index_in_every_chunking(group_scores, monkeypatch):
+    from gcnretrieval import metrics
+
+    if group_scores is not None:  # groups of 20 // 6 = 3 distinct query rows
+        monkeypatch.setattr(metrics, "_GROUP_SCORES", group_scores)
     data = _duplicated_data(5)
     expected_p, expected_r = reference_pr_curve(*data)
     for chunk_size in range(1, len(data[0]) + 1):
@@ -155,8 +160,13 @@ def test_duplicated_items_rank_by_index_in_every_chunking():
         assert mean_average_precision(*data, chunk_size=chunk_size) == pytest.approx(reference_map(*data), abs=1e-9)
 
 
-def test_identical_rows_score_bit_identically_in_every_block():
-    from gcnretrieval.metrics import _CosineScores, _distinct_rows, _normalized_rows
+@pytest.mark.parametrize("group_scores", [None, 13])
+def test_identical_rows_score_bit_identically_in_every_block(group_scores, monkeypatch):
+    from gcnretrieval import metrics
+    from gcnretrieval.metrics import _distinct_rows, _normalized_rows, _score_blocks
+
+    if group_scores is not None:  # groups of 13 // 6 = 2 distinct query rows
+        monkeypatch.setattr(metrics, "_GROUP_SCORES", group_scores)
 
     query, database, _, _ = _duplicated_data(6, n_query=40, n_database=70, dim=9)
     q_rows, q_inverse = _distinct_rows(_normalized_rows(torch.from_numpy(query)))
@@ -166,13 +176,11 @@ def test_identical_rows_score_bit_identically_in_every_block():
     first_query_of = torch.tensor([int((q_inverse == g).nonzero()[0]) for g in range(len(q_rows))])
     whole = None
     for step in [len(query)] + list(range(1, len(query))):
-        cosine = _CosineScores(q_rows, q_inverse, d_rows, d_inverse)
-        rows = []
-        for start in range(0, len(query), step):
-            scores, expand = cosine.chunk(start, start + step)
-            rows.append(scores if expand is None else scores[expand])
-        scores = torch.cat(rows)
-        assert scores.shape == (len(query), len(database))
+        scores = torch.full((len(query), len(database)), float("nan"))
+        for queries, block, expand in _score_blocks(q_rows, q_inverse, d_rows, d_inverse, step):
+            assert len(queries) <= step
+            scores[queries] = block if expand is None else block[expand]
+        assert not bool(scores.isnan().any())  # every query once
         # the same database direction: the bit-identical score of its first occurrence; the same for queries
         assert torch.equal(scores, scores[:, first_of[d_inverse]])
         assert torch.equal(scores, scores[first_query_of[q_inverse]])
@@ -180,9 +188,14 @@ def test_identical_rows_score_bit_identically_in_every_block():
         assert torch.equal(scores, whole), step  # and the same bits in every chunking
 
 
-def test_near_ties_do_not_depend_on_chunking():
+@pytest.mark.parametrize("group_scores", [None, 7 * 2000])
+def test_near_ties_do_not_depend_on_chunking(group_scores, monkeypatch):
     # continuous scores: with 4,000 items, most queries have distinct items within float32
     # rounding of each other, whose order follows the computed bits; those must not move
+    from gcnretrieval import metrics
+
+    if group_scores is not None:  # groups of 7 distinct query rows
+        monkeypatch.setattr(metrics, "_GROUP_SCORES", group_scores)
     rng = np.random.default_rng(14)
     query = rng.standard_normal((50, 16)).astype(np.float32)
     database = rng.standard_normal((4000, 16)).astype(np.float32)

@@ -136,8 +136,13 @@ def _python_ranking(queries: np.ndarray, database: np.ndarray) -> list[list[int]
     return ranks
 
 
-def test_exact_index_duplicates_score_bit_identically_in_every_chunking():
+@pytest.mark.parametrize("group_scores", [None, 11])
+def test_exact_index_duplicates_score_bit_identically_in_every_chunking(group_scores, monkeypatch):
+    from gcnretrieval import metrics
     from gcnretrieval.retrieval.index import _BYTES_PER_PAIR
+
+    if group_scores is not None:  # the query rows scored in groups of 11 // 5 = 2
+        monkeypatch.setattr(metrics, "_GROUP_SCORES", group_scores)
 
     rng = np.random.default_rng(5)
     directions = rng.standard_normal((5, 7)).astype(np.float32)

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 
 from gcnretrieval.errors import ConfigError, DataError, did_you_mean
-from gcnretrieval.metrics import _CosineScores, _distinct_rows, _normalized_rows
+from gcnretrieval.metrics import _distinct_rows, _normalized_rows, _score_blocks
 from gcnretrieval.metrics import _top_k_stable as stable_top_k  # the ranking rule of the metrics
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,8 @@ __all__ = ["ExactIndex", "SearchIndex", "available_indexes", "build_index"]
 
 #: bytes of temporaries per (query, database item) pair while ranking one chunk: the scores (4,
 #: and the distinct-row scores, 4, while they are expanded); on rows whose ties straddle the k-th
-#: score, their copy (4), three masks (3), an int32 count (4) and the kept mask (1): at most 17
+#: score, their copy (4), three masks (3), an int32 count (4) and the kept mask (1): at most 17;
+#: one group of query scores (at most 64 MiB, see :func:`gcnretrieval.metrics._score_blocks`) besides
 _BYTES_PER_PAIR = 20
 _DEFAULT_MAX_CHUNK_BYTES = 256 * 2**20
 
@@ -148,19 +149,18 @@ class ExactIndex(SearchIndex):
     @torch.no_grad()
     def _search(self, queries: Tensor, k: int) -> tuple[Tensor, Tensor]:
         query_rows, query_inverse = _distinct_rows(queries.to(self._rows.device))
-        cosine = _CosineScores(query_rows, query_inverse, self._rows, self._inverse)
         step = max(1, self.max_chunk_bytes // (_BYTES_PER_PAIR * self.num_items))
-        all_scores, all_indices = [], []
-        for start in range(0, queries.shape[0], step):
-            scores, expand = cosine.chunk(start, start + step)
+        all_scores = torch.empty(queries.shape[0], k, dtype=torch.float32)
+        all_indices = torch.empty(queries.shape[0], k, dtype=torch.int64)
+        for rows, scores, expand in _score_blocks(query_rows, query_inverse, self._rows, self._inverse, step):
             index = _top_k(scores, k)
             best = scores.gather(1, index)
             del scores
             if expand is not None:
                 best, index = best.index_select(0, expand), index.index_select(0, expand)
-            all_scores.append(best.cpu())
-            all_indices.append(index.cpu())
-        return torch.cat(all_scores), torch.cat(all_indices)
+            rows = rows.cpu()
+            all_scores[rows], all_indices[rows] = best.cpu(), index.cpu()
+        return all_scores, all_indices
 
 
 _INDEXES = ("exact", "faiss")
