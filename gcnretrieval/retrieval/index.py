@@ -133,7 +133,8 @@ class ExactIndex(SearchIndex):
         database: ``(N, d)`` database vectors; kept on their device (a tensor on CUDA
             is searched there).
         max_chunk_bytes: bound on the score temporaries of one query chunk (default
-            256 MiB): a chunk holds at most ``max_chunk_bytes / (20 N)`` queries.
+            256 MiB): a chunk holds at most ``max_chunk_bytes / (20 N)`` queries; the
+            group of query scores it is taken from adds at most 64 MiB.
     """
 
     name = "exact"
