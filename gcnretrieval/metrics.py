@@ -209,6 +209,15 @@ def _distinct_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     return x[first[by_appearance]], position[group]
 
 
+def _block_scores(group: torch.Tensor, rows: torch.Tensor, database_inverse: torch.Tensor | None) -> torch.Tensor:
+    """Rows ``rows`` (ascending) of a group's scores, expanded to every database item."""
+    if int(rows[-1] - rows[0]) + 1 == rows.shape[0]:
+        scores = group[int(rows[0]) : int(rows[-1]) + 1]  # a view
+    else:
+        scores = group.index_select(0, rows)
+    return scores if database_inverse is None else scores.index_select(1, database_inverse)
+
+
 def _score_blocks(
     query_rows: torch.Tensor,
     query_inverse: torch.Tensor | None,
@@ -247,22 +256,17 @@ def _score_blocks(
     for first_row in range(0, query_rows.shape[0], group_rows):
         bounds = torch.tensor([first_row, first_row + group_rows], device=device)
         low, high = torch.searchsorted(row_of, bounds).tolist()
-        group = query_rows[first_row : first_row + group_rows] @ database_rows.T
+        group = [query_rows[first_row : first_row + group_rows] @ database_rows.T]
         for start in range(low, high, step):
             stop = min(start + step, high)
             local = row_of[start:stop] - first_row
             rows, expand = torch.unique_consecutive(local, return_inverse=True)
             if rows.shape[0] == local.shape[0]:
                 expand = None
-            if int(rows[-1] - rows[0]) + 1 == rows.shape[0]:
-                scores = group[int(rows[0]) : int(rows[-1]) + 1]
-            else:
-                scores = group.index_select(0, rows)
-            if database_inverse is not None:
-                scores = scores.index_select(1, database_inverse)
-            yield order[start:stop], scores, expand
-            del scores
-        del group
+            # no name here holds the block's scores while the caller uses them, nor the group
+            # once its last block is handed out (then only a view may keep it alive)
+            last = stop == high
+            yield order[start:stop], _block_scores(group.pop() if last else group[0], rows, database_inverse), expand
 
 
 def _chunk_size(num_database: int, chunk_size: int | None, max_chunk_bytes: int) -> int:
@@ -357,7 +361,7 @@ def mean_average_precision(
     average_precisions: list[float] = []
     for rel, _ in _ranked_relevance(query, database, query_labels, database_labels, top_k, chunk_size, max_chunk_bytes):
         ranks = torch.arange(1, rel.shape[1] + 1, device=rel.device, dtype=torch.float64)
-        precision = torch.cumsum(rel, dim=1, dtype=torch.float64).div_(ranks).mul_(rel)  # P(k) * rel(k)
+        precision = rel.to(torch.float64).cumsum_(dim=1).div_(ranks).mul_(rel)  # P(k) * rel(k), in place
         summed = precision.cumsum_(dim=1)[:, -1]  # a sequential sum: the same for the row in any chunk
         hits = rel.sum(dim=1)
         ap = torch.where(hits > 0, summed / hits.clamp_min(1), torch.zeros_like(summed))
@@ -413,7 +417,7 @@ def precision_recall_curve(
     num_queries = 0
     num_with_relevant = 0
     for rel, relevant_total in _ranked_relevance(query, database, query_labels, database_labels, None, chunk_size, max_chunk_bytes):
-        hits = torch.cumsum(rel, dim=1, dtype=torch.float64)  # integers: their sums are exact in any order
+        hits = rel.to(torch.float64).cumsum_(dim=1)  # integers: their sums are exact in any order
         has = relevant_total > 0
         precision_sum = hits.sum(dim=0) if precision_sum is None else precision_sum + hits.sum(dim=0)
         if recall_sum is None:
