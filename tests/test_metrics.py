@@ -93,19 +93,171 @@ def test_map_matches_sklearn_without_ties():
     assert mean_average_precision(query, database, query_labels, database_labels) == pytest.approx(np.mean(aps), abs=1e-6)
 
 
-@pytest.mark.parametrize("chunk_size", [1, 3, 7, 13, 100])
-def test_chunked_equals_unchunked(chunk_size):
-    data = _data(4, quantize=True)
-    whole = mean_average_precision(*data, chunk_size=10_000)
-    assert mean_average_precision(*data, chunk_size=chunk_size) == pytest.approx(whole, abs=1e-7)
-    whole_k = mean_average_precision(*data, top_k=5, chunk_size=10_000)
-    assert mean_average_precision(*data, top_k=5, chunk_size=chunk_size) == pytest.approx(whole_k, abs=1e-7)
+def _duplicated_data(seed, n_query=37, n_database=53, dim=6, num_labels=5, density=0.3):
+    """Few distinct directions, each repeated at many positions (some scaled by a power of two,
+    which normalises to the bit-identical row): many exact ties in the queries and the database."""
+    rng = np.random.default_rng(seed)
+    query_base = rng.standard_normal((4, dim)).astype(np.float32)
+    database_base = rng.standard_normal((6, dim)).astype(np.float32)
+    query = query_base[rng.integers(0, 4, n_query)] * rng.choice([0.5, 1.0, 2.0], (n_query, 1)).astype(np.float32)
+    database = database_base[rng.integers(0, 6, n_database)] * rng.choice([1.0, 4.0], (n_database, 1)).astype(np.float32)
+    query_labels = (rng.random((n_query, num_labels)) < density).astype(np.float64)
+    database_labels = (rng.random((n_database, num_labels)) < density).astype(np.float64)
+    return query, database, query_labels, database_labels
+
+
+def reference_pr_curve(query, database, query_labels, database_labels):
+    n_database = len(database)
+    expected_p = np.zeros(n_database)
+    expected_r = np.zeros(n_database)
+    with_relevant = 0
+    for i in range(len(query)):
+        order = _ranking(query[i], database)
+        rel = [_relevant(query_labels[i], database_labels[j]) for j in order]
+        total = sum(rel)
+        with_relevant += total > 0
+        hits = 0
+        for k in range(n_database):
+            hits += rel[k]
+            expected_p[k] += hits / (k + 1)
+            if total:
+                expected_r[k] += hits / total
+    return expected_p / len(query), expected_r / with_relevant
+
+
+def test_chunked_equals_unchunked_bit_identically():
+    data = _duplicated_data(4, n_query=25)
+
+    def figures(chunk_size):
+        return {
+            "map": mean_average_precision(*data, chunk_size=chunk_size),
+            "map@5": mean_average_precision(*data, top_k=5, chunk_size=chunk_size),
+            "p@10": precision_at_k(*data, k=10, chunk_size=chunk_size),
+            "pr": [array.tolist() for array in precision_recall_curve(*data, chunk_size=chunk_size)],
+        }
+
+    whole = figures(10_000)
+    for chunk_size in range(1, 101):
+        assert figures(chunk_size) == whole, chunk_size  # == on floats: bit for bit
+    # and the unchunked values are the plain-loop ones, whose float64 ties are exact
+    assert whole["map"] == pytest.approx(reference_map(*data), abs=1e-6)
+    assert whole["map@5"] == pytest.approx(reference_map(*data, top_k=5), abs=1e-6)
+    assert whole["p@10"] == pytest.approx(reference_precision_at_k(*data, 10), abs=1e-9)
+
+
+@pytest.mark.parametrize("group_scores", [None, 20])
+def test_duplicated_items_rank_by_index_in_every_chunking(group_scores, monkeypatch):
+    from gcnretrieval import metrics
+
+    if group_scores is not None:  # groups of 20 // 6 = 3 distinct query rows
+        monkeypatch.setattr(metrics, "_GROUP_SCORES", group_scores)
+    data = _duplicated_data(5)
+    expected_p, expected_r = reference_pr_curve(*data)
+    for chunk_size in range(1, len(data[0]) + 1):
+        precision, recall, _ = precision_recall_curve(*data, chunk_size=chunk_size)
+        np.testing.assert_allclose(precision, expected_p, atol=1e-12, err_msg=f"chunk_size={chunk_size}")
+        np.testing.assert_allclose(recall, expected_r, atol=1e-12, err_msg=f"chunk_size={chunk_size}")
+        assert mean_average_precision(*data, chunk_size=chunk_size) == pytest.approx(reference_map(*data), abs=1e-9)
+
+
+@pytest.mark.parametrize("group_scores", [None, 13])
+def test_identical_rows_score_bit_identically_in_every_block(group_scores, monkeypatch):
+    from gcnretrieval import metrics
+    from gcnretrieval.metrics import _distinct_rows, _normalized_rows, _score_blocks
+
+    if group_scores is not None:  # groups of 13 // 6 = 2 distinct query rows
+        monkeypatch.setattr(metrics, "_GROUP_SCORES", group_scores)
+
+    query, database, _, _ = _duplicated_data(6, n_query=40, n_database=70, dim=9)
+    q_rows, q_inverse = _distinct_rows(_normalized_rows(torch.from_numpy(query)))
+    d_rows, d_inverse = _distinct_rows(_normalized_rows(torch.from_numpy(database)))
+    assert len(q_rows) == 4 and len(d_rows) == 6  # scaled copies are the same normalised row
+    first_of = torch.tensor([int((d_inverse == g).nonzero()[0]) for g in range(len(d_rows))])
+    first_query_of = torch.tensor([int((q_inverse == g).nonzero()[0]) for g in range(len(q_rows))])
+    whole = None
+    for step in [len(query)] + list(range(1, len(query))):
+        scores = torch.full((len(query), len(database)), float("nan"))
+        for queries, block, expand in _score_blocks(q_rows, q_inverse, d_rows, d_inverse, step):
+            assert len(queries) <= step
+            scores[queries] = block if expand is None else block[expand]
+        assert not bool(scores.isnan().any())  # every query once
+        # the same database direction: the bit-identical score of its first occurrence; the same for queries
+        assert torch.equal(scores, scores[:, first_of[d_inverse]])
+        assert torch.equal(scores, scores[first_query_of[q_inverse]])
+        whole = scores if whole is None else whole
+        assert torch.equal(scores, whole), step  # and the same bits in every chunking
+
+
+@pytest.mark.parametrize("group_scores", [None, 7 * 2000])
+def test_near_ties_do_not_depend_on_chunking(group_scores, monkeypatch):
+    # continuous scores: with 4,000 items, most queries have distinct items within float32
+    # rounding of each other, whose order follows the computed bits; those must not move
+    from gcnretrieval import metrics
+
+    if group_scores is not None:  # groups of 7 distinct query rows
+        monkeypatch.setattr(metrics, "_GROUP_SCORES", group_scores)
+    rng = np.random.default_rng(14)
+    query = rng.standard_normal((50, 16)).astype(np.float32)
+    database = rng.standard_normal((4000, 16)).astype(np.float32)
+    database[2000:] = database[:2000]
+    query_labels = (rng.random((50, 6)) < 0.3).astype(np.float32)
+    database_labels = (rng.random((4000, 6)) < 0.3).astype(np.float32)
+    data = (query, database, query_labels, database_labels)
+    whole = mean_average_precision(*data)
+    whole_k = mean_average_precision(*data, top_k=100)
+    for chunk_size in (1, 2, 3, 7, 16, 49):
+        assert mean_average_precision(*data, chunk_size=chunk_size) == whole, chunk_size
+        assert mean_average_precision(*data, top_k=100, chunk_size=chunk_size) == whole_k, chunk_size
+
+
+@pytest.mark.parametrize("height", [1, 2, 3, 5, 8, 17, 64])
+def test_normalized_rows_depend_on_the_row_alone(height):
+    from gcnretrieval.metrics import _normalized_rows
+
+    rng = np.random.default_rng(height)
+    for dim in (1, 2, 3, 7, 16, 33, 300):
+        row = rng.standard_normal(dim).astype(np.float32)
+        block = rng.standard_normal((height, dim)).astype(np.float32)
+        block[rng.integers(0, height, max(1, height // 2))] = row
+        block[0] = row * 8.0  # a power-of-two multiple normalises to the same bits
+        out = _normalized_rows(torch.from_numpy(block))
+        alone = _normalized_rows(torch.from_numpy(row[None]))[0]
+        for i in range(height):
+            if np.array_equal(block[i], row) or np.array_equal(block[i], row * 8.0):
+                assert torch.equal(out[i], alone)
+        reference = block.astype(np.float64) / np.linalg.norm(block.astype(np.float64), axis=1, keepdims=True)
+        np.testing.assert_allclose(out.numpy(), reference, rtol=0, atol=4e-7)
+
+
+def test_normalized_rows_zero_row_and_signed_zero():
+    from gcnretrieval.metrics import _distinct_rows, _normalized_rows
+
+    rows = torch.tensor([[0.0, 0.0], [-0.0, 3.0], [0.0, 3.0], [0.0, -0.0]])
+    out = _normalized_rows(rows)
+    assert out.tolist() == [[0.0, 0.0], [0.0, 1.0], [0.0, 1.0], [0.0, 0.0]]
+    assert not bool(torch.signbit(out).any())  # -0.0 is written as +0.0: one row, one key
+    distinct, inverse = _distinct_rows(out)
+    assert distinct.tolist() == [[0.0, 0.0], [0.0, 1.0]] and inverse.tolist() == [0, 1, 1, 0]
+
+
+def test_distinct_rows_in_order_of_first_appearance_with_key_collisions():
+    from gcnretrieval.metrics import _distinct_rows
+
+    rng = np.random.default_rng(13)
+    base = rng.standard_normal((5, 40)).astype(np.float32)
+    base[:, :] = base[0]  # the rows differ in one column only: the key columns alone cannot tell them apart
+    base[np.arange(5), 7 * np.arange(5) + 1] += 1.0
+    pick = rng.integers(0, 5, 60)
+    distinct, inverse = _distinct_rows(torch.from_numpy(base[pick]))
+    first = [int(np.flatnonzero(pick == g)[0]) for g in dict.fromkeys(pick.tolist())]
+    assert torch.equal(distinct, torch.from_numpy(base[pick][first]))
+    assert torch.equal(distinct[inverse], torch.from_numpy(base[pick]))
 
 
 def test_memory_budget_sets_chunks():
     data = _data(5)
     # a budget of one pair forces one query per chunk; the result must not change
-    assert mean_average_precision(*data, max_chunk_bytes=1) == pytest.approx(mean_average_precision(*data), abs=1e-7)
+    assert mean_average_precision(*data, max_chunk_bytes=1) == mean_average_precision(*data)
 
 
 def test_ties_break_by_database_index():

@@ -123,3 +123,45 @@ def test_top_k_fast_path_keeps_the_tie_rule():
             got = _top_k(torch.from_numpy(scores), k).tolist()
             expected = [sorted(range(30), key=lambda j: (-row[j], j))[:k] for row in scores.tolist()]
             assert got == expected
+
+
+def _python_ranking(queries: np.ndarray, database: np.ndarray) -> list[list[int]]:
+    """Reference: cosine with plain float64 sums (identical rows give identical sums, so ties are exact),
+    sorted by (score desc, index asc)."""
+    ranks = []
+    for q in queries.tolist():
+        qn = math.sqrt(sum(v * v for v in q))
+        cos = [sum(a * b for a, b in zip(q, x)) / (qn * math.sqrt(sum(v * v for v in x))) for x in database.tolist()]
+        ranks.append(sorted(range(len(database)), key=lambda j: (-cos[j], j)))
+    return ranks
+
+
+@pytest.mark.parametrize("group_scores", [None, 11])
+def test_exact_index_duplicates_score_bit_identically_in_every_chunking(group_scores, monkeypatch):
+    from gcnretrieval import metrics
+    from gcnretrieval.retrieval.index import _BYTES_PER_PAIR
+
+    if group_scores is not None:  # the query rows scored in groups of 11 // 5 = 2
+        monkeypatch.setattr(metrics, "_GROUP_SCORES", group_scores)
+
+    rng = np.random.default_rng(5)
+    directions = rng.standard_normal((5, 7)).astype(np.float32)
+    which = rng.integers(0, 5, 45)
+    database = directions[which] * rng.choice([1.0, 2.0], (45, 1)).astype(np.float32)  # x2 normalises to the same row
+    query_pick = rng.integers(0, 3, 12)
+    queries = rng.standard_normal((3, 7)).astype(np.float32)[query_pick]
+    reference = _python_ranking(queries, database)
+    whole = ExactIndex(database).search(queries, 45)
+    assert whole[1].tolist() == reference
+    for step in range(1, len(queries) + 1):
+        index = ExactIndex(database, max_chunk_bytes=step * _BYTES_PER_PAIR * len(database))
+        for k in (1, 4, 45):
+            scores, indices = index.search(queries, k)
+            assert indices.tolist() == [r[:k] for r in reference], (step, k)
+            assert torch.equal(scores, whole[0][:, :k]) and torch.equal(indices, whole[1][:, :k]), (step, k)
+        full = torch.empty(len(queries), len(database))
+        full.scatter_(1, indices, scores)
+        for i in range(len(queries)):
+            for j in range(len(database)):
+                assert bool((full[i, which == which[j]] == full[i, j]).all())  # same direction: same bits
+                assert bool((full[query_pick == query_pick[i], j] == full[i, j]).all())  # the same query

@@ -2,13 +2,16 @@ r"""Nearest-neighbour indexes over L2-normalised embeddings (cosine similarity).
 
 Every index stores its database rows L2-normalised and answers ``search(queries, k)``
 with the ``k`` best cosine scores per query, descending, ties broken by database index
-(the rule of :mod:`gcnretrieval.metrics`):
+(the rule of :mod:`gcnretrieval.metrics`: rows are normalised by the same fixed-order
+float32 arithmetic, and items whose normalised rows are bit-identical tie):
 
 .. math::
     s(q, j) = \frac{q^\top x_j}{\lVert q\rVert\,\lVert x_j\rVert}.
 
-:class:`ExactIndex` computes every score with a chunked matrix product and
-:func:`torch.topk`. :class:`~gcnretrieval.retrieval.faiss_index.FaissIndex` (optional
+:class:`ExactIndex` scores each distinct normalised database row once per distinct query
+row of a chunk (a chunked matrix product), so tied items get bit-identical scores whatever
+the chunk or the BLAS kernel, and ranks them with :func:`torch.topk` and the metrics'
+stable tie rule. :class:`~gcnretrieval.retrieval.faiss_index.FaissIndex` (optional
 extra ``faiss``) offers the same API on FAISS, exact (``"flat"``) or approximate
 (``"hnsw"``, ``"ivf"``) for databases of millions of items.
 """
@@ -20,18 +23,21 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from gcnretrieval.errors import ConfigError, DataError, did_you_mean
+from gcnretrieval.metrics import _distinct_rows, _normalized_rows, _score_blocks
 from gcnretrieval.metrics import _top_k_stable as stable_top_k  # the ranking rule of the metrics
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ExactIndex", "SearchIndex", "available_indexes", "build_index"]
 
-#: bytes of temporaries per (query, database item) pair while ranking one chunk
-_BYTES_PER_PAIR = 16
+#: bytes of temporaries per (query, database item) pair while ranking one chunk: the scores (4,
+#: and the distinct-row scores, 4, while they are expanded); on rows whose ties straddle the k-th
+#: score, their copy (4), three masks (3), an int32 count (4) and the kept mask (1): at most 17;
+#: one group of query scores (at most 64 MiB, see :func:`gcnretrieval.metrics._score_blocks`) besides
+_BYTES_PER_PAIR = 20
 _DEFAULT_MAX_CHUNK_BYTES = 256 * 2**20
 
 
@@ -84,7 +90,7 @@ class SearchIndex(ABC):
         if vectors.shape[0] == 0:
             raise DataError("cannot build a search index over an empty database")
         self.num_items, self.dim = int(vectors.shape[0]), int(vectors.shape[1])
-        self._build(F.normalize(vectors, dim=1))
+        self._build(_normalized_rows(vectors))
 
     def __len__(self) -> int:
         return self.num_items
@@ -116,18 +122,19 @@ class SearchIndex(ABC):
         if int(k) < 1:
             raise DataError(f"top_k must be a positive number of results, got {k}")
         k = min(int(k), self.num_items)
-        scores, indices = self._search(F.normalize(matrix, dim=1), k)
+        scores, indices = self._search(_normalized_rows(matrix), k)
         return scores.cpu().float(), indices.cpu().long()
 
 
 class ExactIndex(SearchIndex):
-    """Exact cosine search: a chunked matrix product and a stable top-k.
+    """Exact cosine search: a chunked matrix product over the distinct rows and a stable top-k.
 
     Args:
         database: ``(N, d)`` database vectors; kept on their device (a tensor on CUDA
             is searched there).
         max_chunk_bytes: bound on the score temporaries of one query chunk (default
-            256 MiB): a chunk holds at most ``max_chunk_bytes / (16 N)`` queries.
+            256 MiB): a chunk holds at most ``max_chunk_bytes / (20 N)`` queries; the
+            group of query scores it is taken from adds at most 64 MiB.
     """
 
     name = "exact"
@@ -138,26 +145,23 @@ class ExactIndex(SearchIndex):
         super().__init__(database)
 
     def _build(self, vectors: Tensor) -> None:
-        self.vectors = vectors.to(self._device)
+        self._rows, self._inverse = _distinct_rows(vectors.to(self._device))
 
     @torch.no_grad()
     def _search(self, queries: Tensor, k: int) -> tuple[Tensor, Tensor]:
-        queries = queries.to(self.vectors.device)
+        query_rows, query_inverse = _distinct_rows(queries.to(self._rows.device))
         step = max(1, self.max_chunk_bytes // (_BYTES_PER_PAIR * self.num_items))
-        all_scores, all_indices = [], []
-        for start in range(0, queries.shape[0], step):
-            block = queries[start : start + step]
-            if block.shape[0] == 1:
-                # a one-row product takes a matrix-vector kernel whose rounding can differ
-                # between columns (splitting exact ties); a two-row product keeps them exact
-                scores = (torch.cat([block, block]) @ self.vectors.T)[:1]
-            else:
-                scores = block @ self.vectors.T
+        all_scores = torch.empty(queries.shape[0], k, dtype=torch.float32)
+        all_indices = torch.empty(queries.shape[0], k, dtype=torch.int64)
+        for rows, scores, expand in _score_blocks(query_rows, query_inverse, self._rows, self._inverse, step):
             index = _top_k(scores, k)
-            all_scores.append(scores.gather(1, index).cpu())
-            all_indices.append(index.cpu())
+            best = scores.gather(1, index)
             del scores
-        return torch.cat(all_scores), torch.cat(all_indices)
+            if expand is not None:
+                best, index = best.index_select(0, expand), index.index_select(0, expand)
+            rows = rows.cpu()
+            all_scores[rows], all_indices[rows] = best.cpu(), index.cpu()
+        return all_scores, all_indices
 
 
 _INDEXES = ("exact", "faiss")
