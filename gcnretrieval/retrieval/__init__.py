@@ -1,5 +1,7 @@
 """Retrieval with a trained run: search indexes, the :class:`Retriever` and the HTML report."""
-from gcnretrieval.retrieval.index import ExactIndex, SearchIndex, available_indexes, build_index
+from gcnretrieval.retrieval.faiss_index import FaissIndex
+from gcnretrieval.retrieval.index import ExactIndex, SearchIndex
+from gcnretrieval.retrieval.indexes import available_indexes, build_index
 from gcnretrieval.retrieval.retriever import MODALITIES, Retriever, SearchHit, SearchResult
 from gcnretrieval.retrieval.sources import DatasetSources, dataset_sources
 
@@ -20,11 +22,7 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    # faiss and the report are imported on first use
-    if name == "FaissIndex":
-        from gcnretrieval.retrieval.faiss_index import FaissIndex
-
-        return FaissIndex
+    # the report is imported on first use
     if name == "write_report":
         from gcnretrieval.retrieval.report import write_report
 

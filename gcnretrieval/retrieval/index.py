@@ -25,13 +25,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gcnretrieval.errors import ConfigError, DataError, did_you_mean
+from gcnretrieval.errors import DataError
 from gcnretrieval.metrics import _distinct_rows, _normalized_rows, _score_blocks
 from gcnretrieval.metrics import _top_k_stable as stable_top_k  # the ranking rule of the metrics
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExactIndex", "SearchIndex", "available_indexes", "build_index"]
+__all__ = ["ExactIndex", "SearchIndex"]
 
 #: bytes of temporaries per (query, database item) pair while ranking one chunk: the scores (4,
 #: and the distinct-row scores, 4, while they are expanded); on rows whose ties straddle the k-th
@@ -162,22 +162,3 @@ class ExactIndex(SearchIndex):
             rows = rows.cpu()
             all_scores[rows], all_indices[rows] = best.cpu(), index.cpu()
         return all_scores, all_indices
-
-
-_INDEXES = ("exact", "faiss")
-
-
-def available_indexes() -> list[str]:
-    """Names accepted by :func:`build_index`."""
-    return list(_INDEXES)
-
-
-def build_index(name: str, database: Any, **options: Any) -> SearchIndex:
-    """``"exact"`` (:class:`ExactIndex`) or ``"faiss"`` (:class:`FaissIndex`, option ``kind``) over ``database``."""
-    if name == "exact":
-        return ExactIndex(database, **options)
-    if name == "faiss":
-        from gcnretrieval.retrieval.faiss_index import FaissIndex
-
-        return FaissIndex(database, **options)
-    raise ConfigError(did_you_mean("search index", name, _INDEXES))

@@ -27,7 +27,8 @@ import torch
 from gcnretrieval.errors import ConfigError, DataError, did_you_mean
 from gcnretrieval.runner import load_run
 from gcnretrieval.training import embed_split
-from gcnretrieval.retrieval.index import SearchIndex, as_matrix, build_index
+from gcnretrieval.retrieval.index import SearchIndex, as_matrix
+from gcnretrieval.retrieval.indexes import build_index
 from gcnretrieval.retrieval.sources import DatasetSources, dataset_sources
 
 log = logging.getLogger(__name__)
