@@ -10,7 +10,20 @@ from typing import Any
 from gcnretrieval.errors import InvalidArgument
 
 __all__ = ["check_choice", "check_non_negative", "check_positive", "check_positive_int", "check_unit_interval",
-           "choices_of"]
+           "choices_of", "values_readable"]
+
+
+def values_readable(tensor: Any) -> bool:
+    """Whether a check may read ``tensor``'s values: on the CPU, outside ``torch.compile``'s tracing.
+
+    Reading a CUDA tensor's values from Python waits for the device (a host synchronisation in
+    every training step), so there the values are left to :meth:`CrossModalDataset.validate
+    <gcnretrieval.data.CrossModalDataset.validate>`, which checks the data once when loaded,
+    and to the training loop's check of the loss.
+    """
+    import torch
+
+    return tensor.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
 def choices_of(literal: Any) -> tuple[str, ...]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from gcnretrieval.checks import check_choice, check_non_negative, check_positive, check_unit_interval
+from gcnretrieval.checks import check_choice, check_non_negative, check_positive, check_unit_interval, values_readable
 from gcnretrieval.errors import DataError
 
 __all__ = ["check_choice", "check_embedding_pair", "check_labels", "check_matrix", "check_non_negative",
@@ -19,7 +19,7 @@ def check_labels(labels: Tensor, num_rows: int | None = None, what: str = "featu
         raise DataError(
             f"{what} have {num_rows} rows but labels have {labels.size(0)}; pass one label row per sample"
         )
-    if labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
+    if labels.numel() and values_readable(labels) and not bool(((labels == 0) | (labels == 1)).all()):
         raise DataError("labels must be multi-hot with values 0 or 1 only; binarise them (labels > 0) first")
 
 

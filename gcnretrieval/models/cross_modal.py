@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
-from gcnretrieval.checks import check_non_negative, check_positive_int
+from gcnretrieval.checks import check_non_negative, check_positive_int, values_readable
 from gcnretrieval.encoders import DEFAULT_ENCODER, build_encoder
 from gcnretrieval.errors import ConfigError, DataError, GraphError
 from gcnretrieval.models.discriminators import Discriminator, tapered_widths
@@ -223,7 +223,7 @@ class CrossModalModel(nn.Module):
         dtype = self.image_projector.lins[0].weight.dtype
         if x.dtype != dtype:
             x = x.to(dtype)
-        if not _all_finite(x):
+        if values_readable(x) and not _all_finite(x):
             raise DataError(f"{modality} features contain NaN or infinite values; clean the data "
                             "(e.g. numpy.nan_to_num) before using it")
         return x
