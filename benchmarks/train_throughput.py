@@ -79,15 +79,17 @@ def matmul_rate(device: torch.device, repeats: int = 5) -> float:
     return flops / best / 1e9
 
 
-def recipe(batch: int, num_train: int, device: str, fused: bool = True) -> dict:
+def recipe(batch: int, num_train: int, device: str, fused: bool = True, precision: str = "32",
+           compile_: bool = False, encoder: str = "l2gcn") -> dict:
     return {
         "run": {"name": "bench", "seed": 0},
         "data": {"source": "synthetic", "synthetic": {"num_train": num_train, "num_test": 8, "num_labels": 24,
                                                       "image_dim": 4096, "text_dim": 1386}},
         "graph": {"kind": "cooccurrence", "node_features": "random"},
-        "encoder": {"name": "l2gcn", "num_layers": 5},
+        "encoder": {"name": encoder, "num_layers": 5},
         "model": {"common_dim": 1024},
-        "train": {"batch_size": batch, "epochs": 1, "device": device, "drop_last": True, "fused_optimizer": fused},
+        "train": {"batch_size": batch, "epochs": 1, "device": device, "drop_last": True, "fused_optimizer": fused,
+                  "precision": precision, "compile": compile_},
         "eval": {"select_on": "test"},
     }
 
@@ -107,17 +109,20 @@ def step_flops(trainer: Trainer, batch: int) -> int:
     return counter.get_total_flops()
 
 
-def throughput(batch: int, pairs: int, min_steps: int, device: str, fused: bool) -> dict:
+def throughput(batch: int, pairs: int, min_steps: int, device: str, fused: bool, precision: str = "32",
+               compile_: bool = False, encoder: str = "l2gcn") -> dict:
     steps = max(min_steps, -(-pairs // batch))
     num_train = steps * batch
-    experiment = build_experiment(load_config(recipe(batch, num_train, device, fused)))
+    experiment = build_experiment(load_config(recipe(batch, num_train, device, fused, precision, compile_, encoder)))
     trainer = Trainer(experiment)
     flops = step_flops(trainer, batch)
-    # warm-up: one optimizer step on the first batch
+    # warm-up: two optimizer steps on the first batch (the step as training runs it: autocast, compiled)
     image, text, labels = first_batch(trainer, batch)
-    trainer.objective(trainer.model(image, text), labels)[0].backward()
-    trainer.optimizer.step()
-    trainer.optimizer.zero_grad(set_to_none=True)
+    for _ in range(2):
+        trainer.scaler.scale(trainer._call_forward_loss(image, text, labels)[0]).backward()
+        trainer.scaler.step(trainer.optimizer)
+        trainer.scaler.update()
+        trainer.optimizer.zero_grad(set_to_none=True)
     step_ends: list[float] = []
     trainer.optimizer.register_step_post_hook(lambda *args: (sync(experiment.device), step_ends.append(time.perf_counter())))
     mm_before = matmul_rate(experiment.device)  # the reference, measured right before ...
@@ -132,7 +137,8 @@ def throughput(batch: int, pairs: int, min_steps: int, device: str, fused: bool)
     median_step = statistics.median(step_seconds)
     rate = num_train / seconds  # judged on the whole epoch's wall time, not the median step
     gflops = flops * (steps / seconds) / 1e9
-    return {"batch": batch, "adam": "fused" if fused else "foreach", "steps_timed": steps, "pairs_timed": num_train, "seconds": seconds,
+    return {"batch": batch, "adam": "fused" if fused else "foreach", "precision": precision, "compile": compile_,
+            "encoder": encoder, "steps_timed": steps, "pairs_timed": num_train, "seconds": seconds,
             "samples_per_s": rate, "epoch_seconds_18015": EPOCH_PAIRS / rate, "gflop_per_step": flops / 1e9,
             "achieved_gflops": gflops, "mm_gflops": mm_rate, "mm_gflops_before": mm_before,
             "mm_gflops_after": mm_after, "ratio": gflops / mm_rate,
@@ -179,6 +185,9 @@ def main() -> None:
                              "as the library does")
     parser.add_argument("--fused", choices=["no", "yes", "both"], default="both",
                         help="train.fused_optimizer for the timed runs (default: both, side by side)")
+    parser.add_argument("--precisions", nargs="+", default=["32"], help="train.precision values, side by side")
+    parser.add_argument("--compile", choices=["no", "yes", "both"], default="no", help="train.compile")
+    parser.add_argument("--encoder", default="l2gcn")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu" and not args.release_host_memory:
@@ -190,9 +199,10 @@ def main() -> None:
     print(json.dumps({"mm_gflops": mm}))
     rows = []
     variants = {"no": [False], "yes": [True], "both": [False, True]}[args.fused]
+    compiles = {"no": [False], "yes": [True], "both": [False, True]}[args.compile]
     for batch in args.batches:
-        for fused in variants:
-            row = throughput(batch, args.pairs, args.min_steps, args.device, fused)
+        for fused, precision, compile_ in ((f, p, c) for f in variants for p in args.precisions for c in compiles):
+            row = throughput(batch, args.pairs, args.min_steps, args.device, fused, precision, compile_, args.encoder)
             row["load_1min"] = os.getloadavg()[0]
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -205,11 +215,12 @@ def main() -> None:
     print(f"machine: {info['cpu']}, {info['cores']} cores, torch {info['torch']}, load {info['load_1min']:.2f}, "
           f"OMP_WAIT_POLICY {info['omp_wait_policy']}, freed host memory kept for reuse: {info['reuse_host_memory']}")
     print(f"float32 mm 2048x4096@4096x1024: {mm:.1f} GFLOP/s (before), {mm_after:.1f} (after)")
-    print("| batch | Adam | pairs timed | samples/s | s per 18,015-pair epoch | GFLOP/step | GFLOP/s | mm GFLOP/s | ratio "
-          "| ratio at the median step | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| batch | Adam | precision | compile | pairs timed | samples/s | s per 18,015-pair epoch | GFLOP/step | GFLOP/s "
+          "| mm GFLOP/s | ratio | ratio at the median step | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['batch']} | {r['adam']} | {r['pairs_timed']} | {r['samples_per_s']:.0f} | {r['epoch_seconds_18015']:.1f} | "
+        print(f"| {r['batch']} | {r['adam']} | {r['precision']} | {r['compile']} | {r['pairs_timed']} | "
+              f"{r['samples_per_s']:.0f} | {r['epoch_seconds_18015']:.1f} | "
               f"{r['gflop_per_step']:.1f} | {r['achieved_gflops']:.1f} | {r['mm_gflops']:.1f} | {r['ratio']:.0%} | "
               f"{r['median_step_ratio']:.0%} | {r['load_1min']:.1f} |")
 
