@@ -381,7 +381,7 @@ def tune_command(recipe, trials, timeout, overrides, out, name) -> None:
 @cli.command("compare", epilog=_RECIPE_HELP)
 @click.argument("recipe", default="demo")
 @click.option("--encoders", required=True, metavar="NAMES",
-              help="comma-separated encoders and baselines, e.g. gcn,gat,bagfn,l2gcn,none,cca,pls")
+              help="comma-separated encoders and baselines, e.g. gcn,gat,bagfn,l2gcn,none,cca,pls,random")
 @click.option("--seeds", default=None, metavar="SEEDS", help="comma-separated run.seed values (default: the recipe's)")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option("--out", type=click.Path(file_okay=False), default=None,

@@ -104,4 +104,49 @@ def test_bad_component_count_and_option_are_user_errors(tmp_path):
         fit_baseline("pls", x, y, n_components=5)
     with pytest.raises(ConfigError, match="bad option for baseline 'pls'"):
         fit_baseline("pls", x, y, n_components=2, regularization=1.0)
-    assert available_baselines() == ["cca", "pls"]
+    assert available_baselines() == ["cca", "pls", "random"]
+
+
+def expected_random_ap(labels: np.ndarray) -> float:
+    """Mean over image queries of E[AP] of a uniformly random ranking of all N items, written out:
+    a query with R relevant items finds one at rank r with probability R/N, and then
+    E[P@r] = (1 + (r - 1)(R - 1)/(N - 1)) / r, so E[AP] = (1/N) sum_r [1/r + (R-1)/(N-1) (r-1)/r]."""
+    n = len(labels)
+    relevant = (labels @ labels.T > 0).sum(axis=1)
+    values = []
+    for count in relevant:
+        total = 0.0
+        for rank in range(1, n + 1):
+            total += 1.0 / rank + (count - 1) / (n - 1) * (rank - 1) / rank
+        values.append(total / n)
+    return float(np.mean(values))
+
+
+def test_random_baseline_is_chance_level_and_ignores_the_features():
+    rng = np.random.default_rng(3)
+    maps = [rng.standard_normal((8, 20)), rng.standard_normal((8, 16))]
+    train_x, train_y, _ = planted(300, rng, maps)
+    test_x, test_y, test_labels = planted(150, rng, maps)
+    scores = []
+    for seed in range(20):
+        fitted = fit_baseline("random", train_x, train_y, n_components=8, seed=seed)
+        image, text = fitted.embed(test_x, test_y)
+        other = fit_baseline("random", train_x[::-1] + 1.0, train_y ** 2, n_components=8, seed=seed)
+        again, _ = other.embed(rng.standard_normal(test_x.shape), test_y[::-1])
+        np.testing.assert_array_equal(image, again)  # the same draw whatever the features
+        scores.append(retrieval_report(image, text, test_labels)["i2t_map"])
+        assert fitted.num_parameters == 0 and fitted.flops_per_sample == 0
+    assert len(set(scores)) == 20  # each seed draws its own embeddings
+    chance = expected_random_ap(test_labels)
+    # 20 draws of 150 queries: the spread of their mean is about 0.004 here
+    assert abs(np.mean(scores) - chance) < 0.015, (np.mean(scores), chance)
+
+
+def test_random_baseline_run_reports_chance_level(tmp_path):
+    result = run_baseline(TINY, {"run.seed": 4}, method="random", out=tmp_path / "random")
+    again = run_baseline(TINY, {"run.seed": 4}, method="random", out=tmp_path / "again")
+    other = run_baseline(TINY, {"run.seed": 5}, method="random", out=tmp_path / "other")
+    assert result.test == again.test and result.test != other.test
+    final = json.loads((tmp_path / "random" / "final_metrics.json").read_text())
+    assert final["baseline"]["parameters"] == 0
+    assert "chance level" in (tmp_path / "random" / "report.md").read_text()

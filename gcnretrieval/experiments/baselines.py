@@ -1,4 +1,4 @@
-"""A classical baseline (CCA, PLS; :mod:`gcnretrieval.models.baselines`) run on a recipe's data, as a run directory."""
+"""A baseline (CCA, PLS, chance level; :mod:`gcnretrieval.models.baselines`) run on a recipe's data, as a run directory."""
 from __future__ import annotations
 
 import logging
@@ -22,13 +22,18 @@ __all__ = ["available_baselines", "run_baseline"]
 
 def _report(config: Any, dataset: Any, final: dict[str, Any]) -> str:
     test, info = final["test"], final["baseline"]
+    if info["method"] == "random":
+        method = (f"- chance level: i.i.d. standard normal {info['n_components']}-d embeddings drawn with seed "
+                  f"{config.run.seed}, independent of the features; test pairs ranked by cosine")
+    else:
+        method = (f"- {info['method'].upper()} with {info['n_components']} components on standardised features, "
+                  f"fitted in {info['fit_seconds']:.2f} s; test pairs ranked by cosine")
     return "\n".join([
         f"# Run `{config.run.name}` (baseline `{info['method']}`)",
         "",
         f"- data: `{dataset.name}` ({len(dataset.train)} training pairs; image {dataset.image_dim}-d, "
         f"text {dataset.text_dim}-d, {dataset.num_labels} labels)",
-        f"- {info['method'].upper()} with {info['n_components']} components on standardised features, "
-        f"fitted in {info['fit_seconds']:.2f} s; test pairs ranked by cosine",
+        method,
         "",
         "| test mAP@all | image → text | text → image | mean |",
         "|---|---|---|---|",
@@ -57,7 +62,7 @@ def run_baseline(
     Args:
         recipe: a TOML recipe, a packaged recipe's name, or the same structure as a dict.
         overrides: dotted keys or ``"key=value"`` strings.
-        method: ``"cca"`` or ``"pls"``.
+        method: ``"cca"``, ``"pls"`` or ``"random"`` (chance level).
         out: the run directory (default ``<run.out_dir>/<run.name>``); must be free.
         n_components: common dimension (default ``min(64, d_v, d_t, n_train)``).
         **options: options of the method (``regularization`` of ``cca``, default ``1e-3``).
@@ -70,7 +75,8 @@ def run_baseline(
 
     dataset = load_data(config)
     started = time.perf_counter()
-    fitted = fit_baseline(method, dataset.train.image, dataset.train.text, n_components, **options)
+    fitted = fit_baseline(method, dataset.train.image, dataset.train.text, n_components,
+                          seed=config.run.seed, **options)
     fit_seconds = time.perf_counter() - started
     image, text = fitted.embed(dataset.test.image, dataset.test.text)
     test = {k: float(v) for k, v in retrieval_report(image, text, np.asarray(dataset.test.labels)).items()}

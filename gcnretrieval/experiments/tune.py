@@ -61,6 +61,7 @@ BASELINE_SPACES: dict[str, dict[str, Any]] = {
     "cca": {"n_components": {"low": 1, "high": None, "log": True},
             "regularization": {"low": 1e-6, "high": 1.0, "log": True}},
     "pls": {"n_components": {"low": 1, "high": None, "log": True}},
+    "random": {},
 }
 
 
@@ -436,7 +437,7 @@ def tune_baseline(raw: Mapping[str, Any], changes: Mapping[str, Any], method: st
     def objective(trial: Any, seed: int) -> float:
         data = dataset if seed == resolved.run.seed else load_data(load_config(resolved.to_dict(), {"run.seed": seed}))
         params = {key.key: key.suggest(trial) for key in space}
-        fitted = fit_baseline(method, data.train.image, data.train.text, **params)
+        fitted = fit_baseline(method, data.train.image, data.train.text, seed=seed, **params)
         image, text = fitted.embed(data.val.image, data.val.text)
         scores = {k: float(v) for k, v in retrieval_report(image, text, np.asarray(data.val.labels)).items()}
         trial.set_user_attr("val", scores)

@@ -1,6 +1,6 @@
-r"""Classical baselines: CCA and PLS, fitted in closed form on the training pairs.
+r"""Classical baselines: CCA and PLS, fitted in closed form on the training pairs, and chance level.
 
-Both learn two linear maps into a :math:`k`-dimensional common space from the training
+CCA and PLS learn two linear maps into a :math:`k`-dimensional common space from the training
 image features :math:`X` and text features :math:`Y`, each standardised with the
 training means and standard deviations (a constant column keeps scale 1):
 
@@ -23,6 +23,11 @@ scikit-learn's PLS family (no deflation between components).
 Test pairs are projected with the fitted maps and ranked by cosine with the project's
 metric (:func:`gcnretrieval.metrics.retrieval_report`), exactly like a model's embeddings.
 
+``random`` is the chance level every method should be read against: i.i.d. standard normal
+embeddings drawn from the run's seed, independent of the features, so that each query's
+ranking is a uniformly random permutation (its mAP is the expected AP of a random ranking
+plus the noise of one draw; it has no parameters and nothing to tune).
+
 The number of components :math:`k` is ``n_components`` (default: ``min(64, d_v, d_t,
 n_train)``); both baselines are fitted on the training split the deep models train on
 (the validation pairs carved by ``eval.select_on = "val"`` left out), and see no labels.
@@ -32,6 +37,7 @@ directory; a comparison runs them as cells next to the trained models.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import warnings
 from collections.abc import Callable
@@ -46,7 +52,7 @@ from gcnretrieval.registry import Registry
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BASELINES", "ClosedFormCCA", "SubspaceBaseline", "available_baselines", "fit_baseline"]
+__all__ = ["BASELINES", "ClosedFormCCA", "RandomRanking", "SubspaceBaseline", "available_baselines", "fit_baseline"]
 
 DEFAULT_COMPONENTS = 64
 
@@ -89,6 +95,31 @@ class ClosedFormCCA:
         return (x - self.x_mean_) @ self.x_rotations_, (y - self.y_mean_) @ self.y_rotations_
 
 
+class RandomRanking:
+    """Chance level: i.i.d. standard normal embeddings of both modalities, whatever the features.
+
+    Args:
+        n_components: dimension :math:`k` of the drawn embeddings.
+        seed: seed of :func:`numpy.random.default_rng`; the run's ``run.seed``.
+    """
+
+    num_parameters = 0
+    flops_per_sample = 0
+
+    def __init__(self, n_components: int, seed: int = 0) -> None:
+        self.n_components = n_components
+        self.seed = seed
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> "RandomRanking":
+        """Nothing to fit."""
+        return self
+
+    def transform(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(n, k)`` standard normal rows for each modality, from the same seed on every call."""
+        rng = np.random.default_rng(self.seed)
+        return rng.standard_normal((len(x), self.n_components)), rng.standard_normal((len(y), self.n_components))
+
+
 @BASELINES.register("cca")
 def _cca(n_components: int, regularization: float = 1e-3) -> Any:
     return ClosedFormCCA(n_components, regularization)
@@ -99,8 +130,13 @@ def _pls(n_components: int) -> Any:
     return PLSSVD(n_components=n_components, scale=False)
 
 
+@BASELINES.register("random")
+def _random(n_components: int, seed: int = 0) -> Any:
+    return RandomRanking(n_components, seed)
+
+
 def available_baselines() -> list[str]:
-    """Names of the registered baselines (``cca``, ``pls``)."""
+    """Names of the registered baselines (``cca``, ``pls``, ``random``)."""
     return BASELINES.names()
 
 
@@ -116,7 +152,7 @@ class SubspaceBaseline:
     """A fitted linear two-view baseline: standardise, then project each modality.
 
     Attributes:
-        method: ``"cca"`` or ``"pls"``.
+        method: ``"cca"``, ``"pls"`` or ``"random"``.
         estimator: the fitted scikit-learn estimator.
         image_mean, image_scale, text_mean, text_scale: the training standardisation.
         n_components: the common dimension :math:`k`.
@@ -139,28 +175,35 @@ class SubspaceBaseline:
     @property
     def num_parameters(self) -> int:
         """Fitted numbers used at test time: the two projection matrices, means and scales."""
+        if isinstance(self.estimator, RandomRanking):
+            return 0
         image_dim, text_dim = self.image_mean.size, self.text_mean.size
         return (image_dim + text_dim) * (self.n_components + 2)
 
     @property
     def flops_per_sample(self) -> int:
         """Multiply-adds x 2 to project one pair (standardisation included)."""
+        if isinstance(self.estimator, RandomRanking):
+            return 0
         image_dim, text_dim = self.image_mean.size, self.text_mean.size
         return 2 * self.n_components * (image_dim + text_dim) + 2 * (image_dim + text_dim)
 
 
 def fit_baseline(method: str, image: np.ndarray, text: np.ndarray, n_components: int | None = None,
-                 **options: Any) -> SubspaceBaseline:
+                 seed: int = 0, **options: Any) -> SubspaceBaseline:
     """Fit a registered baseline on training pairs.
 
     Args:
-        method: ``"cca"`` or ``"pls"``.
+        method: ``"cca"``, ``"pls"`` or ``"random"``.
         image: ``(n, d_v)`` training image features.
         text: ``(n, d_t)`` training text features.
         n_components: common dimension :math:`k` (default ``min(64, d_v, d_t, n)``).
+        seed: passed to a baseline whose factory takes a ``seed`` (``random``); the others are deterministic.
         **options: options of the method (``regularization`` of ``cca``).
     """
     factory = BASELINES.get(method)
+    if "seed" in inspect.signature(factory).parameters:
+        options = {**options, "seed": seed}
     x = np.asarray(image, dtype=np.float64)
     y = np.asarray(text, dtype=np.float64)
     limit = min(x.shape[1], y.shape[1], x.shape[0])
