@@ -17,11 +17,12 @@ def test_every_package_folder_is_listed_in_pyproject():
     assert found | {"gcnretrieval.graphdata", "gcnretrieval.recipes"} == listed
 
 
-def test_ci_runs_the_readme_test_command():
-    ci_command = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+def test_ci_runs_the_readme_test_command_then_the_avx2_suite():
+    lines = [line for line in (ROOT / ".ci" / "run").read_text().splitlines() if line and not line.startswith("#")]
+    commands = lines[lines.index('cd "$(dirname "$0")/.."') + 1:]
     readme = (ROOT / "README.md").read_text()
-    assert ci_command.startswith("python3 -m venv .venv")
-    assert ci_command in readme
+    assert commands[0].startswith("python3 -m venv .venv") and commands[0] in readme
+    assert commands[1:] == ["ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE .venv/bin/python -m pytest -q"]
 
 
 def test_readme_quickstart_has_exactly_two_commands():
