@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from gcnretrieval.losses import CircleSoftLoss
-from gcnretrieval.runner import cpu_model
+from gcnretrieval.training import cpu_model
 
 M, GAMMA, TAU, GAMMA_S, THETA = 0.25, 16.0, 0.22, 0.14, 0.6
 
