@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import gcnretrieval
 import gcnretrieval.experiments.cells
 from gcnretrieval.cli import cli
+from gcnretrieval.config import flatten
 from gcnretrieval.errors import ConfigError, UnknownNameError
 from gcnretrieval.experiments import compare
 
@@ -23,16 +24,6 @@ TINY = {
     "model": {"common_dim": 8},
     "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "device": "cpu"},
 }
-
-
-def flatten(tree, prefix=""):
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def test_compare_runs_every_cell_with_identical_settings_and_tabulates(tmp_path):

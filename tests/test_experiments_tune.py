@@ -20,18 +20,12 @@ from gcnretrieval.cli import cli
 from gcnretrieval.config import load_config
 from gcnretrieval.errors import ConfigError
 
+from test_experiments_compare import TINY as COMPARE_TINY
+
 tune_module = importlib.import_module("gcnretrieval.experiments.tune")  # the attribute `tune` is the function
 
-TINY = {
-    "run": {"name": "tiny", "seed": 0},
-    "data": {"source": "synthetic",
-             "synthetic": {"num_train": 60, "num_test": 30, "num_labels": 5, "image_dim": 12, "text_dim": 10}},
-    "graph": {"node_features": "random", "node_feature_dim": 8},
-    "encoder": {"num_layers": 1},
-    "model": {"common_dim": 8},
-    "train": {"epochs": 2, "batch_size": 16, "lr": 1e-3, "device": "cpu"},
-    "tune": {"space": {"train.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "model.common_dim": [8, 16]}},
-}
+TINY = {**COMPARE_TINY, "train": {**COMPARE_TINY["train"], "epochs": 2},
+        "tune": {"space": {"train.lr": {"low": 1e-4, "high": 1e-2, "log": True}, "model.common_dim": [8, 16]}}}
 
 
 def recipe(**tables):

@@ -337,24 +337,10 @@ def test_precision_at_k_matches_loop_reference(k):
 def test_precision_recall_curve_matches_loop_reference():
     query, database, query_labels, database_labels = _data(10, quantize=True)
     precision, recall, ranks = precision_recall_curve(query, database, query_labels, database_labels, chunk_size=4)
-    n_database = len(database)
-    assert ranks.tolist() == list(range(1, n_database + 1))
-    expected_p = np.zeros(n_database)
-    expected_r = np.zeros(n_database)
-    with_relevant = 0
-    for i in range(len(query)):
-        order = _ranking(query[i], database)
-        rel = [_relevant(query_labels[i], database_labels[j]) for j in order]
-        total = sum(rel)
-        with_relevant += total > 0
-        hits = 0
-        for k in range(n_database):
-            hits += rel[k]
-            expected_p[k] += hits / (k + 1)
-            if total:
-                expected_r[k] += hits / total
-    np.testing.assert_allclose(precision, expected_p / len(query), atol=1e-12)
-    np.testing.assert_allclose(recall, expected_r / with_relevant, atol=1e-12)
+    assert ranks.tolist() == list(range(1, len(database) + 1))
+    expected_p, expected_r = reference_pr_curve(query, database, query_labels, database_labels)
+    np.testing.assert_allclose(precision, expected_p, atol=1e-12)
+    np.testing.assert_allclose(recall, expected_r, atol=1e-12)
     assert recall[-1] == pytest.approx(1.0)
 
 
