@@ -1,6 +1,7 @@
 """Figures of experiments (matplotlib, Agg backend, written atomically)."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from matplotlib.figure import Figure
 from gcnretrieval.experiments.summary import METRIC_TITLES, METRICS
 from gcnretrieval.files import write_figure
 
-__all__ = ["grouped_bars", "heatmap", "lines"]
+__all__ = ["epoch_curves", "grouped_bars", "heatmap", "lines"]
 
 
 def _figure(size: tuple[float, float], columns: int = 1) -> tuple[Figure, Any]:
@@ -155,4 +156,35 @@ def heatmap(rows: list[dict[str, Any]], row_key: str, column_key: str, path: str
     figure.colorbar(image, ax=axes, label=f"test {METRIC_TITLES[metric]} mAP@all")
     if title:
         axes.set_title(title)
+    return write_figure(figure, path, bbox_inches="tight")
+
+
+def epoch_curves(groups: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]], keys: Sequence[str], path: str | Path,
+                 title: str = "") -> Path:
+    """Per-epoch values of several runs: one panel per ``metrics.jsonl`` key, one line per run,
+    one colour per group (e.g. the seeds of one setting).
+
+    Args:
+        groups: ``{label: [history, ...]}``, each history the rows of a run's ``metrics.jsonl``.
+        keys: the logged keys to draw, e.g. ``["lambda", "lambda_grad", "val_avg_map"]``.
+        path: the PNG to write.
+    """
+    figure, axes = _figure((4.2 * len(keys), 3.6), columns=len(keys))
+    axes = [axes] if len(keys) == 1 else list(axes)
+    colours = [f"C{i}" for i in range(len(groups))]
+    for colour, (label, histories) in zip(colours, groups.items()):
+        for number, history in enumerate(histories):
+            for axis, key in zip(axes, keys):
+                points = [(row["epoch"], row[key]) for row in history if isinstance(row.get(key), (int, float))]
+                if points:
+                    epochs, values = zip(*points)
+                    axis.plot(epochs, values, color=colour, linewidth=1.2, alpha=0.8,
+                              label=label if number == 0 else None)
+    for axis, key in zip(axes, keys):
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(key)
+        axis.grid(alpha=0.3)
+    axes[0].legend(fontsize="small")
+    if title:
+        figure.suptitle(title)
     return write_figure(figure, path, bbox_inches="tight")
