@@ -148,7 +148,8 @@ class TrainOptions:
             ``"constant"``, ``"cosine"`` (decay to 0) or ``"onecycle"``, after a linear warm-up
             over the first ``warmup`` share of the steps (one-cycle: its rise, default 0.3).
         patience, min_delta: stop early after ``patience`` epochs in which the selection
-            mAP did not improve on its best by more than ``min_delta``.
+            mAP did not improve on its best by more than ``min_delta``; the selected epoch is
+            the last one that did (so a run that stopped early never selects its last epoch).
         batch_size: pairs per mini-batch, over all processes.
         betas: Adam's betas; for ``sgd`` the first is the momentum.
         device: ``"auto"`` (CUDA when available, else CPU) or a torch device string.

@@ -17,9 +17,9 @@ from typing import Any
 from gcnretrieval.config import (Config, load_config, parse_overrides, read_recipe, recipe_file, to_toml,
                                  with_absolute_paths, with_seed)
 from gcnretrieval.errors import ConfigError, GcnRetrievalError
-from gcnretrieval.training import (BestEpoch, Callback, Checkpoints, EarlyStopping, Experiment, MetricsLog, ProgressBar,
-                                   RunDirectory, Trainer, build_experiment, distributed, evaluate_split, plot_history,
-                                   resolve_device)
+from gcnretrieval.training import (Checkpoints, Experiment, MetricsLog, ProgressBar, RunDirectory, Trainer,
+                                   build_experiment, distributed, evaluate_split, plot_history, resolve_device,
+                                   selection_callbacks)
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,8 @@ def run(
                     else to_toml(raw)
                 RunDirectory.create(path, config, recipe_text=recipe_text, device=experiment.device)
             try:
-                trainer.fit([*_selection(config), MetricsLog(run_dir), Checkpoints(run_dir), ProgressBar(progress)])
+                selection = selection_callbacks(config.train.patience, config.train.min_delta)
+                trainer.fit([*selection, MetricsLog(run_dir), Checkpoints(run_dir), ProgressBar(progress)])
             except BaseException:
                 if not resume and not run_dir.checkpoint_path("last").is_file():
                     run_dir.remove()  # no epoch completed: leave nothing behind
@@ -110,12 +111,6 @@ def run(
         if distributed.world_size() > 1:
             distributed.broadcast_object((result.test, result.selected_epoch))
         return result
-
-
-def _selection(config: Config) -> list[Callback]:
-    """Selection of the best epoch, and early stopping when ``train.patience`` asks for it."""
-    train = config.train
-    return [BestEpoch()] + ([EarlyStopping(train.patience, train.min_delta)] if train.patience else [])
 
 
 def _resolve(config: Config, path: Path, resume: bool) -> Config:
@@ -147,7 +142,7 @@ def _follow(config: Config, path: Path, resume: bool) -> RunResult:
     trainer = Trainer(experiment)
     if resume:
         trainer.load_state_dict(RunDirectory(path).load_checkpoint("last", map_location=experiment.device))
-    history = trainer.fit(_selection(config))
+    history = trainer.fit(selection_callbacks(config.train.patience, config.train.min_delta))
     test, selected_epoch = distributed.broadcast_object(None)  # rank 0's final evaluation
     return RunResult(path, test, selected_epoch, config.eval.select_on, history, config)
 

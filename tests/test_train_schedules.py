@@ -107,8 +107,25 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(tmp_path
     result = gcnretrieval.run(_recipe(epochs=6, patience=2, min_delta=0.001), out=tmp_path / "r")
     final = json.loads((tmp_path / "r" / "final_metrics.json").read_text())
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
-    assert final["stopped_early_at"] == 4 and final["selected_epoch"] == 3 and not final["still_improving"]
+    # epoch 3 beat epoch 2 by less than min_delta: neither selected nor a reason to go on
+    assert final["stopped_early_at"] == 4 and final["selected_epoch"] == 2 and not final["still_improving"]
     assert "stopped early at epoch 4" in (tmp_path / "r" / "report.md").read_text()
+
+
+def test_a_run_that_creeps_up_below_min_delta_stops_without_saying_train_longer(tmp_path, monkeypatch):
+    scores = iter([0.5, 0.6, 0.6004, 0.6008, 0.7])  # the last two epochs gain less than min_delta each
+
+    def scripted(self):
+        score = next(scores)
+        return {"i2t_map": score, "t2i_map": score, "avg_map": score}
+
+    monkeypatch.setattr(Trainer, "evaluate_selection", scripted)
+    result = gcnretrieval.run(_recipe(epochs=5, patience=2, min_delta=0.001), out=tmp_path / "r")
+    final = json.loads((tmp_path / "r" / "final_metrics.json").read_text())
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
+    assert [row["selected"] for row in result.history] == [True, True, False, False]
+    assert final["stopped_early_at"] == 4 and final["selected_epoch"] == 2 and not final["still_improving"]
+    assert "still improving" not in (tmp_path / "r" / "report.md").read_text()
 
 
 def test_a_selection_on_the_last_epoch_says_train_longer(tmp_path, monkeypatch):

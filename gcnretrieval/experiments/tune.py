@@ -41,7 +41,7 @@ from gcnretrieval.experiments.cells import Cell, CellResult, run_cells
 from gcnretrieval.files import write_json, write_text
 from gcnretrieval.metrics import retrieval_report
 from gcnretrieval.models.baselines import fit_baseline
-from gcnretrieval.training import BestEpoch, Callback, EarlyStopping, ProgressBar, Trainer, build_experiment, load_data
+from gcnretrieval.training import Callback, ProgressBar, Trainer, build_experiment, load_data, selection_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -390,8 +390,8 @@ def tune_recipe(raw: Mapping[str, Any], changes: Mapping[str, Any], folder: Path
         trial_config = with_absolute_paths(load_config(raw, {**changes, **params, "run.seed": seed}))
         trainer = Trainer(build_experiment(trial_config))
         train = trial_config.train
-        callbacks = [BestEpoch(), *([EarlyStopping(train.patience, train.min_delta)] if train.patience else []),
-                     ProgressBar(progress), ReportToTrial(trial, config.tune.pruning)]
+        callbacks = [*selection_callbacks(train.patience, train.min_delta), ProgressBar(progress),
+                     ReportToTrial(trial, config.tune.pruning)]
         try:
             trainer.fit(callbacks)
         except RunFailed as err:  # a diverging loss: the trial fails, the study goes on

@@ -17,7 +17,7 @@ from gcnretrieval.training.rundir import RunDirectory
 
 Trainer = Any  # a gcnretrieval.training.Trainer (which imports this module)
 
-__all__ = ["BestEpoch", "Callback", "Checkpoints", "EarlyStopping", "MetricsLog", "ProgressBar"]
+__all__ = ["BestEpoch", "Callback", "Checkpoints", "EarlyStopping", "MetricsLog", "ProgressBar", "selection_callbacks"]
 
 
 class Callback:
@@ -35,37 +35,37 @@ class Callback:
 
 
 class BestEpoch(Callback):
-    """Keep the epoch with the highest mean mAP on the selection split (``row["selected"]``)."""
+    """Keep the epoch with the highest mean mAP on the selection split (``row["selected"]``).
+
+    An epoch is selected when its score beats the best so far by more than ``min_delta`` (the
+    threshold early stopping counts with), so a run stopped early never selects the epochs in
+    which it only crept up, and "selected the last epoch" always means "still improving"."""
+
+    def __init__(self, min_delta: float = 0.0) -> None:
+        self.min_delta = min_delta
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         score = row[f"{trainer.select_on}_avg_map"]
-        row["selected"] = score is not None and score > trainer.best_score
+        row["selected"] = score is not None and score > trainer.best_score + self.min_delta
         if row["selected"]:
             trainer.best_epoch, trainer.best_score = row["epoch"], score
 
 
 class EarlyStopping(Callback):
-    """Stop after ``patience`` epochs in which the selection mAP did not beat its best by more than
-    ``min_delta``; the epoch it stopped at is ``trainer.stopped_early``."""
+    """Stop after ``patience`` epochs without a selected epoch (:class:`BestEpoch`, which must come
+    first, decides what counts as better); the epoch it stopped at is ``trainer.stopped_early``."""
 
-    def __init__(self, patience: int, min_delta: float = 0.0) -> None:
-        self.patience, self.min_delta = patience, min_delta
-
-    def on_fit_start(self, trainer: Trainer) -> None:
-        self.best, self.waited = -math.inf, 0
-        for row in trainer.history:  # a resumed run picks up where it stopped counting
-            self._count(row[f"{trainer.select_on}_avg_map"])
-
-    def _count(self, score: float | None) -> None:
-        if score is not None and score > self.best + self.min_delta:
-            self.best, self.waited = score, 0
-        else:
-            self.waited += 1
+    def __init__(self, patience: int) -> None:
+        self.patience = patience
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        self._count(row[f"{trainer.select_on}_avg_map"])
-        if self.waited >= self.patience:
+        if row["epoch"] - (trainer.best_epoch or 0) >= self.patience:
             trainer.should_stop, trainer.stopped_early = True, row["epoch"]
+
+
+def selection_callbacks(patience: int | None, min_delta: float = 0.0) -> list[Callback]:
+    """Selection of the best epoch, then early stopping when ``patience`` asks for it."""
+    return [BestEpoch(min_delta)] + ([EarlyStopping(patience)] if patience else [])
 
 
 class MetricsLog(Callback):
