@@ -305,6 +305,40 @@ def test_uncertainty_weighting_follows_kendall():
     assert not any(p is loss.lambda_raw for p in loss.parameters())
 
 
+@pytest.mark.parametrize("lambda_mode, theta_on", [("learned", "circle"), ("fixed", "soft"), ("uncertainty", "circle"),
+                                                   ("uncertainty", "soft")])
+def test_the_logged_term_weights_are_the_factors_of_the_mix(lambda_mode, theta_on):
+    output, labels = make_output(seed=6, dtype=torch.float32)
+    loss = CircleSoftLoss(theta=0.7, theta_on=theta_on, lambda_mode=lambda_mode)
+    with torch.no_grad():
+        (loss.log_variances if lambda_mode == "uncertainty" else loss.lambda_raw).add_(0.1)  # off the initial point
+    parts = loss.components(output, labels)
+    w_circle, w_soft = loss.term_weights()
+    regulariser = 0.5 * float(loss.log_variances.sum()) if lambda_mode == "uncertainty" else 0.0
+    expected = w_circle * float(parts["circle"]) + w_soft * float(parts["soft"]) + regulariser
+    assert float(parts["circle_soft"]) == pytest.approx(expected, rel=1e-6)
+    if lambda_mode != "uncertainty":
+        assert w_circle + w_soft == pytest.approx(1.0)
+        assert (w_circle if theta_on == "circle" else w_soft) == pytest.approx(0.8)
+
+
+def test_the_term_weights_are_logged_per_epoch():
+    from gcnretrieval.config import load_config
+    from gcnretrieval.training import Trainer, build_experiment
+
+    recipe = {"run": {"seed": 0}, "data": {"source": "synthetic", "synthetic": {
+        "num_train": 60, "num_test": 10, "num_labels": 4, "image_dim": 8, "text_dim": 6}},
+        "graph": {"node_features": "random", "node_feature_dim": 4, "threshold": 0.3}, "encoder": {"num_layers": 1},
+        "model": {"common_dim": 4}, "loss": {"lambda_mode": "uncertainty", "theta": 0.6},
+        "train": {"batch_size": 20, "epochs": 2, "lr": 0.05, "device": "cpu"}, "eval": {"select_on": "test"}}
+    trainer = Trainer(build_experiment(load_config(recipe)))
+    history = trainer.fit()
+    weights = 0.5 * torch.exp(-trainer.objective.circle_soft.log_variances.detach())
+    assert (history[-1]["weight_circle"], history[-1]["weight_soft"]) == pytest.approx(weights.tolist())
+    assert history[-1]["weight_circle"] != pytest.approx(0.6)  # it moved with the training
+    assert history[-1]["lambda"] == pytest.approx(weights[0] / weights.sum())
+
+
 def test_a_learned_lambda_at_its_bound_is_reported(caplog):
     import logging
 

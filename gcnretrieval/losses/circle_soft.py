@@ -123,6 +123,17 @@ class CircleSoftLoss(LossTerm):
         return raw.detach().clamp(0.0, 1.0) + (raw - raw.detach())
 
     @torch.no_grad()
+    def term_weights(self) -> tuple[float, float]:
+        """The weights :math:`(w_{cir}, w_{soft})` that multiply the two terms: :math:`(\lambda, 1 - \lambda)`
+        (swapped for ``theta_on="soft"``), or :math:`(\tfrac12 e^{-s_c}, \tfrac12 e^{-s_s})` under
+        ``"uncertainty"``."""
+        if self.lambda_mode == "uncertainty":
+            circle, soft = (0.5 * torch.exp(-self.log_variances.float())).tolist()
+            return circle, soft
+        lam = float(self.lambda_raw.clamp(0.0, 1.0))
+        return (lam, 1.0 - lam) if self.theta_on == "circle" else (1.0 - lam, lam)
+
+    @torch.no_grad()
     def project_(self) -> None:
         """Clamp ``lambda_raw`` into [0, 1] in place (call after ``optimizer.step()``)."""
         self.lambda_raw.clamp_(0.0, 1.0)

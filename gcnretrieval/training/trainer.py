@@ -217,6 +217,7 @@ class Trainer:
         means = {f"loss_{key}": value / seen for key, value in zip(LOSS_KEYS, sums.tolist())}
         means["lambda_grad"] = sums[-1].item() / seen
         means["lambda"] = float(self.objective.weight.detach())
+        means["weight_circle"], means["weight_soft"] = self.objective.circle_soft.term_weights()
         if self.objective.circle_soft.lambda_mode == "learned" and means["lambda"] in (0.0, 1.0) and not self._warned:
             self._warned = True
             log.warning("the Circle-Soft weight lambda reached its bound %g at epoch %d (d loss / d lambda = %.3g "
