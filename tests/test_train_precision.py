@@ -55,6 +55,16 @@ def test_mixed_precision_trains_like_float32():
     assert losses["bf16-mixed"] == pytest.approx(losses["32"], rel=0.05)  # bfloat16 keeps 8 bits of mantissa
 
 
+@pytest.mark.parametrize("precision", ["32", "bf16-mixed", "16-mixed"])
+def test_float16_on_the_cpu_is_flagged_as_slow(precision, caplog):
+    with caplog.at_level(logging.WARNING, logger="gcnretrieval"):
+        _trainer(precision=precision)
+    flagged = [r for r in caplog.records if '"16-mixed" on the CPU' in r.getMessage()]
+    assert len(flagged) == (precision == "16-mixed")
+    if flagged:
+        assert '"bf16-mixed"' in flagged[0].getMessage()
+
+
 def test_tf32_is_a_cuda_mode():
     with pytest.raises(ConfigError, match="recipe key 'train.tf32' has no effect with train.device = \"cpu\""):
         load_config(_recipe(tf32=True))

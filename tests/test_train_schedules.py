@@ -96,14 +96,15 @@ def test_steps_and_epochs_together_are_refused():
         load_config(_recipe(warmup=1.0))
 
 
+def _script_selection(monkeypatch, scores: list[float]) -> None:
+    """Make the selection mAP of epoch k the k-th of ``scores``."""
+    scores = iter(scores)
+    monkeypatch.setattr(Trainer, "evaluate_selection",
+                        lambda self: dict.fromkeys(("i2t_map", "t2i_map", "avg_map"), next(scores)))
+
+
 def test_early_stopping_stops_after_patience_epochs_without_improvement(tmp_path, monkeypatch):
-    scores = iter([0.5, 0.6, 0.6005, 0.59, 0.7, 0.8])  # improvements beyond min_delta at epochs 1 and 2 only
-
-    def scripted(self):
-        score = next(scores)
-        return {"i2t_map": score, "t2i_map": score, "avg_map": score}
-
-    monkeypatch.setattr(Trainer, "evaluate_selection", scripted)
+    _script_selection(monkeypatch, [0.5, 0.6, 0.6005, 0.59, 0.7, 0.8])  # beyond min_delta at epochs 1 and 2 only
     result = gcnretrieval.run(_recipe(epochs=6, patience=2, min_delta=0.001), out=tmp_path / "r")
     final = json.loads((tmp_path / "r" / "final_metrics.json").read_text())
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
@@ -113,13 +114,7 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement(tmp_path
 
 
 def test_a_run_that_creeps_up_below_min_delta_stops_without_saying_train_longer(tmp_path, monkeypatch):
-    scores = iter([0.5, 0.6, 0.6004, 0.6008, 0.7])  # the last two epochs gain less than min_delta each
-
-    def scripted(self):
-        score = next(scores)
-        return {"i2t_map": score, "t2i_map": score, "avg_map": score}
-
-    monkeypatch.setattr(Trainer, "evaluate_selection", scripted)
+    _script_selection(monkeypatch, [0.5, 0.6, 0.6004, 0.6008, 0.7])  # epochs 3 and 4 gain less than min_delta each
     result = gcnretrieval.run(_recipe(epochs=5, patience=2, min_delta=0.001), out=tmp_path / "r")
     final = json.loads((tmp_path / "r" / "final_metrics.json").read_text())
     assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
@@ -136,9 +131,7 @@ def test_a_selection_on_the_last_epoch_says_train_longer(tmp_path, monkeypatch):
 
     recipe = tmp_path / "r.toml"
     recipe.write_text(to_toml(_recipe(epochs=2)))
-    scores = iter([0.5, 0.6])
-    monkeypatch.setattr(Trainer, "evaluate_selection",
-                        lambda self: dict.fromkeys(("i2t_map", "t2i_map", "avg_map"), next(scores)))
+    _script_selection(monkeypatch, [0.5, 0.6])
     result = CliRunner().invoke(cli, ["run", str(recipe), "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert "note: the selected epoch is the last one trained: still improving, train longer" in result.output

@@ -143,6 +143,10 @@ class Trainer:
         half = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(train.precision)
         self.autocast = torch.autocast(self.device.type, dtype=half or torch.float32, enabled=half is not None)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=train.precision == "16-mixed")
+        if train.precision == "16-mixed" and self.device.type == "cpu":
+            log.warning('train.precision = "16-mixed" on the CPU: most CPUs have no fast float16 matrix '
+                        'products (about 80x slower than float32 in benchmarks/RESULTS.md); "bf16-mixed" is the '
+                        'fast half precision there')
         self.forward_loss = self._forward_loss
         if train.compile:  # the forward pass and the loss; autograd traces their backward
             mode = "reduce-overhead" if self.device.type == "cuda" else None
