@@ -50,6 +50,11 @@ def _train_and_save(rank: int, out_file: str, batch_size: int) -> None:
                     "bn_kind": type(trainer.model.image_projector.norm).__name__}, out_file)
 
 
+
+def _spawn_two(worker, *args) -> None:
+    """Run ``worker(rank, 2, *args)`` in two spawned processes and wait for both."""
+    mp.start_processes(worker, args=(2, *args), nprocs=2, join=True, start_method="spawn")
+
 def _worker(rank: int, world: int, init_file: str, out_file: str, batch_size: int) -> None:
     torch.set_num_threads(1)
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
@@ -70,8 +75,7 @@ def _single(batch_size: int) -> tuple[dict[str, torch.Tensor], list[dict]]:
 @pytest.mark.parametrize("batch_size", [8, 6])  # 22 pairs: last batches of 6 (3 + 3) and of 4 (2 + 2)
 def test_two_processes_match_one(tmp_path, batch_size):
     out_file = str(tmp_path / "rank0.pt")
-    mp.start_processes(_worker, args=(2, str(tmp_path / "init"), out_file, batch_size), nprocs=2,
-                       join=True, start_method="spawn")
+    _spawn_two(_worker, str(tmp_path / "init"), out_file, batch_size)
     result = torch.load(out_file, weights_only=False)
     assert result["bn_kind"] == "GlobalBatchNorm1d"
     expected, history = _single(batch_size)
@@ -131,10 +135,8 @@ def test_two_process_run_resumes_and_matches_one(tmp_path):
     from gcnretrieval.training import RunDirectory
 
     two = tmp_path / "two"
-    mp.start_processes(_run_worker, args=(2, str(tmp_path / "init1"), str(two), 1, False), nprocs=2,
-                       join=True, start_method="spawn")
-    mp.start_processes(_run_worker, args=(2, str(tmp_path / "init2"), str(two), 2, True), nprocs=2,
-                       join=True, start_method="spawn")
+    _spawn_two(_run_worker, str(tmp_path / "init1"), str(two), 1, False)
+    _spawn_two(_run_worker, str(tmp_path / "init2"), str(two), 2, True)
     rows = (two / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 2  # written once (rank 0), epoch 1 then the resumed epoch 2
     one = tmp_path / "one"
@@ -164,8 +166,7 @@ def _indivisible_worker(rank: int, world: int, init_file: str, out_file: str) ->
 
 def test_a_batch_the_processes_cannot_share_equally_is_refused(tmp_path):
     out_file = tmp_path / "message.txt"
-    mp.start_processes(_indivisible_worker, args=(2, str(tmp_path / "init"), str(out_file)), nprocs=2, join=True,
-                       start_method="spawn")
+    _spawn_two(_indivisible_worker, str(tmp_path / "init"), str(out_file))
     assert out_file.read_text() == ("train.batch_size = 9 must be divisible by the number of processes (2); "
                                     "every process takes an equal share of each batch")
 
@@ -189,6 +190,5 @@ def _ablation_worker(rank: int, world: int, init_file: str, out_file: str) -> No
 
 def test_ddp_searches_unused_parameters_only_when_a_condition_drops_a_term(tmp_path):
     out_file = tmp_path / "flags.pt"
-    mp.start_processes(_ablation_worker, args=(2, str(tmp_path / "init"), str(out_file)), nprocs=2, join=True,
-                       start_method="spawn")
+    _spawn_two(_ablation_worker, str(tmp_path / "init"), str(out_file))
     assert torch.load(out_file) == {"all": False, "cs_only": True}
