@@ -314,9 +314,10 @@ def test_the_logged_term_weights_are_the_factors_of_the_mix(lambda_mode, theta_o
         (loss.log_variances if lambda_mode == "uncertainty" else loss.lambda_raw).add_(0.1)  # off the initial point
     parts = loss.components(output, labels)
     w_circle, w_soft = loss.term_weights()
-    regulariser = 0.5 * float(loss.log_variances.sum()) if lambda_mode == "uncertainty" else 0.0
-    expected = w_circle * float(parts["circle"]) + w_soft * float(parts["soft"]) + regulariser
-    assert float(parts["circle_soft"]) == pytest.approx(expected, rel=1e-6)
+    regulariser = 0.5 * float(loss.log_variances.detach().sum()) if lambda_mode == "uncertainty" else 0.0
+    value = {name: float(parts[name].detach()) for name in ("circle", "soft", "circle_soft")}
+    expected = w_circle * value["circle"] + w_soft * value["soft"] + regulariser
+    assert value["circle_soft"] == pytest.approx(expected, rel=1e-6)
     if lambda_mode != "uncertainty":
         assert w_circle + w_soft == pytest.approx(1.0)
         assert (w_circle if theta_on == "circle" else w_soft) == pytest.approx(0.8)

@@ -124,7 +124,7 @@ class CircleSoftLoss(LossTerm):
 
     @torch.no_grad()
     def term_weights(self) -> tuple[float, float]:
-        """The weights :math:`(w_{cir}, w_{soft})` that multiply the two terms: :math:`(\lambda, 1 - \lambda)`
+        r"""The weights :math:`(w_{cir}, w_{soft})` that multiply the two terms: :math:`(\lambda, 1 - \lambda)`
         (swapped for ``theta_on="soft"``), or :math:`(\tfrac12 e^{-s_c}, \tfrac12 e^{-s_s})` under
         ``"uncertainty"``."""
         if self.lambda_mode == "uncertainty":
