@@ -101,8 +101,8 @@ def run(
                     else to_toml(raw)
                 RunDirectory.create(path, config, recipe_text=recipe_text, device=experiment.device)
             try:
-                selection = selection_callbacks(config.train.patience, config.train.min_delta)
-                trainer.fit([*selection, MetricsLog(run_dir), Checkpoints(run_dir), ProgressBar(progress)])
+                trainer.fit([*selection_callbacks(config.train), MetricsLog(run_dir), Checkpoints(run_dir),
+                             ProgressBar(progress)])
             except BaseException:
                 if not resume and not run_dir.checkpoint_path("last").is_file():
                     run_dir.remove()  # no epoch completed: leave nothing behind
@@ -142,7 +142,7 @@ def _follow(config: Config, path: Path, resume: bool) -> RunResult:
     trainer = Trainer(experiment)
     if resume:
         trainer.load_state_dict(RunDirectory(path).load_checkpoint("last", map_location=experiment.device))
-    history = trainer.fit(selection_callbacks(config.train.patience, config.train.min_delta))
+    history = trainer.fit(selection_callbacks(config.train))
     test, selected_epoch = distributed.broadcast_object(None)  # rank 0's final evaluation
     return RunResult(path, test, selected_epoch, config.eval.select_on, history, config)
 

@@ -389,8 +389,7 @@ def tune_recipe(raw: Mapping[str, Any], changes: Mapping[str, Any], folder: Path
         log.info("trial %d: %s", trial.number, _params_text(params))
         trial_config = with_absolute_paths(load_config(raw, {**changes, **params, "run.seed": seed}))
         trainer = Trainer(build_experiment(trial_config))
-        train = trial_config.train
-        callbacks = [*selection_callbacks(train.patience, train.min_delta), ProgressBar(progress),
+        callbacks = [*selection_callbacks(trial_config.train), ProgressBar(progress),
                      ReportToTrial(trial, config.tune.pruning)]
         try:
             trainer.fit(callbacks)

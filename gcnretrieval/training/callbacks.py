@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import math
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
 from gcnretrieval.training.rundir import RunDirectory
+
+if TYPE_CHECKING:
+    from gcnretrieval.options import TrainOptions
 
 Trainer = Any  # a gcnretrieval.training.Trainer (which imports this module)
 
@@ -63,9 +66,9 @@ class EarlyStopping(Callback):
             trainer.should_stop, trainer.stopped_early = True, row["epoch"]
 
 
-def selection_callbacks(patience: int | None, min_delta: float = 0.0) -> list[Callback]:
-    """Selection of the best epoch, then early stopping when ``patience`` asks for it."""
-    return [BestEpoch(min_delta)] + ([EarlyStopping(patience)] if patience else [])
+def selection_callbacks(train: TrainOptions) -> list[Callback]:
+    """Selection of the best epoch, then early stopping when ``train.patience`` asks for it."""
+    return [BestEpoch(train.min_delta)] + ([EarlyStopping(train.patience)] if train.patience else [])
 
 
 class MetricsLog(Callback):
