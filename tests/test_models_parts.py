@@ -13,7 +13,6 @@ from gcnretrieval.models import (
     reverse_gradient,
     tapered_widths,
 )
-from gcnretrieval.models.linear import Linear
 
 
 def layer_types(module: nn.Module) -> list[type]:
@@ -52,7 +51,7 @@ def test_gradient_reversal_function_and_coefficient_is_not_trainable():
 def test_projector_structure_and_shape(num_layers):
     torch.manual_seed(0)
     proj = Projector(12, 8, num_layers=num_layers)
-    expected = [nn.BatchNorm1d] + [Linear] * num_layers + [nn.ReLU]
+    expected = [nn.BatchNorm1d] + [nn.Linear] * num_layers + [nn.ReLU]
     assert layer_types(proj) == expected
     assert proj.lins[0].in_features == 12
     assert all(lin.out_features == 8 for lin in proj.lins)
@@ -81,8 +80,8 @@ def test_generators_use_the_method_activations():
     torch.manual_seed(0)
     g_vt = Generator(8, 5, 7, negative_slope=0.2).eval()
     g_tv = Generator(8, 9, 11, negative_slope=0.0).eval()
-    assert layer_types(g_vt) == [nn.BatchNorm1d, Linear, Linear, nn.LeakyReLU]
-    assert layer_types(g_tv) == [nn.BatchNorm1d, Linear, Linear, nn.ReLU]
+    assert layer_types(g_vt) == [nn.BatchNorm1d, nn.Linear, nn.Linear, nn.LeakyReLU]
+    assert layer_types(g_tv) == [nn.BatchNorm1d, nn.Linear, nn.Linear, nn.ReLU]
     assert (g_vt.lin1.out_features, g_vt.lin2.out_features) == (5, 7)
     x = torch.randn(6, 8)
     out = g_vt(x)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from gcnretrieval.models.grl import GradientReversal
-from gcnretrieval.models.linear import Linear
 
 
 def tapered_widths(in_channels: int, divisors: Sequence[int] = (4, 16)) -> tuple[int, ...]:
@@ -69,7 +68,7 @@ class Discriminator(nn.Module):
         self.grl = GradientReversal(grl_coefficient)
         self.norm = nn.BatchNorm1d(in_channels)
         widths = (in_channels, *self.hidden_channels, num_classes)
-        self.lins = nn.ModuleList(Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.lins = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.act = nn.ReLU()
 
     def reset_parameters(self) -> None:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gcnretrieval.models.linear import Linear
-
 
 class Generator(nn.Module):
     r"""Maps a common-space embedding to the *other* modality's input feature space
@@ -41,8 +39,8 @@ class Generator(nn.Module):
         self.out_channels = out_channels
         self.negative_slope = float(negative_slope)
         self.norm = nn.BatchNorm1d(in_channels)
-        self.lin1 = Linear(in_channels, hidden_channels)
-        self.lin2 = Linear(hidden_channels, out_channels)
+        self.lin1 = nn.Linear(in_channels, hidden_channels)
+        self.lin2 = nn.Linear(hidden_channels, out_channels)
         if self.negative_slope == 0.0:
             self.act: nn.Module = nn.ReLU()
         else:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from gcnretrieval.models.linear import Linear
-
 
 class Projector(nn.Module):
     r"""Projects one modality's features into the common space
@@ -38,9 +36,9 @@ class Projector(nn.Module):
         self.out_channels = out_channels
         self.num_layers = num_layers
         self.norm = nn.BatchNorm1d(in_channels)
-        self.lins = nn.ModuleList([Linear(in_channels, out_channels)])
+        self.lins = nn.ModuleList([nn.Linear(in_channels, out_channels)])
         for _ in range(num_layers - 1):
-            self.lins.append(Linear(out_channels, out_channels))
+            self.lins.append(nn.Linear(out_channels, out_channels))
         self.act = nn.ReLU()
 
     def reset_parameters(self) -> None:

@@ -11,7 +11,8 @@ a non-finite loss ends the run at the end of that epoch with
 ``torchrun`` every rank takes its equal share of each global batch and the outputs are
 gathered before the loss (:mod:`gcnretrieval.training.distributed`), so the run equals one
 process. ``train.deterministic`` switches PyTorch to deterministic algorithms while
-training, so that a resumed run ends where an uninterrupted one does.
+training, so that a resumed run ends where an uninterrupted one does. Float32 steps on the
+CPU run their linear layers through oneDNN (:func:`~gcnretrieval.models.onednn.onednn_linear`).
 """
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from torch.utils.data import BatchSampler, DistributedSampler
 from gcnretrieval.data.torch_dataset import PairDataset, batch_loader
 from gcnretrieval.errors import ConfigError, RunFailed
 from gcnretrieval.evaluation import evaluate_split
+from gcnretrieval.models.onednn import onednn_linear
 import gcnretrieval.training.distributed as distributed
 from gcnretrieval.training.callbacks import BestEpoch, Callback
 from gcnretrieval.training.experiment import Experiment
@@ -240,7 +242,8 @@ class Trainer:
 
     def _call_forward_loss(self, image: Tensor, text: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         if self.forward_loss == self._forward_loss:
-            return self._forward_loss(image, text, labels)
+            with onednn_linear():  # float32 CPU products through oneDNN (a no-op elsewhere)
+                return self._forward_loss(image, text, labels)
         try:
             return self.forward_loss(image, text, labels)
         except Exception as err:  # a compiler or backend this machine lacks: train without compiling

@@ -1,0 +1,104 @@
+r"""Float32 linear layers on the CPU through oneDNN: a context, like ``torch.autocast``.
+
+PyTorch computes a float32 ``F.linear`` on the CPU with its BLAS library (MKL in the
+official wheels), which picks its kernels by CPU vendor: on AMD processors it runs its
+AVX2 kernels even where the CPU has AVX-512. oneDNN, also inside PyTorch, picks them by
+instruction set. Inside :func:`onednn_linear` every ``F.linear`` of a float32 CPU matrix
+(``nn.Linear``, PyTorch Geometric's ``Linear`` inside ``GCNConv``, ``GATConv``, ... and any
+layer a user adds) computes
+
+.. math::
+    \mathbf{y} = \mathbf{x}\mathbf{W}^\top + \mathbf{b},\qquad
+    \frac{\partial L}{\partial \mathbf{x}} = \mathbf{g}\mathbf{W},\qquad
+    \frac{\partial L}{\partial \mathbf{W}} = \mathbf{g}^\top\mathbf{x},\qquad
+    \frac{\partial L}{\partial \mathbf{b}} = \textstyle\sum_i \mathbf{g}_i
+
+with oneDNN's product (``torch.ops.mkldnn._linear_pointwise``; transposes are passed as
+strides, not copied); the backward pass runs oneDNN too, wherever it is called from. Other
+calls are untouched: other devices, dtypes and ranks, autocast, ``torch.compile``, a
+PyTorch without oneDNN, or ``torch.backends.mkldnn.flags(enabled=False)``. Results agree
+with ``F.linear`` to float32 rounding (the products sum in another order).
+``FlopCounterMode`` counts the oneDNN product as it counts ``mm``: :math:`2\,n\,d_{in}\,d_{out}`.
+
+The trainer enters the context for the forward pass of float32 CPU training and
+evaluation; it is never set process-wide.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+from torch.overrides import TorchFunctionMode
+from torch.utils.flop_counter import flop_registry, register_flop_formula
+
+__all__ = ["OneDNNLinearMode", "onednn_linear", "onednn_linear_available"]
+
+
+def onednn_linear_available() -> bool:
+    """Whether this PyTorch has oneDNN's linear kernel and ``torch.backends.mkldnn`` is enabled."""
+    return (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+            and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+
+
+def _product(a: Tensor, b: Tensor, bias: Tensor | None = None) -> Tensor:
+    """``a @ b.T (+ bias)`` by oneDNN; ``a`` and ``b`` may be transposed views."""
+    return torch.ops.mkldnn._linear_pointwise(a, b, bias, "none", [], "")
+
+
+if hasattr(torch.ops.mkldnn, "_linear_pointwise") and torch.ops.mkldnn._linear_pointwise not in flop_registry:
+    @register_flop_formula(torch.ops.mkldnn._linear_pointwise)
+    def _product_flops(a_shape: torch.Size, b_shape: torch.Size, *args: Any, **kwargs: Any) -> int:
+        return 2 * math.prod(a_shape[:-1]) * a_shape[-1] * b_shape[0]
+
+
+class _OneDNNLinearFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _product(x, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        x, weight = ctx.saved_tensors
+        grad = grad.contiguous()
+        grad_x = _product(grad, weight.t()) if ctx.needs_input_grad[0] else None
+        grad_weight = _product(grad.t(), x.t()) if ctx.needs_input_grad[1] else None
+        grad_bias = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
+        return grad_x, grad_weight, grad_bias
+
+
+def _eligible(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
+    return (isinstance(x, Tensor) and x.dim() == 2 and weight.dim() == 2 and x.device.type == "cpu"
+            and x.dtype == weight.dtype == torch.float32 and (bias is None or bias.dtype == torch.float32)
+            and not torch.is_autocast_enabled("cpu") and torch.backends.mkldnn.enabled)
+
+
+class OneDNNLinearMode(TorchFunctionMode):
+    """Routes eligible ``F.linear`` calls to oneDNN (see the module docstring); use :func:`onednn_linear`."""
+
+    def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
+        kwargs = kwargs or {}
+        if func is F.linear:
+            x, weight, *rest = args
+            bias = rest[0] if rest else kwargs.get("bias")
+            if _eligible(x, weight, bias) and not torch.compiler.is_compiling():
+                return _OneDNNLinearFunction.apply(x.contiguous(), weight, bias)
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def onednn_linear(enabled: bool = True) -> Iterator[None]:
+    """Within the block, float32 CPU ``F.linear`` calls run through oneDNN (where it is available)."""
+    if not (enabled and onednn_linear_available()):
+        yield
+        return
+    with OneDNNLinearMode():
+        yield

@@ -1,0 +1,151 @@
+"""oneDNN linear products: values and gradients against a plain-loop reference, and what they leave alone."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+from torch_geometric.nn import GCNConv
+
+from gcnretrieval.models.onednn import onednn_linear, onednn_linear_available
+
+needs_onednn = pytest.mark.skipif(not onednn_linear_available(), reason="this PyTorch has no oneDNN linear kernel")
+ONEDNN_NODE = "_OneDNNLinearFunctionBackward"
+
+
+def loop_linear(x: list[list[float]], w: list[list[float]], b: list[float]) -> list[list[float]]:
+    """y[i][j] = sum_k x[i][k] * w[j][k] + b[j], in Python floats."""
+    return [[sum(x[i][k] * w[j][k] for k in range(len(x[0]))) + b[j] for j in range(len(w))] for i in range(len(x))]
+
+
+def loop_gradients(x, w, g):
+    """For L = sum(g * y): dL/dx = g W, dL/dW = g^T x, dL/db = sum_i g_i, in Python floats."""
+    n, d_in, d_out = len(x), len(x[0]), len(w)
+    grad_x = [[sum(g[i][j] * w[j][k] for j in range(d_out)) for k in range(d_in)] for i in range(n)]
+    grad_w = [[sum(g[i][j] * x[i][k] for i in range(n)) for k in range(d_in)] for j in range(d_out)]
+    grad_b = [sum(g[i][j] for i in range(n)) for j in range(d_out)]
+    return grad_x, grad_w, grad_b
+
+
+def close(a: torch.Tensor, b: list, tol: float) -> bool:
+    return torch.allclose(a.double(), torch.tensor(b, dtype=torch.float64), rtol=tol, atol=tol)
+
+
+@needs_onednn
+@pytest.mark.parametrize("bias", [True, False])
+def test_values_and_gradients_match_the_loop_reference(bias: bool):
+    torch.manual_seed(0)
+    layer = nn.Linear(13, 6, bias=bias)
+    x = torch.randn(5, 13, requires_grad=True)
+    g = torch.randn(5, 6)
+    with onednn_linear():
+        y = layer(x)
+    assert type(y.grad_fn).__name__ == ONEDNN_NODE  # the oneDNN path ran
+    (y * g).sum().backward()
+    b = layer.bias.tolist() if bias else [0.0] * 6
+    assert close(y, loop_linear(x.tolist(), layer.weight.tolist(), b), 1e-5)
+    grad_x, grad_w, grad_b = loop_gradients(x.tolist(), layer.weight.tolist(), g.tolist())
+    assert close(x.grad, grad_x, 1e-5) and close(layer.weight.grad, grad_w, 1e-5)
+    if bias:
+        assert close(layer.bias.grad, grad_b, 1e-5)
+
+
+@needs_onednn
+def test_matches_f_linear_at_model_shapes_and_on_strided_inputs():
+    torch.manual_seed(1)
+    layer = nn.Linear(300, 200)
+    base = torch.randn(300, 64)
+    x_ours, x_ref = base.clone().t().requires_grad_(), base.clone().t().requires_grad_()  # non-contiguous
+    g = torch.randn(64, 200)
+    with onednn_linear():
+        y_ours = layer(x_ours)
+    (y_ours * g).sum().backward()
+    grads_ours = [x_ours.grad, layer.weight.grad.clone(), layer.bias.grad.clone()]
+    layer.zero_grad()
+    y_ref = layer(x_ref)
+    (y_ref * g).sum().backward()
+    assert torch.allclose(y_ours, y_ref, rtol=1e-5, atol=1e-5)
+    for ours, ref in zip(grads_ours, (x_ref.grad, layer.weight.grad, layer.bias.grad)):
+        assert torch.allclose(ours, ref, rtol=1e-5, atol=1e-4)
+
+
+@needs_onednn
+def test_pyg_layers_inside_the_context_use_it():
+    torch.manual_seed(2)
+    conv = GCNConv(8, 4)
+    x, edge_index = torch.randn(5, 8), torch.tensor([[0, 1, 2], [1, 2, 3]])
+    reference = conv(x, edge_index)
+    with onednn_linear():
+        out = conv(x, edge_index)
+    out.sum().backward()
+    assert torch.allclose(out, reference, atol=1e-6) and conv.lin.weight.grad is not None
+    nodes, todo = set(), [out.grad_fn]
+    while todo:  # the graph holds a oneDNN node
+        node = todo.pop()
+        if node is not None and type(node).__name__ not in nodes:
+            nodes.add(type(node).__name__)
+            todo += [next_node for next_node, _ in node.next_functions]
+    assert ONEDNN_NODE in nodes
+
+
+@needs_onednn
+def test_an_input_without_gradient_gets_none_and_the_weights_still_learn():
+    layer = nn.Linear(8, 4)
+    x = torch.randn(3, 8)  # features: no gradient asked
+    with onednn_linear():
+        y = layer(x)
+    y.sum().backward()
+    assert x.grad is None
+    assert torch.allclose(layer.weight.grad, torch.ones(3, 4).t() @ x, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["float64", "bf16-autocast", "mkldnn-disabled", "batched-3d", "disabled"])
+def test_other_calls_are_left_to_f_linear(case: str):
+    torch.manual_seed(4)
+    layer = nn.Linear(6, 3)
+    x = torch.randn(4, 6, requires_grad=True)
+    with onednn_linear(enabled=case != "disabled"):
+        if case == "float64":
+            layer, x = layer.double(), x.double()
+            y = layer(x)
+        elif case == "bf16-autocast":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                y = layer(x)
+            assert y.dtype == torch.bfloat16
+        elif case == "mkldnn-disabled":
+            with torch.backends.mkldnn.flags(enabled=False, allow_tf32=False):
+                y = layer(x)
+        elif case == "batched-3d":
+            x = torch.randn(2, 4, 6, requires_grad=True)
+            y = layer(x)
+        else:
+            y = layer(x)
+    assert type(y.grad_fn).__name__ != ONEDNN_NODE
+    expected = torch.nn.functional.linear(x.double(), layer.weight.double(), layer.bias.double())
+    assert torch.allclose(y.double(), expected, rtol=1e-2 if case == "bf16-autocast" else 1e-6, atol=1e-2)
+
+
+@needs_onednn
+def test_flop_counter_counts_the_onednn_products_like_mm():
+    layer = nn.Linear(7, 5)
+    x = torch.randn(3, 7, requires_grad=True)
+    with FlopCounterMode(display=False) as counter:
+        with onednn_linear():
+            y = layer(x)
+        y.sum().backward()
+    assert counter.get_total_flops() == 3 * (2 * 3 * 7 * 5)  # forward, input gradient, weight gradient
+
+
+@needs_onednn
+def test_a_training_step_on_the_cpu_runs_its_linear_layers_through_onednn():
+    from gcnretrieval.config import load_config
+    from gcnretrieval.training import Trainer, build_experiment
+
+    recipe = {"run": {"seed": 0}, "data": {"source": "synthetic", "synthetic": {"num_train": 400, "num_test": 8}},
+              "graph": {"node_features": "random"}, "train": {"batch_size": 20, "epochs": 1, "device": "cpu"},
+              "eval": {"select_on": "test"}}
+    trainer = Trainer(build_experiment(load_config(recipe)))
+    image, text, labels = trainer.loader.dataset[list(range(20))]
+    with FlopCounterMode(display=False) as counter:
+        trainer._call_forward_loss(image, text, labels)
+    assert any("_linear_pointwise" in str(op) for op in counter.get_flop_counts()["Global"])
