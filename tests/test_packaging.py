@@ -22,7 +22,7 @@ def test_ci_runs_the_readme_test_command_then_the_avx2_suite():
     commands = lines[lines.index('cd "$(dirname "$0")/.."') + 1:]
     readme = (ROOT / "README.md").read_text()
     assert commands[0].startswith("python3 -m venv .venv") and commands[0] in readme
-    assert commands[1:] == ["ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=COMPATIBLE .venv/bin/python -m pytest -q"]
+    assert commands[1:] == ["ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_CBWR=COMPATIBLE .venv/bin/python -m pytest -q"]
 
 
 def test_readme_quickstart_has_exactly_two_commands():
