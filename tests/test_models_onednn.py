@@ -149,3 +149,12 @@ def test_a_training_step_on_the_cpu_runs_its_linear_layers_through_onednn():
     with FlopCounterMode(display=False) as counter:
         trainer._call_forward_loss(image, text, labels)
     assert any("_linear_pointwise" in str(op) for op in counter.get_flop_counts()["Global"])
+
+
+@needs_onednn
+def test_bias_given_by_keyword_is_added():
+    torch.manual_seed(5)
+    x, weight, bias = torch.randn(4, 6), torch.randn(3, 6), torch.randn(3)
+    with onednn_linear():
+        y = torch.nn.functional.linear(x, weight, bias=bias)
+    assert close(y, loop_linear(x.tolist(), weight.tolist(), bias.tolist()), 1e-5)

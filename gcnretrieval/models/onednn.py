@@ -86,9 +86,9 @@ class OneDNNLinearMode(TorchFunctionMode):
 
     def __torch_function__(self, func: Callable, types: Any, args: tuple = (), kwargs: dict | None = None) -> Any:
         kwargs = kwargs or {}
-        if func is F.linear:
-            x, weight, *rest = args
-            bias = rest[0] if rest else kwargs.get("bias")
+        if func is F.linear and len(args) >= 2:
+            x, weight = args[:2]
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
             if _eligible(x, weight, bias) and not torch.compiler.is_compiling():
                 return _OneDNNLinearFunction.apply(x.contiguous(), weight, bias)
         return func(*args, **kwargs)
