@@ -22,7 +22,7 @@ def embed_split(model: torch.nn.Module, split: Split | PairDataset, device: torc
     was_training = model.training
     model.eval()
     try:
-        with onednn_linear():
+        with onednn_linear(pairs.device.type == "cpu"):
             batches = [(model.embed_image(image), model.embed_text(text))
                        for image, text, _ in batch_loader(pairs, batch_size=batch_size)]
     finally:

@@ -158,3 +158,26 @@ def test_bias_given_by_keyword_is_added():
     with onednn_linear():
         y = torch.nn.functional.linear(x, weight, bias=bias)
     assert close(y, loop_linear(x.tolist(), weight.tolist(), bias.tolist()), 1e-5)
+
+
+@pytest.mark.parametrize("precision, expected", [("32", True), ("bf16-mixed", False)])
+def test_the_trainer_enters_the_context_for_float32_on_the_cpu_only(precision: str, expected: bool, monkeypatch):
+    import gcnretrieval.training.trainer as trainer_module
+    from gcnretrieval.config import load_config
+    from gcnretrieval.training import Trainer, build_experiment
+
+    asked = []
+
+    def spy(enabled: bool = True):
+        asked.append(enabled)
+        return onednn_linear(enabled)
+
+    monkeypatch.setattr(trainer_module, "onednn_linear", spy)
+    recipe = {"run": {"seed": 0}, "data": {"source": "synthetic", "synthetic": {"num_train": 400, "num_test": 8}},
+              "graph": {"node_features": "random"},
+              "train": {"batch_size": 20, "epochs": 1, "device": "cpu", "precision": precision},
+              "eval": {"select_on": "test"}}
+    trainer = Trainer(build_experiment(load_config(recipe)))
+    image, text, labels = trainer.loader.dataset[list(range(20))]
+    trainer._call_forward_loss(image, text, labels)
+    assert asked == [expected]

@@ -149,6 +149,8 @@ class Trainer:
             log.warning('train.precision = "16-mixed" on the CPU: most CPUs have no fast float16 matrix '
                         'products (about 80x slower than float32 in benchmarks/RESULTS.md); "bf16-mixed" is the '
                         'fast half precision there')
+        # float32 CPU products through oneDNN; elsewhere the context would only cost a Python call per op
+        self.onednn = self.device.type == "cpu" and train.precision == "32"
         self.forward_loss = self._forward_loss
         if train.compile:  # the forward pass and the loss; autograd traces their backward
             mode = "reduce-overhead" if self.device.type == "cuda" else None
@@ -242,7 +244,7 @@ class Trainer:
 
     def _call_forward_loss(self, image: Tensor, text: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         if self.forward_loss == self._forward_loss:
-            with onednn_linear():  # float32 CPU products through oneDNN (a no-op elsewhere)
+            with onednn_linear(self.onednn):
                 return self._forward_loss(image, text, labels)
         try:
             return self.forward_loss(image, text, labels)
