@@ -181,3 +181,48 @@ def test_the_trainer_enters_the_context_for_float32_on_the_cpu_only(precision: s
     image, text, labels = trainer.loader.dataset[list(range(20))]
     trainer._call_forward_loss(image, text, labels)
     assert asked == [expected]
+
+
+@pytest.mark.parametrize("case", ["scalar-bias", "zero-rows", "zero-features", "sparse-input"])
+def test_calls_the_kernel_cannot_take_give_f_linear_results(case: str):
+    torch.manual_seed(6)
+    x, weight, bias = torch.randn(3, 4, requires_grad=True), torch.randn(2, 4), torch.randn(2)
+    if case == "scalar-bias":
+        bias = torch.tensor(5.0)
+    elif case == "zero-rows":
+        x = torch.randn(0, 4, requires_grad=True)
+    elif case == "zero-features":
+        x, weight = torch.randn(3, 0, requires_grad=True), torch.randn(2, 0)
+    else:
+        x = torch.randn(3, 4).to_sparse()
+    with onednn_linear():
+        y = torch.nn.functional.linear(x, weight, bias)
+    expected = torch.nn.functional.linear(x.to_dense().double(), weight.double(), bias.double())
+    assert torch.allclose(y.to_dense().double(), expected, atol=1e-5)
+    if x.requires_grad:
+        y.sum().backward()
+        assert x.grad.shape == x.shape
+
+
+@needs_onednn
+def test_second_derivatives_and_torch_func_match_float64():
+    torch.manual_seed(7)
+    layer = nn.Linear(6, 4)
+    x = torch.randn(5, 6, requires_grad=True)
+    with onednn_linear():
+        y = layer(x)
+    assert type(y.grad_fn).__name__ == ONEDNN_NODE
+    (grad_x,) = torch.autograd.grad(y.pow(2).sum(), x, create_graph=True)
+    grad_x.pow(2).sum().backward()  # d/dW of |dL/dx|^2: needs the backward to be differentiable
+    x64 = x.detach().double().requires_grad_()
+    w64, b64 = layer.weight.detach().double().requires_grad_(), layer.bias.detach().double()
+    (grad_x64,) = torch.autograd.grad(torch.nn.functional.linear(x64, w64, b64).pow(2).sum(), x64, create_graph=True)
+    grad_x64.pow(2).sum().backward()
+    assert torch.allclose(grad_x.double(), grad_x64, rtol=1e-5, atol=1e-5)
+    assert torch.allclose(layer.weight.grad.double(), w64.grad, rtol=1e-4, atol=1e-4)
+
+    def loss(inputs: torch.Tensor) -> torch.Tensor:
+        with onednn_linear():
+            return layer(inputs).pow(2).sum()
+
+    assert torch.allclose(torch.func.grad(loss)(x.detach()).double(), grad_x64.detach(), rtol=1e-5, atol=1e-5)

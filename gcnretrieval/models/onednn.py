@@ -14,9 +14,11 @@ layer a user adds) computes
     \frac{\partial L}{\partial \mathbf{b}} = \textstyle\sum_i \mathbf{g}_i
 
 with oneDNN's product (``torch.ops.mkldnn._linear_pointwise``; transposes are passed as
-strides, not copied); the backward pass runs oneDNN too, wherever it is called from. Other
-calls are untouched: other devices, dtypes and ranks, autocast, ``torch.compile``, a
-PyTorch without oneDNN, or ``torch.backends.mkldnn.flags(enabled=False)``. Results agree
+strides, not copied); the backward pass runs oneDNN too, wherever it is called from (a
+backward that is itself differentiated, ``create_graph=True``, uses differentiable products;
+``torch.func`` transforms work). Other calls are untouched: other devices, dtypes, ranks and
+layouts, a bias that is not a vector, empty inputs, autocast, ``torch.compile``, a PyTorch
+without oneDNN, or ``torch.backends.mkldnn.flags(enabled=False)``. Results agree
 with ``F.linear`` to float32 rounding (the products sum in another order).
 ``FlopCounterMode`` counts the oneDNN product as it counts ``mm``: :math:`2\,n\,d_{in}\,d_{out}`.
 
@@ -35,7 +37,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import flop_registry, register_flop_formula
 
@@ -55,31 +56,44 @@ def _product(a: Tensor, b: Tensor, bias: Tensor | None = None) -> Tensor:
 
 if hasattr(torch.ops.mkldnn, "_linear_pointwise") and torch.ops.mkldnn._linear_pointwise not in flop_registry:
     @register_flop_formula(torch.ops.mkldnn._linear_pointwise)
-    def _product_flops(a_shape: torch.Size, b_shape: torch.Size, *args: Any, **kwargs: Any) -> int:
-        return 2 * math.prod(a_shape[:-1]) * a_shape[-1] * b_shape[0]
+    def _product_flops(a_shape: torch.Size, *rest: Any, **kwargs: Any) -> int:
+        # default overload: (input, weight, bias, attr, scalars, algorithm); binary: (input, other, weight, bias, attr)
+        weight_shape = rest[1] if len(rest) == 4 else rest[0]
+        return 2 * math.prod(a_shape[:-1]) * a_shape[-1] * weight_shape[0]
 
 
 class _OneDNNLinearFunction(torch.autograd.Function):
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx: Any, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
+    def forward(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
         return _product(x, weight, bias)
 
     @staticmethod
-    @once_differentiable
+    def setup_context(ctx: Any, inputs: tuple[Tensor, Tensor, Tensor | None], output: Tensor) -> None:
+        x, weight, bias = inputs
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+
+    @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         x, weight = ctx.saved_tensors
+        # a backward that is itself differentiated (create_graph) uses differentiable products
+        product = _product if not torch.is_grad_enabled() else (lambda a, b: a @ b.t())
         grad = grad.contiguous()
-        grad_x = _product(grad, weight.t()) if ctx.needs_input_grad[0] else None
-        grad_weight = _product(grad.t(), x.t()) if ctx.needs_input_grad[1] else None
+        grad_x = product(grad, weight.t()) if ctx.needs_input_grad[0] else None
+        grad_weight = product(grad.t(), x.t()) if ctx.needs_input_grad[1] else None
         grad_bias = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias
 
 
 def _eligible(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
-    return (isinstance(x, Tensor) and x.dim() == 2 and weight.dim() == 2 and x.device.type == "cpu"
-            and x.dtype == weight.dtype == torch.float32 and (bias is None or bias.dtype == torch.float32)
+    """A float32 CPU matrix times a weight matrix with a plain bias vector (or none), no empty dimension."""
+    return (isinstance(x, Tensor) and isinstance(weight, Tensor) and x.dim() == 2 and weight.dim() == 2
+            and x.layout == weight.layout == torch.strided and x.device.type == "cpu"
+            and x.dtype == weight.dtype == torch.float32 and x.numel() > 0 and weight.numel() > 0
+            and (bias is None or (isinstance(bias, Tensor) and bias.dtype == torch.float32
+                                  and bias.shape == (weight.shape[0],)))
             and not torch.is_autocast_enabled("cpu") and torch.backends.mkldnn.enabled)
 
 
