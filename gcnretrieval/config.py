@@ -90,7 +90,7 @@ class Config:
             section = getattr(self, name)
             values = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)} \
                 if dataclasses.is_dataclass(section) else dict(section)
-            tree[name] = _plain(values)
+            tree[name] = _copy(values)
         return tree
 
     def replace(self, **changes: Any) -> Config:
@@ -439,11 +439,9 @@ def _without_none(value: Any) -> Any:
 
 
 def _copy(value: Any) -> Any:
+    """A deep copy of nested tables and arrays as plain dicts and lists (JSON- and TOML-ready)."""
     if isinstance(value, Mapping):
         return {str(k): _copy(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_copy(v) for v in value]
     return value
-
-
-_plain = _copy

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from gcnretrieval.checks import check_choice, check_non_negative, check_positive, check_positive_int
@@ -16,7 +16,7 @@ from gcnretrieval.data import make_synthetic
 from gcnretrieval.errors import ConfigError, InvalidArgument
 from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph
 
-__all__ = ["DataOptions", "EvalOptions", "GraphOptions", "RunOptions", "TrainOptions", "TuneOptions"]
+__all__ = ["DataOptions", "EvalOptions", "GraphOptions", "RunOptions", "SearchKey", "TrainOptions", "TuneOptions"]
 
 Ignored = Iterator[tuple[str, str]]
 DataSource = Literal["files", "bundled", "synthetic"]
@@ -249,6 +249,94 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _freeze(value: Any) -> Any:
+    return tuple(_freeze(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def _thaw(value: Any) -> Any:
+    return [_thaw(v) for v in value] if isinstance(value, tuple) else value
+
+
+@dataclass(frozen=True)
+class SearchKey:
+    """One key of a search space: a choice among ``choices`` (``kind="choice"``), or a range from
+    ``low`` to ``high`` of integers (``"int"``) or numbers (``"float"``), log-uniform or on a ``step`` grid."""
+
+    key: str
+    kind: str
+    choices: tuple[Any, ...] = ()
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+
+    @classmethod
+    def from_entry(cls, key: str, entry: Any, value: Any = None) -> SearchKey:
+        """A search-space entry, checked (:class:`InvalidArgument` names ``space."<key>"``);
+        ``value`` is the key's value in the recipe, which says whether a range is of integers
+        (without one: when its bounds and step are)."""
+        name = f'space."{key}"'
+        if isinstance(entry, (list, tuple)):
+            if not entry:
+                raise InvalidArgument(name, "lists no values; give at least one, e.g. [256, 512]")
+            return cls(key, "choice", tuple(_freeze(c) for c in entry))
+        if not isinstance(entry, Mapping):
+            raise InvalidArgument(name, f"must be an array of values or a range {{low = ..., high = ...}}, got {entry!r}")
+        for option in entry:
+            if option not in _RANGE_KEYS:
+                raise InvalidArgument(name, f"has an unknown range option '{option}'; a range has {', '.join(_RANGE_KEYS)}")
+        if "low" not in entry or "high" not in entry:
+            raise InvalidArgument(name, "needs both low and high, e.g. {low = 1e-5, high = 1e-2}")
+        low, high, log, step = entry["low"], entry["high"], entry.get("log", False), entry.get("step")
+        if not (_is_number(low) and _is_number(high)):
+            raise InvalidArgument(name, f"must have numbers as low and high, got {low!r} and {high!r}")
+        if not low < high:
+            raise InvalidArgument(name, f"must have low < high, got low = {low!r}, high = {high!r}")
+        if not isinstance(log, bool):
+            raise InvalidArgument(name, f"must have log = true or false, got {log!r}")
+        if log and low <= 0:
+            raise InvalidArgument(name, f"is log-uniform and needs low > 0, got {low!r}")
+        if step is not None and (not _is_number(step) or step <= 0):
+            raise InvalidArgument(name, f"must have a step > 0, got {step!r}")
+        if step is not None and log:
+            raise InvalidArgument(name, "cannot have both log = true and a step; keep one")
+        integers = _is_number(value) and isinstance(value, int) if value is not None else all(
+            isinstance(v, int) for v in (low, high, step or 1))
+        if integers and not all(isinstance(v, int) for v in (low, high, step or 1)):
+            raise InvalidArgument(name, f"ranges over an integer key; write low, high and step as integers, got {entry!r}")
+        return cls(key, "int" if integers else "float", (), low, high, log, step)
+
+    def _labels(self) -> list[Any]:
+        return [c if c is None or isinstance(c, (bool, int, float, str)) else repr(_thaw(c)) for c in self.choices]
+
+    def suggest(self, trial: Any) -> Any:
+        """This key's value for an Optuna trial (arrays among the choices are proposed by their spelling)."""
+        if self.kind == "choice":
+            return self.decode(trial.suggest_categorical(self.key, self._labels()))
+        if self.kind == "int":
+            return trial.suggest_int(self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+        return trial.suggest_float(self.key, float(self.low), float(self.high), step=self.step, log=self.log)
+
+    def decode(self, value: Any) -> Any:
+        """A value as Optuna records it -> the recipe value."""
+        if self.kind != "choice":
+            return value
+        return _thaw(self.choices[self._labels().index(value)])
+
+    def describe(self) -> str:
+        """``"log-uniform in [1e-05, 0.01]"``, ``"one of 256, 512, 1024"``."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(str(_thaw(c)) for c in self.choices)
+        shape = "log-uniform" if self.log else "uniform"
+        what = "integers" if self.kind == "int" else "numbers"
+        grid = f", step {self.step:g}" if self.step else ""
+        return f"{what}, {shape} in [{self.low:g}, {self.high:g}]{grid}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-ready form."""
+        return {**asdict(self), "choices": [_thaw(c) for c in self.choices]}
+
+
 @dataclass(frozen=True)
 class TuneOptions:
     r"""``[tune]``: the search of ``gcnretrieval tune`` and ``compare --tune`` (a plain run ignores it).
@@ -280,7 +368,13 @@ class TuneOptions:
 
     def __post_init__(self) -> None:
         for key, entry in self.space.items():
-            _check_space_entry(str(key), entry)
+            parts = str(key).split(".")
+            if len(parts) < 2 or not all(part.isidentifier() for part in parts):
+                raise InvalidArgument(f'space."{key}"', "must name a dotted recipe key, e.g. \"train.lr\"")
+            if str(key).startswith(_UNTUNABLE) or key in _UNTUNABLE:
+                raise InvalidArgument(f'space."{key}"', "cannot be tuned (the run's name and seed and the selection "
+                                      "split are fixed)")
+            SearchKey.from_entry(str(key), entry)
         check_positive_int("startup_trials", self.startup_trials, minimum=0)
         check_positive_int("warmup_epochs", self.warmup_epochs, minimum=0)
 
@@ -291,36 +385,3 @@ class TuneOptions:
                 if key in given:
                     yield key, "with tune.pruning = false (it configures the pruning)"
 
-
-def _check_space_entry(key: str, entry: Any) -> None:
-    name = f'space."{key}"'
-    parts = key.split(".")
-    if len(parts) < 2 or not all(part.isidentifier() for part in parts):
-        raise InvalidArgument(name, "must name a dotted recipe key, e.g. \"train.lr\"")
-    if key.startswith(_UNTUNABLE) or key in _UNTUNABLE:
-        raise InvalidArgument(name, "cannot be tuned (the run's name and seed and the selection split are fixed)")
-    if isinstance(entry, (list, tuple)):
-        if not entry:
-            raise InvalidArgument(name, "lists no values; give at least one, e.g. [256, 512]")
-        return
-    if not isinstance(entry, Mapping):
-        raise InvalidArgument(name, f"must be an array of values or a range {{low = ..., high = ...}}, got {entry!r}")
-    for option in entry:
-        if option not in _RANGE_KEYS:
-            raise InvalidArgument(name, f"has an unknown range option '{option}'; a range has {', '.join(_RANGE_KEYS)}")
-    if "low" not in entry or "high" not in entry:
-        raise InvalidArgument(name, "needs both low and high, e.g. {low = 1e-5, high = 1e-2}")
-    low, high, log, step = entry["low"], entry["high"], entry.get("log", False), entry.get("step")
-    if not (_is_number(low) and _is_number(high)):
-        raise InvalidArgument(name, f"must have numbers as low and high, got {low!r} and {high!r}")
-    if not low < high:
-        raise InvalidArgument(name, f"must have low < high, got low = {low!r}, high = {high!r}")
-    if not isinstance(log, bool):
-        raise InvalidArgument(name, f"must have log = true or false, got {log!r}")
-    if log and low <= 0:
-        raise InvalidArgument(name, f"is log-uniform and needs low > 0, got {low!r}")
-    if step is not None:
-        if not _is_number(step) or step <= 0:
-            raise InvalidArgument(name, f"must have a step > 0, got {step!r}")
-        if log:
-            raise InvalidArgument(name, "cannot have both log = true and a step; keep one")

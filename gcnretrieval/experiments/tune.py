@@ -27,7 +27,7 @@ import logging
 import math
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,7 @@ from gcnretrieval.experiments.cells import Cell, CellResult, run_cells
 from gcnretrieval.files import write_json, write_text
 from gcnretrieval.metrics import retrieval_report
 from gcnretrieval.models.baselines import fit_baseline
+from gcnretrieval.options import SearchKey
 from gcnretrieval.training import Callback, ProgressBar, Trainer, build_experiment, load_data, selection_callbacks
 
 log = logging.getLogger(__name__)
@@ -82,78 +83,6 @@ def default_space(config: Config) -> dict[str, Any]:
     }
 
 
-def _scalar(value: Any) -> bool:
-    return value is None or isinstance(value, (bool, int, float, str))
-
-
-@dataclass(frozen=True)
-class SearchKey:
-    """One tuned key: a choice among ``choices`` (``kind="choice"``), or a range from ``low`` to
-    ``high`` of integers (``"int"``) or numbers (``"float"``), log-uniform or on a ``step`` grid."""
-
-    key: str
-    kind: str
-    choices: tuple[Any, ...] = ()
-    low: float | None = None
-    high: float | None = None
-    log: bool = False
-    step: float | None = None
-
-    @classmethod
-    def from_entry(cls, key: str, entry: Any, value: Any = None) -> SearchKey:
-        """A ``[tune.space]`` entry; ``value`` is the key's value in the recipe (it says whether a
-        range is of integers)."""
-        if isinstance(entry, (list, tuple)):
-            return cls(key, "choice", tuple(_freeze(c) for c in entry))
-        low, high, step = entry["low"], entry["high"], entry.get("step")
-        integers = isinstance(value, int) and not isinstance(value, bool) if value is not None else (
-            isinstance(low, int) and isinstance(high, int) and (step is None or isinstance(step, int)))
-        if integers and not all(isinstance(v, int) for v in (low, high, step or 1)):
-            raise ConfigError(f"recipe key 'tune.space.\"{key}\"' ranges over an integer key; write low, high "
-                              f"and step as integers, got {entry!r}")
-        return cls(key, "int" if integers else "float", (), low, high, bool(entry.get("log", False)), step)
-
-    def _labels(self) -> list[Any]:
-        return [c if _scalar(c) else repr(_thaw(c)) for c in self.choices]
-
-    def suggest(self, trial: Any) -> Any:
-        """This key's value for an Optuna trial (arrays among the choices are proposed by their spelling)."""
-        if self.kind == "choice":
-            return self.decode(trial.suggest_categorical(self.key, self._labels()))
-        if self.kind == "int":
-            return trial.suggest_int(self.key, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
-        return trial.suggest_float(self.key, float(self.low), float(self.high), step=self.step, log=self.log)
-
-    def decode(self, value: Any) -> Any:
-        """A value as Optuna records it -> the recipe value."""
-        if self.kind != "choice":
-            return value
-        return _thaw(self.choices[self._labels().index(value)])
-
-    def describe(self) -> str:
-        """``"log-uniform in [1e-05, 0.01]"``, ``"one of 256, 512, 1024"``."""
-        if self.kind == "choice":
-            return "one of " + ", ".join(str(_thaw(c)) for c in self.choices)
-        shape = "log-uniform" if self.log else "uniform"
-        what = "integers" if self.kind == "int" else "numbers"
-        grid = f", step {self.step:g}" if self.step else ""
-        return f"{what}, {shape} in [{self.low:g}, {self.high:g}]{grid}"
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-ready form."""
-        out = asdict(self)
-        out["choices"] = [_thaw(c) for c in self.choices]
-        return out
-
-
-def _freeze(value: Any) -> Any:
-    return tuple(_freeze(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
-def _thaw(value: Any) -> Any:
-    return [_thaw(v) for v in value] if isinstance(value, tuple) else value
-
-
 def search_space(raw: Mapping[str, Any], changes: Mapping[str, Any] | None = None) -> list[SearchKey]:
     """The search space of a recipe with overrides: its ``[tune.space]`` (a key may not also be
     overridden), else :func:`default_space` less the keys the overrides set and those the recipe
@@ -180,7 +109,10 @@ def search_space(raw: Mapping[str, Any], changes: Mapping[str, Any] | None = Non
     if not entries:
         raise ConfigError("nothing to tune: the search space is empty; list keys in [tune.space]")
     values = flatten(config.to_dict())
-    return [SearchKey.from_entry(key, entry, values.get(key)) for key, entry in entries.items()]
+    try:
+        return [SearchKey.from_entry(key, entry, values.get(key)) for key, entry in entries.items()]
+    except InvalidArgument as err:  # a range of numbers over an integer key
+        raise ConfigError(f"recipe key 'tune.{err.argument}' {err.rule}") from None
 
 
 class ReportToTrial(Callback):
