@@ -11,7 +11,7 @@ The setting is process-wide and only changes where freed memory goes: the peak r
 size stays the same (2.59-2.64 GB with and without it in that benchmark), but memory
 freed at the end is not returned to the operating system until the process exits.
 Being process-wide, it is the command line's choice, never the library's: the ``run``,
-``compare`` and ``sweep`` commands apply it; a Python program may call
+``compare``, ``sweep`` and ``tune`` commands apply it; a Python program may call
 :func:`keep_freed_host_memory` itself.
 """
 from __future__ import annotations
