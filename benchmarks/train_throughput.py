@@ -12,10 +12,11 @@ full training step (forward + backward; the optimizer's elementwise update is no
 matrix product and is not counted). Achieved GFLOP/s = FLOPs per step x steps per
 second, judged against the float32 rate of a 2048x4096 @ 4096x1024 product measured in
 the same process right before and right after each timed run: the faster of ``torch.mm``
-(the BLAS library) and, on the CPU, the oneDNN product that float32 training uses
-(:mod:`gcnretrieval.models.onednn`), best of five each; the higher of the two measurements
-is the reference, so a slow moment of the machine during the reference cannot inflate the
-ratio.
+(the BLAS library) and, on the CPU, the oneDNN product that float32 training uses where this
+CPU prefers it (:mod:`gcnretrieval.models.onednn`), best of five each; the higher of the two
+measurements is the reference, so a slow moment of the machine during the reference cannot
+inflate the ratio. ``--linear both`` times float32 CPU steps through the BLAS library and
+through oneDNN side by side, whatever this CPU prefers.
 
 Threads: on an idle machine keep OpenMP's default (spinning) wait policy; on a machine
 shared with other jobs (load above the core count) spinning makes small multithreaded
@@ -132,11 +133,13 @@ def step_flops(trainer: Trainer, batch: int) -> int:
 
 
 def throughput(batch: int, pairs: int, min_steps: int, device: str, fused: bool, precision: str = "32",
-               compile_: bool = False, encoder: str = "l2gcn") -> dict:
+               compile_: bool = False, encoder: str = "l2gcn", linear: str = "auto") -> dict:
     steps = max(min_steps, -(-pairs // batch))
     num_train = steps * batch
     experiment = build_experiment(load_config(recipe(batch, num_train, device, fused, precision, compile_, encoder)))
     trainer = Trainer(experiment)
+    if linear != "auto":  # float32 CPU products through oneDNN or the BLAS library, whatever this CPU prefers
+        trainer.onednn = linear == "onednn" and experiment.device.type == "cpu" and precision == "32"
     flops = step_flops(trainer, batch)
     # warm-up: two optimizer steps on the first batch (the step as training runs it: autocast, compiled)
     image, text, labels = first_batch(trainer, batch)
@@ -160,7 +163,7 @@ def throughput(batch: int, pairs: int, min_steps: int, device: str, fused: bool,
     rate = num_train / seconds  # judged on the whole epoch's wall time, not the median step
     gflops = flops * (steps / seconds) / 1e9
     return {"batch": batch, "adam": "fused" if fused else "foreach", "precision": precision, "compile": compile_,
-            "encoder": encoder, "steps_timed": steps, "pairs_timed": num_train, "seconds": seconds,
+            "encoder": encoder, "linear": "onednn" if trainer.onednn else "blas", "steps_timed": steps, "pairs_timed": num_train, "seconds": seconds,
             "samples_per_s": rate, "epoch_seconds_18015": EPOCH_PAIRS / rate, "gflop_per_step": flops / 1e9,
             "achieved_gflops": gflops, "mm_gflops": mm_rate, "mm_gflops_before": mm_before,
             "mm_gflops_after": mm_after, "ratio": gflops / mm_rate,
@@ -210,6 +213,9 @@ def main() -> None:
     parser.add_argument("--precisions", nargs="+", default=["32"], help="train.precision values, side by side")
     parser.add_argument("--compile", choices=["no", "yes", "both"], default="no", help="train.compile")
     parser.add_argument("--encoder", default="l2gcn")
+    parser.add_argument("--linear", choices=["auto", "blas", "onednn", "both"], default="auto",
+                        help="float32 CPU linear layers: this CPU's preference (default), the BLAS library, oneDNN, "
+                             "or both side by side")
     args = parser.parse_args()
     device = torch.device(args.device)
     if device.type == "cpu" and not args.release_host_memory:
@@ -224,8 +230,11 @@ def main() -> None:
     variants = {"no": [False], "yes": [True], "both": [False, True]}[args.fused]
     compiles = {"no": [False], "yes": [True], "both": [False, True]}[args.compile]
     for batch in args.batches:
-        for fused, precision, compile_ in ((f, p, c) for f in variants for p in args.precisions for c in compiles):
-            row = throughput(batch, args.pairs, args.min_steps, args.device, fused, precision, compile_, args.encoder)
+        linears = ["blas", "onednn"] if args.linear == "both" else [args.linear]
+        for fused, precision, compile_, linear in ((f, p, c, k) for f in variants for p in args.precisions
+                                                   for c in compiles for k in linears):
+            row = throughput(batch, args.pairs, args.min_steps, args.device, fused, precision, compile_, args.encoder,
+                             linear)
             row["load_1min"] = os.getloadavg()[0]
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -240,11 +249,11 @@ def main() -> None:
           f"OMP_WAIT_POLICY {info['omp_wait_policy']}, freed host memory kept for reuse: {info['reuse_host_memory']}")
     print("float32 product 2048x4096 @ 4096x1024, GFLOP/s before / after: "
           + ", ".join(f"{name} {rates[name]:.1f} / {rates_after[name]:.1f}" for name in rates))
-    print("| batch | Adam | precision | compile | pairs timed | samples/s | s per 18,015-pair epoch | GFLOP/step | GFLOP/s "
-          "| mm GFLOP/s | ratio | ratio at the median step | load |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| batch | Adam | precision | compile | linear | pairs timed | samples/s | s per 18,015-pair epoch | GFLOP/step "
+          "| GFLOP/s | mm GFLOP/s | ratio | ratio at the median step | load |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['batch']} | {r['adam']} | {r['precision']} | {r['compile']} | {r['pairs_timed']} | "
+        print(f"| {r['batch']} | {r['adam']} | {r['precision']} | {r['compile']} | {r['linear']} | {r['pairs_timed']} | "
               f"{r['samples_per_s']:.0f} | {r['epoch_seconds_18015']:.1f} | "
               f"{r['gflop_per_step']:.1f} | {r['achieved_gflops']:.1f} | {r['mm_gflops']:.1f} | {r['ratio']:.0%} | "
               f"{r['median_step_ratio']:.0%} | {r['load_1min']:.1f} |")

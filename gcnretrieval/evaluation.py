@@ -7,7 +7,7 @@ from torch import Tensor
 from gcnretrieval.data import Split
 from gcnretrieval.data.torch_dataset import PairDataset, batch_loader
 from gcnretrieval.metrics import retrieval_report
-from gcnretrieval.models.onednn import onednn_linear
+from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
 
 __all__ = ["embed_split", "evaluate_split"]
 
@@ -16,13 +16,13 @@ __all__ = ["embed_split", "evaluate_split"]
 def embed_split(model: torch.nn.Module, split: Split | PairDataset, device: torch.device | None = None,
                 batch_size: int = 1024) -> tuple[Tensor, Tensor]:
     """Image and text embeddings of a split (eval mode, batched, no gradient; float32 CPU products
-    through oneDNN, :mod:`gcnretrieval.models.onednn`)."""
+    through oneDNN where it is preferred, :func:`~gcnretrieval.models.onednn.use_onednn_linear`)."""
     device = device or next(model.parameters()).device
     pairs = split if isinstance(split, PairDataset) else PairDataset(split, device)
     was_training = model.training
     model.eval()
     try:
-        with onednn_linear(pairs.device.type == "cpu"):
+        with onednn_linear(use_onednn_linear(pairs.device)):
             batches = [(model.embed_image(image), model.embed_text(text))
                        for image, text, _ in batch_loader(pairs, batch_size=batch_size)]
     finally:

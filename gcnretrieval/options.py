@@ -160,8 +160,9 @@ class TrainOptions:
             device has one; ``false`` selects the ``foreach`` kernel.
         precision: ``"32"``, or the model's forward pass under ``torch.autocast`` in bfloat16
             (``"bf16-mixed"``) or float16 with a gradient scaler (``"16-mixed"``); losses,
-            metrics, parameters and checkpoints stay float32. In ``"32"`` on the CPU the linear
-            layers run through oneDNN (:mod:`gcnretrieval.models.onednn`).
+            metrics, parameters and checkpoints stay float32. In ``"32"`` on a CPU where oneDNN
+            beats the BLAS library (AVX-512, not Intel) the linear layers run through oneDNN
+            (:mod:`gcnretrieval.models.onednn`).
         compile: ``torch.compile`` the forward pass and the loss (CUDA: ``mode="reduce-overhead"``,
             CUDA graphs); where compilation fails the run warns and trains without it. On the
             CPU a compiled float32 step uses the BLAS library's products, not oneDNN's.

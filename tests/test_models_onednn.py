@@ -136,10 +136,50 @@ def test_flop_counter_counts_the_onednn_products_like_mm():
     assert counter.get_total_flops() == 3 * (2 * 3 * 7 * 5)  # forward, input gradient, weight gradient
 
 
+def as_cpu(monkeypatch, vendor: str, avx512: bool, mkl: bool = True) -> None:
+    """Make the preference rule see another processor (and BLAS library) than this machine's."""
+    import gcnretrieval.models.onednn as onednn
+
+    monkeypatch.setattr(onednn, "_this_cpu", lambda: (vendor, avx512))
+    monkeypatch.setattr(torch.backends.mkl, "is_available", lambda: mkl)
+
+
+AMD_INFO = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx2 avx512f avx512bw\n"
+INTEL_AVX2_INFO = "processor\t: 0\nvendor_id\t: GenuineIntel\nflags\t\t: fpu sse2 avx2 fma\n\nprocessor\t: 1\n"
+
+
+def test_cpu_vendor_and_flags_are_read_from_cpuinfo():
+    from gcnretrieval.models.onednn import cpu_vendor_and_avx512
+
+    assert cpu_vendor_and_avx512(AMD_INFO) == ("AuthenticAMD", True)
+    assert cpu_vendor_and_avx512(INTEL_AVX2_INFO) == ("GenuineIntel", False)
+    assert cpu_vendor_and_avx512("flags : avx512fx\n") == ("", False)  # a flag that only starts alike
+    assert cpu_vendor_and_avx512("") == ("", False)
+
+
 @needs_onednn
-def test_a_training_step_on_the_cpu_runs_its_linear_layers_through_onednn():
+@pytest.mark.parametrize("vendor, avx512, mkl, expected", [
+    ("AuthenticAMD", True, True, True),     # MKL would run its AVX2 kernels
+    ("GenuineIntel", True, True, False),    # MKL runs its own AVX-512 kernels
+    ("AuthenticAMD", False, True, False),   # AVX2 either way: no reason to pay the mode's Python
+    ("AuthenticAMD", True, False, False),   # another BLAS library
+    ("", True, True, False),                # vendor unknown (not Linux)
+])
+def test_onednn_is_preferred_on_avx512_cpus_other_than_intel_with_mkl(vendor, avx512, mkl, expected, monkeypatch):
+    from gcnretrieval.models.onednn import onednn_linear_preferred, use_onednn_linear
+
+    as_cpu(monkeypatch, vendor, avx512, mkl)
+    assert onednn_linear_preferred() is expected
+    assert use_onednn_linear("cpu") is expected
+    assert use_onednn_linear("meta") is False
+
+
+@needs_onednn
+def test_a_training_step_on_the_cpu_runs_its_linear_layers_through_onednn(monkeypatch):
     from gcnretrieval.config import load_config
     from gcnretrieval.training import Trainer, build_experiment
+
+    as_cpu(monkeypatch, "AuthenticAMD", True)
 
     recipe = {"run": {"seed": 0}, "data": {"source": "synthetic", "synthetic": {"num_train": 400, "num_test": 8}},
               "graph": {"node_features": "random"}, "train": {"batch_size": 20, "epochs": 1, "device": "cpu"},
@@ -160,12 +200,16 @@ def test_bias_given_by_keyword_is_added():
     assert close(y, loop_linear(x.tolist(), weight.tolist(), bias.tolist()), 1e-5)
 
 
-@pytest.mark.parametrize("precision, expected", [("32", True), ("bf16-mixed", False)])
-def test_the_trainer_enters_the_context_for_float32_on_the_cpu_only(precision: str, expected: bool, monkeypatch):
+@needs_onednn
+@pytest.mark.parametrize("vendor, precision, expected", [("AuthenticAMD", "32", True), ("AuthenticAMD", "bf16-mixed", False),
+                                                         ("GenuineIntel", "32", False)])
+def test_the_trainer_enters_the_context_for_float32_where_onednn_is_preferred(vendor: str, precision: str,
+                                                                               expected: bool, monkeypatch):
     import gcnretrieval.training.trainer as trainer_module
     from gcnretrieval.config import load_config
     from gcnretrieval.training import Trainer, build_experiment
 
+    as_cpu(monkeypatch, vendor, avx512=True)
     asked = []
 
     def spy(enabled: bool = True):
@@ -181,6 +225,24 @@ def test_the_trainer_enters_the_context_for_float32_on_the_cpu_only(precision: s
     image, text, labels = trainer.loader.dataset[list(range(20))]
     trainer._call_forward_loss(image, text, labels)
     assert asked == [expected]
+
+
+@needs_onednn
+@pytest.mark.parametrize("vendor, expected", [("AuthenticAMD", True), ("GenuineIntel", False)])
+def test_embedding_a_split_follows_the_same_rule(vendor: str, expected: bool, monkeypatch):
+    import gcnretrieval.evaluation as evaluation
+    from gcnretrieval.data import make_synthetic
+    from gcnretrieval.graphs import build_label_graph
+    from gcnretrieval.models import CrossModalModel
+
+    as_cpu(monkeypatch, vendor, avx512=True)
+    asked = []
+    monkeypatch.setattr(evaluation, "onednn_linear", lambda enabled=True: asked.append(enabled) or onednn_linear(enabled))
+    data = make_synthetic(num_train=40, num_test=8, num_labels=4, image_dim=12, text_dim=10, seed=0)
+    graph = build_label_graph(data.train.labels, node_features=torch.randn(4, 6).numpy())
+    model = CrossModalModel(12, 10, graph, common_dim=8)
+    image, text = evaluation.embed_split(model, data.test, torch.device("cpu"))
+    assert asked == [expected] and image.shape == (8, 8) and text.shape == (8, 8)
 
 
 @pytest.mark.parametrize("case", ["scalar-bias", "zero-rows", "zero-features", "sparse-input"])

@@ -23,13 +23,19 @@ with ``F.linear`` to float32 rounding (the products sum in another order).
 ``FlopCounterMode`` counts the oneDNN product as it counts ``mm``: :math:`2\,n\,d_{in}\,d_{out}`.
 
 The trainer enters the context for the forward pass of float32 training on the CPU, and
-``embed_split`` and the retriever when they embed on the CPU; it is never set process-wide.
-Elsewhere it is not entered: every torch call inside the context pays about 1 µs of Python
-(some 840 calls in a forward pass of the demo model), which a GPU step would notice.
+``embed_split`` and the retriever when they embed on the CPU, where
+:func:`onednn_linear_preferred` says oneDNN is the faster library: a CPU with AVX-512 that is
+not an Intel one, with MKL as PyTorch's BLAS (an AMD EPYC: oneDNN 2-3x MKL at the model's
+shapes). On Intel CPUs MKL runs its own AVX-512 kernels and was the faster one (an Intel
+Xeon: 5 % more samples per second at batch 100, 14 % at batch 2,048;
+``benchmarks/RESULTS.md``). It is never set process-wide, and not entered elsewhere: every
+torch call inside the context pays about 1 µs of Python (some 840 calls in a forward pass
+of the demo model), which a GPU step would notice.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -40,13 +46,51 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import flop_registry, register_flop_formula
 
-__all__ = ["OneDNNLinearMode", "onednn_linear", "onednn_linear_available"]
+__all__ = ["OneDNNLinearMode", "cpu_vendor_and_avx512", "onednn_linear", "onednn_linear_available",
+           "onednn_linear_preferred", "use_onednn_linear"]
 
 
 def onednn_linear_available() -> bool:
     """Whether this PyTorch has oneDNN's linear kernel and ``torch.backends.mkldnn`` is enabled."""
     return (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
             and hasattr(torch.ops.mkldnn, "_linear_pointwise"))
+
+
+def cpu_vendor_and_avx512(cpuinfo: str) -> tuple[str, bool]:
+    """``(vendor_id, whether the flags list avx512f)`` of the first processor in ``/proc/cpuinfo`` text."""
+    vendor, avx512 = "", False
+    for line in cpuinfo.splitlines():
+        key, _, value = (part.strip() for part in line.partition(":"))
+        if key == "vendor_id" and not vendor:
+            vendor = value
+        elif key == "flags":
+            avx512 = "avx512f" in value.split()
+            break
+    return vendor, avx512
+
+
+@functools.cache
+def _this_cpu() -> tuple[str, bool]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            return cpu_vendor_and_avx512(handle.read())
+    except OSError:  # not Linux: no vendor known
+        return "", False
+
+
+def onednn_linear_preferred() -> bool:
+    """Whether float32 CPU linear layers run faster through oneDNN than through PyTorch's BLAS here:
+    oneDNN is available, the BLAS is MKL, and the CPU has AVX-512 but is not an Intel one (MKL then
+    runs its AVX2 kernels, oneDNN its AVX-512 ones). The answer is fixed per machine, so a run's
+    summation order does not depend on a timing."""
+    vendor, avx512 = _this_cpu()
+    return (onednn_linear_available() and torch.backends.mkl.is_available() and avx512
+            and vendor not in ("", "GenuineIntel"))
+
+
+def use_onednn_linear(device: torch.device | str) -> bool:
+    """Whether float32 work on ``device`` enters :func:`onednn_linear`: on the CPU, where it is preferred."""
+    return torch.device(device).type == "cpu" and onednn_linear_preferred()
 
 
 def _product(a: Tensor, b: Tensor, bias: Tensor | None = None) -> Tensor:

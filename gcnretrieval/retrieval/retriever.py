@@ -26,7 +26,7 @@ import torch
 
 from gcnretrieval.errors import ConfigError, DataError, did_you_mean
 from gcnretrieval.runner import load_run
-from gcnretrieval.models.onednn import onednn_linear
+from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
 from gcnretrieval.training import embed_split
 from gcnretrieval.retrieval.index import SearchIndex, as_matrix
 from gcnretrieval.retrieval.indexes import build_index
@@ -238,7 +238,7 @@ class Retriever:
         if matrix.shape[1] != expected:
             raise DataError(f"{modality} query features have {matrix.shape[1]} dimensions; the run expects {expected}")
         embed = self.model.embed_image if modality == "image" else self.model.embed_text
-        with onednn_linear(matrix.device.type == "cpu"):  # the kernels that embedded the database
+        with onednn_linear(use_onednn_linear(matrix.device)):  # the kernels that embedded the database
             return embed(matrix)
 
     def _rank(self, modality: str, embedding: torch.Tensor, top_k: int, query: dict[str, Any],

@@ -11,8 +11,9 @@ a non-finite loss ends the run at the end of that epoch with
 ``torchrun`` every rank takes its equal share of each global batch and the outputs are
 gathered before the loss (:mod:`gcnretrieval.training.distributed`), so the run equals one
 process. ``train.deterministic`` switches PyTorch to deterministic algorithms while
-training, so that a resumed run ends where an uninterrupted one does. Float32 steps on the
-CPU run their linear layers through oneDNN (:func:`~gcnretrieval.models.onednn.onednn_linear`).
+training, so that a resumed run ends where an uninterrupted one does. Float32 steps on a CPU
+where oneDNN beats the BLAS library run their linear layers through it
+(:func:`~gcnretrieval.models.onednn.onednn_linear_preferred`).
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from torch.utils.data import BatchSampler, DistributedSampler
 from gcnretrieval.data.torch_dataset import PairDataset, batch_loader
 from gcnretrieval.errors import ConfigError, RunFailed
 from gcnretrieval.evaluation import evaluate_split
-from gcnretrieval.models.onednn import onednn_linear
+from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
 import gcnretrieval.training.distributed as distributed
 from gcnretrieval.training.callbacks import BestEpoch, Callback
 from gcnretrieval.training.experiment import Experiment
@@ -149,8 +150,8 @@ class Trainer:
             log.warning('train.precision = "16-mixed" on the CPU: most CPUs have no fast float16 matrix '
                         'products (about 80x slower than float32 in benchmarks/RESULTS.md); "bf16-mixed" is the '
                         'fast half precision there')
-        # float32 CPU products through oneDNN; elsewhere the context would only cost a Python call per op
-        self.onednn = self.device.type == "cpu" and train.precision == "32"
+        # float32 CPU products through oneDNN where it beats the BLAS; elsewhere the context would only cost time
+        self.onednn = train.precision == "32" and use_onednn_linear(self.device)
         self.forward_loss = self._forward_loss
         if train.compile:  # the forward pass and the loss; autograd traces their backward
             mode = "reduce-overhead" if self.device.type == "cuda" else None
