@@ -15,12 +15,20 @@ from gcnretrieval.training import Trainer, build_experiment, distributed
 from gcnretrieval.training.trainer import _TrainingBatches
 
 # BatchNorm statistics over the global batch and the gathered losses are summed across ranks
-# in another order than one process sums them: equal up to float32 rounding (observed
-# differences ~2e-7), hence the tolerance. The optimizer is SGD with momentum: its update is
-# linear in the gradient. Adam's first steps move every weight by about lr * sign(gradient),
-# so a gradient that is zero up to rounding can flip a step of size lr; with Adam the two runs
-# agree only up to that amplified rounding.
+# in another order than one process sums them: equal up to float32 rounding, hence the
+# tolerances. After one epoch every tensor agrees to 2e-7; after the second, parameters to
+# 1.3e-6 and the BatchNorm running statistics, which accumulate every batch's rounded mean
+# and variance, to 5.5e-6 (AVX-512 kernels) and 1.3e-5 (ATEN_CPU_CAPABILITY=default) on an
+# Intel Xeon, against weights that move by 0.7-0.8. The optimizer is SGD with momentum: its
+# update is linear in the gradient. Adam's first steps move every weight by about lr *
+# sign(gradient), so a gradient that is zero up to rounding can flip a step of size lr; with
+# Adam the two runs agree only up to that amplified rounding.
 ATOL = 1e-5
+STATISTICS_ATOL = 1e-4
+
+
+def _tolerance(key: str) -> float:
+    return STATISTICS_ATOL if key.endswith(("running_mean", "running_var")) else ATOL
 
 
 def _recipe(batch_size: int) -> dict:
@@ -81,12 +89,13 @@ def test_two_processes_match_one(tmp_path, batch_size):
     expected, history = _single(batch_size)
     assert set(result["state"]) == set(expected)
     for key, value in expected.items():
-        torch.testing.assert_close(result["state"][key].double(), value.double(), atol=ATOL, rtol=0, msg=key)
+        torch.testing.assert_close(result["state"][key].double(), value.double(), atol=_tolerance(key), rtol=0,
+                                   msg=key)
     # something was learnt: the parameters moved away from their initial values
     initial = Trainer(build_experiment(load_config(_recipe(batch_size))))
     moved = max(float((expected[k].double() - v.double()).abs().max())
                 for k, v in _state(initial).items() if v.is_floating_point())
-    assert moved > 100 * ATOL
+    assert moved > 100 * STATISTICS_ATOL
     for a, b in zip(result["history"], history):
         assert a["loss_total"] == pytest.approx(b["loss_total"], abs=1e-5)
         assert a["test_avg_map"] == pytest.approx(b["test_avg_map"], abs=1e-6)
@@ -144,7 +153,7 @@ def test_two_process_run_resumes_and_matches_one(tmp_path):
     a = RunDirectory(two).load_checkpoint("last")["model"]
     b = RunDirectory(one).load_checkpoint("last")["model"]
     for key, value in b.items():
-        torch.testing.assert_close(a[key].double(), value.double(), atol=ATOL, rtol=0, msg=key)
+        torch.testing.assert_close(a[key].double(), value.double(), atol=_tolerance(key), rtol=0, msg=key)
 
 
 def _indivisible_worker(rank: int, world: int, init_file: str, out_file: str) -> None:
