@@ -75,3 +75,23 @@ def test_sgd_takes_its_momentum_from_the_first_beta():
     optimizer, value = _one_step({"optimizer": "sgd", "lr": 0.1, "betas": (0.7, 0.999)})
     assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["momentum"] == 0.7
     assert value == pytest.approx(1.0 - 0.1 * 0.5, rel=1e-6)
+
+
+def test_the_epoch_log_line_prints_a_zero_lambda_as_zero(caplog):
+    recipe = {
+        "run": {"name": "steps", "seed": 1},
+        "data": {"source": "synthetic", "synthetic": {"num_train": 30, "num_test": 6, "num_labels": 4,
+                                                      "image_dim": 10, "text_dim": 8}},
+        "graph": {"node_features": "random", "node_feature_dim": 5, "threshold": 0.3},
+        "encoder": {"num_layers": 2},
+        "model": {"common_dim": 6},
+        "loss": {"theta": 0.0, "lambda_mode": "fixed"},
+        "train": {"batch_size": 10, "epochs": 1, "device": "cpu"},
+        "eval": {"select_on": "test"},
+    }
+    trainer = Trainer(build_experiment(load_config(recipe)))
+    with caplog.at_level("INFO", logger="gcnretrieval.training.trainer"):
+        [row] = trainer.fit()
+    assert row["lambda"] == 0.0
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("epoch 1/1"))
+    assert "lambda 0.000," in line and "nan" not in line

@@ -105,6 +105,11 @@ def _finite_or_none(value: Any) -> Any:
     return value if not isinstance(value, float) or math.isfinite(value) else None
 
 
+def _or_nan(value: float | None) -> float:
+    """A logged value for ``%f`` formatting: ``None`` (non-finite) as NaN, 0.0 as itself."""
+    return math.nan if value is None else value
+
+
 class Trainer:
     """Epochs of mini-batch training of an :class:`~gcnretrieval.training.Experiment`.
 
@@ -286,7 +291,7 @@ class Trainer:
                 for callback in callbacks:
                     callback.on_epoch_end(self, row)
                 info("epoch %d/%d: loss %.4f, lambda %.3f, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch,
-                     epochs, row["loss_total"] or math.nan, row["lambda"] or math.nan, self.select_on,
+                     epochs, _or_nan(row["loss_total"]), _or_nan(row["lambda"]), self.select_on,
                      row[f"{self.select_on}_i2t_map"], row[f"{self.select_on}_t2i_map"],
                      row[f"{self.select_on}_avg_map"], " *" if row.get("selected") else "", row["seconds"])
         for callback in callbacks:
