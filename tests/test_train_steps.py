@@ -10,7 +10,7 @@ from gcnretrieval.config import load_config
 from gcnretrieval.training import Trainer, build_experiment, build_optimizer
 
 
-def _trainer(train_options: dict) -> Trainer:
+def _trainer(train_options: dict, loss_options: dict | None = None) -> Trainer:
     recipe = {
         "run": {"name": "steps", "seed": 1},
         "data": {"source": "synthetic", "synthetic": {"num_train": 30, "num_test": 6, "num_labels": 4,
@@ -18,6 +18,7 @@ def _trainer(train_options: dict) -> Trainer:
         "graph": {"node_features": "random", "node_feature_dim": 5, "threshold": 0.3},
         "encoder": {"num_layers": 2},
         "model": {"common_dim": 6},
+        "loss": loss_options or {},
         "train": {"batch_size": 10, "epochs": 1, "device": "cpu", **train_options},
         "eval": {"select_on": "test"},
     }
@@ -78,18 +79,7 @@ def test_sgd_takes_its_momentum_from_the_first_beta():
 
 
 def test_the_epoch_log_line_prints_a_zero_lambda_as_zero(caplog):
-    recipe = {
-        "run": {"name": "steps", "seed": 1},
-        "data": {"source": "synthetic", "synthetic": {"num_train": 30, "num_test": 6, "num_labels": 4,
-                                                      "image_dim": 10, "text_dim": 8}},
-        "graph": {"node_features": "random", "node_feature_dim": 5, "threshold": 0.3},
-        "encoder": {"num_layers": 2},
-        "model": {"common_dim": 6},
-        "loss": {"theta": 0.0, "lambda_mode": "fixed"},
-        "train": {"batch_size": 10, "epochs": 1, "device": "cpu"},
-        "eval": {"select_on": "test"},
-    }
-    trainer = Trainer(build_experiment(load_config(recipe)))
+    trainer = _trainer({}, {"theta": 0.0, "lambda_mode": "fixed"})
     with caplog.at_level("INFO", logger="gcnretrieval.training.trainer"):
         [row] = trainer.fit()
     assert row["lambda"] == 0.0
