@@ -27,7 +27,7 @@ The trainer enters the context for the forward pass of float32 training on the C
 :func:`onednn_linear_preferred` says oneDNN is the faster library: a CPU with AVX-512 that is
 not an Intel one, with MKL as PyTorch's BLAS (an AMD EPYC: oneDNN 2-3x MKL at the model's
 shapes). On Intel CPUs MKL runs its own AVX-512 kernels and was the faster one (an Intel
-Xeon: 5 % more samples per second at batch 100, 14 % at batch 2,048;
+Xeon: 5-15 % more samples per second at batch 100, 0-17 % at batch 2,048;
 ``benchmarks/RESULTS.md``). It is never set process-wide, and not entered elsewhere: every
 torch call inside the context pays about 1 µs of Python (some 840 calls in a forward pass
 of the demo model), which a GPU step would notice.
