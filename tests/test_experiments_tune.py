@@ -334,3 +334,11 @@ def test_a_diverging_trial_counts_and_the_study_goes_on(tmp_path, monkeypatch):
     assert "non-finite" in result.trials[0]["error"] and result.best_trial == 1
     again = gcnretrieval.tune(recipe(train={"epochs": 1}), 2, out=tmp_path / "t")
     assert len(fits) == 2 and len(again.trials) == 2  # the diverged trial is finished, not retried
+
+
+def test_a_range_with_a_fractional_step_over_an_integer_key_is_refused_when_the_space_is_built():
+    space = {"train.epochs": {"low": 2, "high": 6, "step": 0.5}}
+    with pytest.raises(ConfigError) as info:
+        tune_module.search_space(recipe(tune={"space": space}))
+    assert str(info.value) == ("recipe key 'tune.space.\"train.epochs\"' ranges over an integer key; write low, high "
+                               "and step as integers, got {'low': 2, 'high': 6, 'step': 0.5}")
