@@ -163,7 +163,8 @@ def throughput(batch: int, pairs: int, min_steps: int, device: str, fused: bool,
     rate = num_train / seconds  # judged on the whole epoch's wall time, not the median step
     gflops = flops * (steps / seconds) / 1e9
     return {"batch": batch, "adam": "fused" if fused else "foreach", "precision": precision, "compile": compile_,
-            "encoder": encoder, "linear": "onednn" if trainer.onednn else "blas", "steps_timed": steps, "pairs_timed": num_train, "seconds": seconds,
+            "encoder": encoder, "linear": "onednn" if trainer.onednn else "blas", "steps_timed": steps,
+            "pairs_timed": num_train, "seconds": seconds,
             "samples_per_s": rate, "epoch_seconds_18015": EPOCH_PAIRS / rate, "gflop_per_step": flops / 1e9,
             "achieved_gflops": gflops, "mm_gflops": mm_rate, "mm_gflops_before": mm_before,
             "mm_gflops_after": mm_after, "ratio": gflops / mm_rate,

@@ -46,6 +46,8 @@ from torch import Tensor
 from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import flop_registry, register_flop_formula
 
+from gcnretrieval.cpu import cpuinfo_text, parse_cpuinfo
+
 __all__ = ["OneDNNLinearMode", "cpu_vendor_and_avx512", "onednn_linear", "onednn_linear_available",
            "onednn_linear_preferred", "use_onednn_linear"]
 
@@ -58,24 +60,13 @@ def onednn_linear_available() -> bool:
 
 def cpu_vendor_and_avx512(cpuinfo: str) -> tuple[str, bool]:
     """``(vendor_id, whether the flags list avx512f)`` of the first processor in ``/proc/cpuinfo`` text."""
-    vendor, avx512 = "", False
-    for line in cpuinfo.splitlines():
-        key, _, value = (part.strip() for part in line.partition(":"))
-        if key == "vendor_id" and not vendor:
-            vendor = value
-        elif key == "flags":
-            avx512 = "avx512f" in value.split()
-            break
-    return vendor, avx512
+    fields = parse_cpuinfo(cpuinfo)
+    return fields.get("vendor_id", ""), "avx512f" in fields.get("flags", "").split()
 
 
 @functools.cache
 def _this_cpu() -> tuple[str, bool]:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            return cpu_vendor_and_avx512(handle.read())
-    except OSError:  # not Linux: no vendor known
-        return "", False
+    return cpu_vendor_and_avx512(cpuinfo_text())  # ("", False) where there is no /proc/cpuinfo
 
 
 def onednn_linear_preferred() -> bool:

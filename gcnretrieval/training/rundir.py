@@ -25,6 +25,7 @@ import torch_geometric
 
 from gcnretrieval import __version__
 from gcnretrieval.config import Config, first_difference, load_config
+from gcnretrieval.cpu import cpu_model
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, RunFailed
 from gcnretrieval.files import atomic_directory, atomic_path, write_json, write_text
 
@@ -33,17 +34,6 @@ log = logging.getLogger(__name__)
 __all__ = ["RunDirectory", "cpu_model", "environment"]
 
 CHECKPOINTS = ("best", "last")
-
-
-def cpu_model() -> str:
-    """The processor's name from ``/proc/cpuinfo`` (``platform.processor()`` elsewhere)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def environment(device: Any) -> dict[str, Any]:
