@@ -250,11 +250,12 @@ def main() -> None:
           f"OMP_WAIT_POLICY {info['omp_wait_policy']}, freed host memory kept for reuse: {info['reuse_host_memory']}")
     print("float32 product 2048x4096 @ 4096x1024, GFLOP/s before / after: "
           + ", ".join(f"{name} {rates[name]:.1f} / {rates_after[name]:.1f}" for name in rates))
-    print("| batch | Adam | precision | compile | linear | pairs timed | samples/s | s per 18,015-pair epoch | GFLOP/step "
-          "| GFLOP/s | mm GFLOP/s | ratio | ratio at the median step | load |")
+    print("| batch | Adam | precision | compile | linear | pairs timed | samples/s | s per 18,015-pair epoch "
+          "| GFLOP/step | GFLOP/s | mm GFLOP/s | ratio | ratio at the median step | load |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['batch']} | {r['adam']} | {r['precision']} | {r['compile']} | {r['linear']} | {r['pairs_timed']} | "
+        print(f"| {r['batch']} | {r['adam']} | {r['precision']} | {r['compile']} | {r['linear']} | "
+              f"{r['pairs_timed']} | "
               f"{r['samples_per_s']:.0f} | {r['epoch_seconds_18015']:.1f} | "
               f"{r['gflop_per_step']:.1f} | {r['achieved_gflops']:.1f} | {r['mm_gflops']:.1f} | {r['ratio']:.0%} | "
               f"{r['median_step_ratio']:.0%} | {r['load_1min']:.1f} |")
