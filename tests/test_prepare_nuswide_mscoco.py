@@ -5,8 +5,10 @@ import json
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
+from gcnretrieval.cli import cli
 from gcnretrieval.data import load_dataset
 from gcnretrieval.errors import DataError
 from gcnretrieval.graphs import load_label_vocabulary
@@ -106,3 +108,29 @@ def test_mscoco_unknown_category(tmp_path):
     (tmp_path / "instances.json").write_text(json.dumps(data))
     with pytest.raises(DataError, match="unknown COCO category 'dgo' — did you mean 'dog'"):
         read_mscoco([tmp_path / "instances.json"], [tmp_path / "captions.json"], tmp_path / "images")
+
+
+def test_cli_prepare_nuswide_passes_the_shared_options_on(tmp_path):
+    _nuswide(tmp_path)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["prepare", "nuswide", "--root", str(tmp_path), "--images", str(tmp_path / "images"),
+                                      "--features", "histogram", "--num-test", "2", "--seed", "3", "--format", "npy",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "prepared nuswide" in result.output and "train 2, test 2 pairs" in result.output
+    assert "dropped without tag: 1" in result.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["split"]["seed"] == 3 and manifest["image_features"]["name"] == "histogram"
+    assert sorted(p.name for p in out.glob("*.npy"))
+
+
+def test_cli_prepare_mscoco_passes_the_shared_options_on(tmp_path):
+    _coco(tmp_path)
+    out = tmp_path / "out"
+    result = CliRunner().invoke(cli, ["prepare", "mscoco", "--instances", str(tmp_path / "instances.json"),
+                                      "--captions", str(tmp_path / "captions.json"), "--images", str(tmp_path / "images"),
+                                      "--top-k", "3", "--features", "histogram", "--num-test", "1", "--thumbnails", "16",
+                                      "--name", "coco-tiny", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "prepared coco-tiny" in result.output and "train 2, test 1 pairs" in result.output
+    assert (out / "coco-tiny.npz").is_file() and len(list((out / "thumbnails").rglob("*.jpg"))) == 3

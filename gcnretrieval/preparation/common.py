@@ -26,7 +26,7 @@ import logging
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from gcnretrieval.errors import DataError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ImageOptions", "RawPairs", "file_sha256", "split_indices", "write_prepared_dataset"]
+__all__ = ["ImageOptions", "RawPairs", "WriteOptions", "file_sha256", "split_indices", "write_prepared_dataset"]
 
 
 @dataclass
@@ -86,6 +86,18 @@ class ImageOptions:
     batch_size: int = 32
     chunk_size: int = 1024
     progress: bool | None = None
+
+
+class WriteOptions(TypedDict, total=False):
+    """The options of :func:`write_prepared_dataset` that every ``prepare_*`` function passes on
+    (their defaults are that function's)."""
+
+    image_options: ImageOptions | None
+    num_test: int
+    seed: int
+    fmt: str
+    overwrite: bool
+    thumbnail_size: int | None
 
 
 def file_sha256(path: str | Path) -> str:

@@ -12,12 +12,12 @@ import csv
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
 from gcnretrieval.errors import DataError
-from gcnretrieval.preparation.common import ImageOptions, RawPairs, write_prepared_dataset
+from gcnretrieval.preparation.common import RawPairs, WriteOptions, write_prepared_dataset
 
 log = logging.getLogger(__name__)
 
@@ -130,13 +130,8 @@ def prepare_folder(
     vocabulary: str | Path | None = None,
     separator: str | None = ",",
     top_k: int = 2000,
-    image_options: ImageOptions | None = None,
-    num_test: int = 2000,
-    seed: int = 0,
-    fmt: str = "npz",
-    overwrite: bool = False,
-    thumbnail_size: int | None = None,
     name: str | None = None,
+    **options: Unpack[WriteOptions],
 ) -> Path:
     """Build a dataset folder from your own images and table.
 
@@ -162,7 +157,5 @@ def prepare_folder(
         encoder = BagOfWords(top_k=top_k)
         source = f"top {top_k} words of the training texts (English stop words removed)"
     return write_prepared_dataset(
-        name or Path(output).name, pairs, output, encoder, vocabulary_source=source,
-        image_options=image_options, num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite,
-        thumbnail_size=thumbnail_size,
+        name or Path(output).name, pairs, output, encoder, vocabulary_source=source, **options,
     )

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Unpack
 
 import numpy as np
 
 from gcnretrieval.errors import DataError
-from gcnretrieval.preparation.common import ImageOptions, RawPairs, write_prepared_dataset
+from gcnretrieval.preparation.common import RawPairs, WriteOptions, write_prepared_dataset
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +105,8 @@ def prepare_mirflickr(
     output: str | Path,
     *,
     available_only: bool = False,
-    image_options: ImageOptions | None = None,
-    num_test: int = 2000,
-    seed: int = 0,
-    fmt: str = "npz",
-    overwrite: bool = False,
-    thumbnail_size: int | None = None,
     name: str = "mirflickr",
+    **options: Unpack[WriteOptions],
 ) -> Path:
     """Build a MIRFlickr dataset folder: image features, 1,386-d tag bag-of-words, 24 labels.
 
@@ -124,7 +120,5 @@ def prepare_mirflickr(
     vocabulary = read_vocabulary(Path(annotations) / "TagList1386.txt")
     return write_prepared_dataset(
         name, pairs, output, BagOfWords(vocabulary, separator=","),
-        vocabulary_source="TagList1386.txt (MIRFlickr tag list, comma-separated tags)",
-        image_options=image_options, num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite,
-        thumbnail_size=thumbnail_size,
+        vocabulary_source="TagList1386.txt (MIRFlickr tag list, comma-separated tags)", **options,
     )

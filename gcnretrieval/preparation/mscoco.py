@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 
 from gcnretrieval.errors import DataError
-from gcnretrieval.preparation.common import ImageOptions, RawPairs, write_prepared_dataset
+from gcnretrieval.preparation.common import RawPairs, WriteOptions, write_prepared_dataset
 
 log = logging.getLogger(__name__)
 
@@ -123,13 +123,8 @@ def prepare_mscoco(
     *,
     top_k: int = 2000,
     available_only: bool = False,
-    image_options: ImageOptions | None = None,
-    num_test: int = 2000,
-    seed: int = 0,
-    fmt: str = "npz",
-    overwrite: bool = False,
-    thumbnail_size: int | None = None,
     name: str = "mscoco",
+    **options: Unpack[WriteOptions],
 ) -> Path:
     """Build an MS-COCO dataset folder: image features, caption bag-of-words (``top_k`` words), 80 labels.
 
@@ -141,7 +136,5 @@ def prepare_mscoco(
     pairs = read_mscoco(instances, captions, images, available_only)
     return write_prepared_dataset(
         name, pairs, output, BagOfWords(top_k=top_k),
-        vocabulary_source=f"top {top_k} words of the training captions (English stop words removed)",
-        image_options=image_options, num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite,
-        thumbnail_size=thumbnail_size,
+        vocabulary_source=f"top {top_k} words of the training captions (English stop words removed)", **options,
     )

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Unpack
 
 import numpy as np
 
 from gcnretrieval.errors import DataError
-from gcnretrieval.preparation.common import ImageOptions, RawPairs, write_prepared_dataset
+from gcnretrieval.preparation.common import RawPairs, WriteOptions, write_prepared_dataset
 from gcnretrieval.preparation.mirflickr import resolve_images
 
 log = logging.getLogger(__name__)
@@ -93,13 +94,8 @@ def prepare_nuswide(
     output: str | Path,
     *,
     available_only: bool = False,
-    image_options: ImageOptions | None = None,
-    num_test: int = 2000,
-    seed: int = 0,
-    fmt: str = "npz",
-    overwrite: bool = False,
-    thumbnail_size: int | None = None,
     name: str = "nuswide",
+    **options: Unpack[WriteOptions],
 ) -> Path:
     """Build a NUS-WIDE dataset folder: image features, 1,000-d tag bag-of-words, 21 labels.
 
@@ -111,7 +107,5 @@ def prepare_nuswide(
     pairs, vocabulary = read_nuswide(root, images, available_only)
     return write_prepared_dataset(
         name, pairs, output, BagOfWords(vocabulary, separator=None),
-        vocabulary_source="TagList1k.txt (NUS-WIDE tag list, whitespace-separated tags)",
-        image_options=image_options, num_test=num_test, seed=seed, fmt=fmt, overwrite=overwrite,
-        thumbnail_size=thumbnail_size,
+        vocabulary_source="TagList1k.txt (NUS-WIDE tag list, whitespace-separated tags)", **options,
     )
