@@ -33,7 +33,8 @@ from gcnretrieval.experiments.plots import grouped_bars
 from gcnretrieval.experiments.summary import (CONFIDENCE, METRICS, format_difference, format_mean_std,
                                               paired_difference, summarise, write_summary)
 from gcnretrieval.experiments.sweep import ExperimentPlan, grid_cells, prepare
-from gcnretrieval.experiments.tune import StudyResult, search_space, tune_baseline, tune_recipe, write_study
+from gcnretrieval.experiments.tune import (StudyResult, params_text, search_space, tune_baseline, tune_recipe,
+                                           write_study)
 from gcnretrieval.training import RunDirectory
 
 log = logging.getLogger(__name__)
@@ -234,7 +235,7 @@ def compare(
         kind = "baseline" if first.cell.baseline else "encoder"
         tuned = studies[method].best_params if method in studies else None
         rows.append({"method": method, "kind": kind, **summary, **_complexity(first), "tuned": tuned,
-                     "tuned_values": _values_text(tuned) if tuned else None})
+                     "tuned_values": params_text(tuned, "; ") if tuned else None})
     add_paired_differences(rows, cell_dicts, reference)
     table = markdown_table(rows, reference)
     figure = grouped_bars([{**row, "group": row["method"]} for row in rows], out_dir / "compare.png",
@@ -260,15 +261,10 @@ def compare(
     return ComparisonResult(out_dir, rows, cell_dicts, table)
 
 
-def _values_text(values: Mapping[str, Any]) -> str:
-    return "; ".join(f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
-                     for key, value in values.items())
-
-
 def _tuned_table(studies: Mapping[str, StudyResult], trials: int, seed: int) -> str:
     lines = [f"Values tuned for each method: {trials} trial(s) on the validation split of seed {seed} "
              "(`tune/<method>/tune.md`), used by every seed.", "",
              "| method | val mean mAP | values |", "|---|---|---|"]
-    lines += [f"| {m} | {study.best['val_avg_map']:.4f} | {_values_text(study.best_params)} |"
+    lines += [f"| {m} | {study.best['val_avg_map']:.4f} | {params_text(study.best_params, '; ')} |"
               for m, study in studies.items()]
     return "\n".join(lines)

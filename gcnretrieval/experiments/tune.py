@@ -47,7 +47,7 @@ from gcnretrieval.training import Callback, ProgressBar, Trainer, build_experime
 log = logging.getLogger(__name__)
 
 __all__ = ["BASELINE_SPACES", "ReportToTrial", "SearchKey", "StudyResult", "TuneResult", "default_space",
-           "search_space", "tune", "tune_baseline", "tune_recipe"]
+           "params_text", "search_space", "tune", "tune_baseline", "tune_recipe"]
 
 STUDY_FILE = "study.db"
 STUDY_NAME = "tune"
@@ -318,7 +318,7 @@ def tune_recipe(raw: Mapping[str, Any], changes: Mapping[str, Any], folder: Path
 
     def objective(trial: Any, seed: int) -> float:
         params = {key.key: key.suggest(trial) for key in space}
-        log.info("trial %d: %s", trial.number, _params_text(params))
+        log.info("trial %d: %s", trial.number, params_text(params))
         trial_config = with_absolute_paths(load_config(raw, {**changes, **params, "run.seed": seed}))
         trainer = Trainer(build_experiment(trial_config))
         callbacks = [*selection_callbacks(trial_config.train), ProgressBar(progress),
@@ -402,8 +402,9 @@ def _format(value: Any) -> str:
     return str(value)
 
 
-def _params_text(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{key}={_format(value)}" for key, value in params.items())
+def params_text(params: Mapping[str, Any], separator: str = ", ") -> str:
+    """``"train.lr=0.0001, model.common_dim=512"`` (numbers to four significant digits)."""
+    return separator.join(f"{key}={_format(value)}" for key, value in params.items())
 
 
 def trials_table(study: StudyResult) -> str:
@@ -437,7 +438,7 @@ def write_study(folder: Path, title: str, study: StudyResult, extra: Mapping[str
             + ". Trials are scored on the validation split only.", "",
             "| key | searched over |", "|---|---|",
             *[f"| `{key.key}` | {key.describe()} |" for key in study.space], "", table, "",
-            f"Best: trial {best['number']}, validation mean mAP {best['val_avg_map']:.4f}: {_params_text(best['params'])}.",
+            f"Best: trial {best['number']}, validation mean mAP {best['val_avg_map']:.4f}: {params_text(best['params'])}.",
             ""]
     if final is not None:
         summary["final"] = {"run_dir": str(final.run_dir), "status": final.status, "test": final.test,
@@ -495,7 +496,7 @@ def tune(
     cell = Cell(FINAL_RUN, method, study.seed, params,
                 {**changes, **params, "run.seed": study.seed, "run.name": FINAL_RUN})
     log.info("best trial %d (validation mean mAP %.4f): %s; training it once more and testing it",
-             study.best["number"], study.best["val_avg_map"], _params_text(params))
+             study.best["number"], study.best["val_avg_map"], params_text(params))
     [final] = run_cells(recipe, raw, [cell], out_dir, progress=progress)
     extra = {"recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": changes,
              "trials_budget": trials, "timeout": timeout}
