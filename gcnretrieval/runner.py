@@ -186,13 +186,17 @@ def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[st
         + (f"; stopped early at epoch {final['stopped_early_at']}" if final["stopped_early_at"] else "")
         + (f". **{STILL_IMPROVING}**" if final["still_improving"] else ""),
         "",
-        "| test mAP@all | image → text | text → image | mean |",
-        "|---|---|---|---|",
-        f"| selected checkpoint | {test['i2t_map']:.4f} | {test['t2i_map']:.4f} | {test['avg_map']:.4f} |",
+        *map_table("selected checkpoint", test),
         "",
         "![loss](figures/loss.png) ![mAP](figures/map.png)",
         "",
     ])
+
+
+def map_table(label: str, test: Mapping[str, float]) -> list[str]:
+    """The lines of a report's markdown table of test mAPs, one row named ``label``."""
+    return ["| test mAP@all | image → text | text → image | mean |", "|---|---|---|---|",
+            f"| {label} | {test['i2t_map']:.4f} | {test['t2i_map']:.4f} | {test['avg_map']:.4f} |"]
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> tuple[Experiment, dict[str, Any]]:

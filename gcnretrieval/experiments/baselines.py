@@ -12,7 +12,7 @@ import numpy as np
 from gcnretrieval.config import load_config, parse_overrides, read_recipe, recipe_file, to_toml, with_absolute_paths, with_seed
 from gcnretrieval.metrics import retrieval_report
 from gcnretrieval.models.baselines import BASELINES, available_baselines, fit_baseline
-from gcnretrieval.runner import RunResult
+from gcnretrieval.runner import RunResult, map_table
 from gcnretrieval.training import RunDirectory, load_data
 
 log = logging.getLogger(__name__)
@@ -35,9 +35,7 @@ def _report(config: Any, dataset: Any, final: dict[str, Any]) -> str:
         f"text {dataset.text_dim}-d, {dataset.num_labels} labels)",
         method,
         "",
-        "| test mAP@all | image → text | text → image | mean |",
-        "|---|---|---|---|",
-        f"| {info['method']} | {test['i2t_map']:.4f} | {test['t2i_map']:.4f} | {test['avg_map']:.4f} |",
+        *map_table(info["method"], test),
         "",
     ])
 
