@@ -59,8 +59,11 @@ from gcnretrieval.errors import DataError, InvalidArgument
 from gcnretrieval.losses.frobenius import frobenius_regularization
 from gcnretrieval.losses.label_prediction import label_prediction_loss
 from gcnretrieval.losses.modality_classification import modality_classification_loss
+from gcnretrieval.losses.registry import MethodObjective, register_objective
 from gcnretrieval.losses.triplet import DEFAULT_MARGIN, DEFAULT_NEGATIVE_WEIGHT, cross_modal_triplet_loss
+from gcnretrieval.methods.base import Method, register_method
 from gcnretrieval.models.grl import GradientReversal
+from gcnretrieval.models.registry import register_model
 
 # The paper's defaults, written once: the model's and the objective's keyword defaults and the
 # method preset all read them.
@@ -114,6 +117,7 @@ def _widths(name: str, values: Sequence[int]) -> tuple[int, ...]:
     return tuple(check_positive_int(name, v) for v in values)
 
 
+@register_model("acmr")
 class ACMRModel(nn.Module):
     r"""ACMR's feature projectors, label classifier and modality classifier.
 
@@ -239,7 +243,8 @@ class ACMRModel(nn.Module):
                 f"image_hidden={list(self.image_hidden)}, text_hidden={list(self.text_hidden)})")
 
 
-class ACMRObjective(nn.Module):
+@register_objective("acmr")
+class ACMRObjective(MethodObjective):
     r"""ACMR's training objective: the embedding loss plus the modality classifier's loss.
 
     .. math::
@@ -294,3 +299,30 @@ class ACMRObjective(nn.Module):
     def extra_repr(self) -> str:
         return (f"alpha={self.alpha}, beta={self.beta}, margin={self.margin}, "
                 f"negative_weight={self.negative_weight}, reg_weight={self.reg_weight}")
+
+
+register_method(Method(
+    name="acmr",
+    paper="Wang, Yang, Xu, Hanjalic, Shen: Adversarial Cross-Modal Retrieval, ACM MM 2017",
+    summary="tanh feature projectors trained with label prediction, cross-modal triplet constraints and a "
+            "weight regulariser against a modality classifier behind gradient reversal; no label graph",
+    preset={
+        "model.name": "acmr",
+        "model.common_dim": COMMON_DIM,
+        "model.image_hidden": list(IMAGE_HIDDEN),
+        "model.text_hidden": list(TEXT_HIDDEN),
+        "model.classifier_hidden": list(CLASSIFIER_HIDDEN),
+        "model.grl_coefficient": GRL_COEFFICIENT,
+        "loss.name": "acmr",
+        "loss.alpha": ALPHA,
+        "loss.beta": BETA,
+        "loss.margin": DEFAULT_MARGIN,
+        "loss.negative_weight": DEFAULT_NEGATIVE_WEIGHT,
+        "loss.reg_weight": REG_WEIGHT,
+        "train.batch_size": BATCH_SIZE,
+        "train.lr": LR,
+        "train.betas": list(BETAS),
+        "train.epochs": EPOCHS,
+    },
+    uses_label_graph=False,
+))
