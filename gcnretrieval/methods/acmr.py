@@ -38,11 +38,16 @@ What differs from the paper, and why:
   classifier only); its triplet term is a hinge on batch sums of squared distances with one
   hard negative per anchor, :math:`\max(0, 0.1 + 5\sum\lVert v-t^+\rVert^2/2 - \sum\lVert
   v-t^-\rVert^2/2)`; it has no :math:`\mathcal{L}_{reg}`.
-- Defaults the paper's text does not pin down here are taken from that public code and say
-  so below: the modality classifier's widths (:math:`d/2, d/4`, linear layers without an
-  activation, as in the code), the margin :math:`\mu = 0.1`, the ratio
-  :math:`\beta / \alpha = 100` (its ``100 * label_loss + triplet_loss``), the triplet demo's
-  50 epochs, batch 64, Adam with lr :math:`10^{-4}` and :math:`\beta_1 = 0.5`.
+- Both players are updated at every mini-batch, by one optimizer with one learning rate (through
+  the gradient reversal); the public code runs two Adam optimizers of equal learning rate, one
+  per player, also once per mini-batch.
+- Widths: the paper's projectors, tanh after every layer, :math:`d_v \to 2000 \to 200` for
+  images and :math:`d_t \to 500 \to 200` for texts. The other defaults are the public code's
+  (each marked so at its constant below): the modality classifier's widths (:math:`d/2, d/4`,
+  linear layers without an activation between them), the margin :math:`\mu = 0.1`, the ratio
+  :math:`\beta / \alpha = 100` (its ``100 * label_loss + triplet_loss``), the triplet demo's 50
+  epochs, batch 64, Adam with learning rate :math:`10^{-4}` and :math:`\beta_1 = 0.5`;
+  :math:`\lambda = 1` leaves the negative hinge unweighted.
 """
 from __future__ import annotations
 
@@ -73,17 +78,17 @@ COMMON_DIM = 200
 IMAGE_HIDDEN = (2000,)
 #: Hidden widths of the text projector :math:`f_T` (tanh layers :math:`d_t \to 500 \to 200`).
 TEXT_HIDDEN = (500,)
-#: Hidden widths of the modality classifier (:math:`d/2, d/4` of the public code).
+#: Hidden widths of the modality classifier (public code: :math:`d/2, d/4`).
 CLASSIFIER_HIDDEN = (COMMON_DIM // 2, COMMON_DIM // 4)
 #: Gradient reversal coefficient (constant; see the module docstring).
 GRL_COEFFICIENT = 1.0
-#: :math:`\alpha`, weight of the inter-modal invariance (triplet) loss.
+#: :math:`\alpha`, weight of the inter-modal invariance (triplet) loss (public code: 1).
 ALPHA = 1.0
-#: :math:`\beta`, weight of the label prediction loss.
+#: :math:`\beta`, weight of the label prediction loss (public code: 100).
 BETA = 100.0
 #: Weight of :math:`\mathcal{L}_{reg}` (1 in eq. 7).
 REG_WEIGHT = 1.0
-#: Training defaults: batch size, learning rate, Adam's betas, epochs.
+#: Training defaults: batch size, learning rate, Adam's betas, epochs (public code's triplet demo).
 BATCH_SIZE, LR, BETAS, EPOCHS = 64, 1e-4, (0.5, 0.999), 50
 
 
