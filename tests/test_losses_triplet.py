@@ -127,6 +127,46 @@ def test_zero_distance_positive_has_a_finite_zero_gradient():
     assert rel_error(g_text, ref_grads[1]) < 1e-10
 
 
+def reference_by_anchor(image, text, labels, margin=0.1, negative_weight=1.0):
+    """The same mean with the sum over triplets taken per anchor: each positive j of anchor i meets
+    every negative k of i, so sum_(j,k) (pull_ij + push_ik) = N_i sum_j pull_ij + P_i sum_k push_ik.
+    Pairs instead of triplets: cheap enough for batches beyond 25 rows."""
+    n = labels.size(0)
+    total, count = torch.zeros((), dtype=torch.float64), 0
+    for i in range(n):
+        positives = [j for j in range(n) if _shares(labels, i, j)]
+        negatives = [k for k in range(n) if not _shares(labels, i, k)]
+        count += len(positives) * len(negatives)
+        for anchor, other in ((image, text), (text, image)):
+            for j in positives:
+                total = total + len(negatives) * _distance(anchor[i], other[j])
+            for k in negatives:
+                total = total + negative_weight * len(positives) * torch.clamp(margin - _distance(anchor[i], other[k]), min=0)
+    return total / max(count, 1)
+
+
+def test_the_two_references_agree():
+    image, text, labels = random_batch(seed=12)
+    assert reference_by_anchor(image, text, labels, 0.8, 0.5).item() == pytest.approx(
+        reference(image, text, labels, 0.8, 0.5).item(), rel=1e-12)
+
+
+def test_identical_embeddings_in_a_large_batch_are_at_distance_zero():
+    # beyond 25 rows torch.cdist would by default use the matrix-product form, off by ~1e-3 at 0
+    n = 30
+    image, _, _ = random_batch(n=n, seed=11, dtype=torch.float32, scale=3.0)
+    labels = torch.eye(n)  # each pair's only positive is itself, at distance 0
+    value, grads = value_and_grads(cross_modal_triplet_loss, (image, image.clone()), labels, margin=0.0)
+    assert value.item() == 0.0
+    assert all(torch.equal(g, torch.zeros_like(g)) for g in grads)
+    # the same batch against the per-anchor reference, with a margin that the negatives meet
+    value, grads = value_and_grads(cross_modal_triplet_loss, (image, image.clone()), labels, margin=5.0)
+    ref_value, ref_grads = value_and_grads(reference_by_anchor, (image.double(), image.double()), labels.double(),
+                                           margin=5.0)
+    assert abs(value.item() - ref_value.item()) <= 1e-5 * ref_value.item()
+    assert all(rel_error(g, r) < 1e-4 for g, r in zip(grads, ref_grads))
+
+
 def test_no_triplet_gives_zero_with_zero_gradient():
     image, text, _ = random_batch(seed=9)
     labels = torch.zeros(7, 4, dtype=torch.float64)

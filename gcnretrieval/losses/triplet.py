@@ -53,7 +53,8 @@ def cross_modal_triplet_loss(
     distance matrix without listing the triplets: with :math:`P_i` positives and :math:`N_i`
     negatives of anchor :math:`i`, anchor :math:`i` contributes
     :math:`N_i \sum_{j \in P_i} \ell_2 + \lambda P_i \sum_{k \in N_i} \max(0, \mu - \ell_2)`.
-    At zero distance the gradient of :math:`\ell_2` is taken as 0. Half-precision embeddings
+    Distances are computed from the differences, so identical embeddings are at distance exactly
+    0, where the gradient of :math:`\ell_2` is taken as 0. Half-precision embeddings
     are upcast to float32 and the loss runs with autocast off.
 
     Args:
@@ -83,7 +84,9 @@ def _triplet_loss(image: Tensor, text: Tensor, labels: Tensor, margin: float, ne
     num_negative = negative.sum(dim=1)
     num_triplets = (num_positive * num_negative).sum()
 
-    distance = torch.cdist(image, text)  # distance[i, j] = ||v_i - t_j||
+    # distance[i, j] = ||v_i - t_j||, from the differences (not from ||v||^2 + ||t||^2 - 2 v.t, whose
+    # cancellation would turn a zero distance into a small random one, with a unit-norm gradient)
+    distance = torch.cdist(image, text, compute_mode="donot_use_mm_for_euclid_dist")
     image_anchored = _anchor_sums(distance, positive, negative, num_positive, num_negative, margin,
                                   negative_weight)
     text_anchored = _anchor_sums(distance.t(), positive, negative, num_positive, num_negative, margin,
