@@ -42,11 +42,8 @@ def frobenius_regularization(weights: Sequence[Tensor]) -> Tensor:
 
 
 def _norm(weight: Tensor) -> Tensor:
-    squared = weight.to(torch.promote_types(weight.dtype, torch.float32)).pow(2).sum()
-    # the norm's derivative is infinite at 0: take sqrt(1) there, then replace value and gradient by 0
-    nonzero = squared > 0
-    safe = torch.where(nonzero, squared, torch.ones_like(squared))
-    return torch.where(nonzero, safe.sqrt(), torch.zeros_like(squared))
+    # one reduction kernel; its backward, W / ||W||, is set to 0 where the norm is 0
+    return torch.linalg.vector_norm(weight, ord=2, dtype=torch.promote_types(weight.dtype, torch.float32))
 
 
 class FrobeniusRegularization(LossTerm):
