@@ -158,6 +158,15 @@ def test_preset_holds_the_paper_defaults_and_drops_the_label_graph():
     assert METHODS.get("acmr").paper.startswith("Wang, Yang, Xu, Hanjalic, Shen")
 
 
+def test_the_search_space_of_compare_tune_is_valid_for_the_method():
+    from gcnretrieval.experiments.tune import search_space
+    from gcnretrieval.methods import apply_method
+
+    tree = apply_method(TINY_RECIPE, "acmr")
+    keys = {entry.key for entry in search_space(tree)}
+    assert keys == {"train.lr", "train.epochs", "model.common_dim", "loss.alpha", "loss.beta", "loss.margin"}
+
+
 def test_a_tiny_run_trains_and_logs_every_part(tmp_path):
     import json
     import math

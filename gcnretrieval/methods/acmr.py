@@ -330,4 +330,12 @@ register_method(Method(
         "train.epochs": EPOCHS,
     },
     uses_label_graph=False,
+    space={  # compare --tune: around the defaults above
+        "train.lr": {"low": 1e-5, "high": 1e-3, "log": True},
+        "train.epochs": {"low": EPOCHS // 4, "high": 2 * EPOCHS},
+        "model.common_dim": [COMMON_DIM // 2, COMMON_DIM, 2 * COMMON_DIM],
+        "loss.alpha": {"low": ALPHA / 4, "high": 4 * ALPHA, "log": True},
+        "loss.beta": {"low": BETA / 10, "high": 10 * BETA, "log": True},
+        "loss.margin": {"low": DEFAULT_MARGIN / 4, "high": 20 * DEFAULT_MARGIN, "log": True},
+    },
 ))
