@@ -13,7 +13,10 @@ from gcnretrieval.losses import (
     CircleLoss,
     CircleSoftLoss,
     ClassificationLoss,
+    CommonSpaceDiscriminationLoss,
+    LabelSpaceLoss,
     LossTerm,
+    ModalityInvarianceLoss,
     Objective,
     SoftContrastiveLoss,
     adversarial_loss,
@@ -252,7 +255,8 @@ def test_bad_options_raise_one_clear_error():
 
 # --- contract: every loss term --------------------------------------------------------------
 
-TERMS = [CircleLoss, SoftContrastiveLoss, CircleSoftLoss, ClassificationLoss, AdversarialLoss]
+TERMS = [CircleLoss, SoftContrastiveLoss, CircleSoftLoss, ClassificationLoss, AdversarialLoss, LabelSpaceLoss,
+         CommonSpaceDiscriminationLoss, ModalityInvarianceLoss]
 
 
 def test_the_terms_are_every_loss_term_of_the_package():

@@ -1,4 +1,5 @@
-"""Loss terms: Circle, soft contrastive, Circle-Soft, classification, adversarial, and the objective.
+"""Loss terms: Circle, soft contrastive, Circle-Soft, classification, adversarial, DSCMR's label-space,
+common-space and modality-invariance terms, and the objective.
 
 Every term is an ``nn.Module`` with one call signature, ``term(output, labels) -> Tensor``
 (see :class:`LossTerm`), with public functional forms.
@@ -8,6 +9,13 @@ from gcnretrieval.losses.base import LossTerm
 from gcnretrieval.losses.circle import CircleLoss, circle_loss
 from gcnretrieval.losses.circle_soft import CircleSoftLoss
 from gcnretrieval.losses.classification import ClassificationLoss, classification_loss
+from gcnretrieval.losses.common_space_discrimination import (
+    CommonSpaceDiscriminationLoss,
+    common_space_discrimination_loss,
+    label_similarity,
+)
+from gcnretrieval.losses.label_space import LabelSpaceLoss, label_space_loss
+from gcnretrieval.losses.modality_invariance import ModalityInvarianceLoss, modality_invariance_loss
 from gcnretrieval.losses.objective import CONDITIONS, Objective
 from gcnretrieval.losses.pairs import multilabel_pair_masks
 from gcnretrieval.losses.soft_contrastive import KAPPA, SoftContrastiveLoss, soft_contrastive_loss
@@ -18,13 +26,20 @@ __all__ = [
     "CircleLoss",
     "CircleSoftLoss",
     "ClassificationLoss",
+    "CommonSpaceDiscriminationLoss",
     "KAPPA",
+    "LabelSpaceLoss",
     "LossTerm",
+    "ModalityInvarianceLoss",
     "Objective",
     "SoftContrastiveLoss",
     "adversarial_loss",
     "circle_loss",
     "classification_loss",
+    "common_space_discrimination_loss",
+    "label_similarity",
+    "label_space_loss",
+    "modality_invariance_loss",
     "multilabel_pair_masks",
     "soft_contrastive_loss",
 ]
