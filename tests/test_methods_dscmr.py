@@ -115,3 +115,57 @@ def test_objective_defaults_and_bad_options():
         DSCMRObjective(invariance_weight=-1.0)
     with pytest.raises(ConfigError, match="did you mean 'count'"):
         DSCMRObjective(similarity="counts")
+
+
+# --- the method: preset, registration, a short run -------------------------------------------
+
+TINY = {"run": {"name": "dscmr", "seed": 0},
+        "data": {"source": "synthetic", "synthetic": {"num_train": 90, "num_test": 24, "num_labels": 5,
+                                                      "image_dim": 16, "text_dim": 12}},
+        "graph": {"node_features": "random"}, "encoder": {"name": "gcn", "num_layers": 2},
+        "model": {"common_dim": 32}, "loss": {"alpha": 2.0}, "train": {"batch_size": 40, "device": "cpu"}}
+
+
+def test_the_preset_holds_the_papers_training_defaults_and_drops_the_label_graph():
+    from gcnretrieval.losses.registry import OBJECTIVES
+    from gcnretrieval.methods import METHODS, apply_method
+    from gcnretrieval.models.registry import MODELS
+
+    assert MODELS.get("dscmr") is DSCMRModel and OBJECTIVES.get("dscmr") is DSCMRObjective
+    tree = apply_method(TINY, "dscmr")
+    assert "graph" not in tree and "encoder" not in tree
+    assert tree["model"] == {"name": "dscmr"} and tree["loss"] == {"name": "dscmr"}
+    assert tree["train"] == {"batch_size": 100, "device": "cpu", "optimizer": "adam", "lr": 1e-4,
+                             "betas": [0.5, 0.999], "weight_decay": 0.0, "epochs": 500}
+    assert "CVPR 2019" in METHODS.get("dscmr").paper
+
+
+def test_a_recipe_key_dscmr_would_ignore_is_refused():
+    from gcnretrieval.config import load_config
+    from gcnretrieval.methods import apply_method
+
+    tree = apply_method(TINY, "dscmr")
+    with pytest.raises(ConfigError, match="model.num_layers"):
+        load_config({**tree, "model": {"name": "dscmr", "num_layers": 2}})
+    with pytest.raises(ConfigError, match="graph"):
+        load_config({**tree, "graph": {"node_features": "random"}})
+    assert load_config({**tree, "loss": {"name": "dscmr", "norm": "rows", "similarity": "count"}})
+
+
+def test_two_epochs_through_apply_method_and_run(tmp_path):
+    import json
+
+    import gcnretrieval
+    from gcnretrieval.methods import apply_method
+
+    raw = apply_method(TINY, "dscmr")
+    result = gcnretrieval.run(raw, {"train.epochs": 2, "train.batch_size": 40, "train.lr": 1e-3},
+                              out=tmp_path / "run", progress=False)
+    assert 0.0 <= result.test["avg_map"] <= 1.0
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2]
+    for row in rows:
+        for part in DSCMRObjective.parts:
+            assert row[f"loss_{part}"] > 0
+        expected = row["loss_label_space"] + 1e-3 * row["loss_common_space"] + 0.1 * row["loss_invariance"]
+        assert row["loss_total"] == pytest.approx(expected, rel=1e-5)

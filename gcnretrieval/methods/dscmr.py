@@ -43,6 +43,7 @@ Where this differs from the paper or from the authors' public code (github.com/p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import Tensor, nn
 
@@ -51,6 +52,9 @@ from gcnretrieval.losses.common_space_discrimination import SimilarityKind, comm
 from gcnretrieval.losses.label_space import label_space_loss
 from gcnretrieval.losses.modality_invariance import modality_invariance_loss
 from gcnretrieval.losses.norms import NormKind
+from gcnretrieval.losses.registry import MethodObjective, register_objective
+from gcnretrieval.methods.base import Method, register_method
+from gcnretrieval.models.registry import register_model
 
 
 @dataclass
@@ -70,6 +74,7 @@ class DSCMROutput:
     text_label_scores: Tensor
 
 
+@register_model("dscmr")
 class DSCMRModel(nn.Module):
     r"""DSCMR's two subnetworks with a shared last layer and a shared linear classifier.
 
@@ -131,7 +136,8 @@ class DSCMRModel(nn.Module):
                 f"classifier_bias={self.classifier.bias is not None})")
 
 
-class DSCMRObjective(nn.Module):
+@register_objective("dscmr")
+class DSCMRObjective(MethodObjective):
     r"""DSCMR's objective (paper eq. 5).
 
     .. math::
@@ -151,7 +157,7 @@ class DSCMRObjective(nn.Module):
             labels, the public code's). (default: :obj:`"shared"`)
     """
 
-    parts = ("total", "label_space", "common_space", "invariance")
+    parts: ClassVar[tuple[str, ...]] = ("total", "label_space", "common_space", "invariance")
 
     def __init__(self, common_space_weight: float = 1e-3, invariance_weight: float = 0.1,
                  norm: NormKind = "frobenius", similarity: SimilarityKind = "shared") -> None:
@@ -173,3 +179,14 @@ class DSCMRObjective(nn.Module):
     def extra_repr(self) -> str:
         return (f"common_space_weight={self.common_space_weight}, invariance_weight={self.invariance_weight}, "
                 f"norm={self.norm!r}, similarity={self.similarity!r}")
+
+
+register_method(Method(
+    name="dscmr",
+    paper="Zhen, Hu, Wang, Peng: Deep Supervised Cross-Modal Retrieval, CVPR 2019",
+    summary="two subnetworks with a shared last layer and a shared linear classifier; discrimination losses in the "
+            "label space and the common space, and a modality-invariance loss; no label graph",
+    preset={"model.name": "dscmr", "loss.name": "dscmr", "train.optimizer": "adam", "train.lr": 1e-4,
+            "train.betas": [0.5, 0.999], "train.weight_decay": 0.0, "train.batch_size": 100, "train.epochs": 500},
+    uses_label_graph=False,
+))
