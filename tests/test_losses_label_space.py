@@ -32,12 +32,13 @@ def test_value_and_gradients_match_the_loop_reference_in_float64(norm, seed):
         torch.testing.assert_close(ours.grad, theirs.grad, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("norm", ["frobenius", "rows"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16])
-def test_every_accepted_precision_matches_the_float64_reference(dtype):
+def test_every_accepted_precision_matches_the_float64_reference(norm, dtype):
     image, text, labels = random_batch(n=12, c=7, seed=2, dtype=dtype)
     image.requires_grad_(True)
-    value = label_space_loss(image, text, labels)
-    ref = reference(image.double(), text.double(), labels.double())
+    value = label_space_loss(image, text, labels, norm=norm)
+    ref = reference(image.double(), text.double(), labels.double(), norm=norm)
     assert value.dtype == torch.float32  # half precision is computed in float32
     torch.testing.assert_close(value.double(), ref, rtol=1e-6, atol=0)
     value.backward()

@@ -107,6 +107,19 @@ def test_objective_is_the_weighted_sum_of_the_loop_references(norm, similarity, 
         torch.testing.assert_close(ours.grad.double(), theirs.grad, **tol)
 
 
+def test_objective_under_autocast_is_computed_in_float32():
+    gen = torch.Generator().manual_seed(3)
+    fields = [torch.randn(8, k, generator=gen) for k in (6, 6, 4, 4)]
+    labels = (torch.rand(8, 4, generator=gen) < 0.5).float()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        total, _ = DSCMRObjective()(DSCMROutput(*fields), labels)
+    u, v, p, q = (f.double() for f in fields)
+    y = labels.double()
+    expected = ref.label_space(p, q, y) + 1e-3 * ref.common_space(u, v, y) + 0.1 * ref.modality_invariance(u, v)
+    assert total.dtype == torch.float32
+    torch.testing.assert_close(total.double(), expected, rtol=1e-5, atol=0)
+
+
 def test_objective_defaults_and_bad_options():
     objective = DSCMRObjective()
     assert (objective.common_space_weight, objective.invariance_weight) == (1e-3, 0.1)

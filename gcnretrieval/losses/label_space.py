@@ -41,7 +41,9 @@ def label_space_loss(image_scores: Tensor, text_scores: Tensor, labels: Tensor,
     """
     check_choice("norm", norm, NormKind)
     if norm == "rows":
-        return classification_loss(image_scores, text_scores, labels)
+        image_scores, text_scores = upcast(image_scores), upcast(text_scores)
+        with autocast_off(image_scores.device):
+            return classification_loss(image_scores, text_scores, labels)
     for name, scores in (("image label scores", image_scores), ("text label scores", text_scores)):
         check_matrix(name, scores)
         check_labels(labels, scores.size(0), name)
