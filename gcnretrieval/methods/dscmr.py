@@ -39,6 +39,9 @@ Where this differs from the paper or from the authors' public code (github.com/p
   (Adam, learning rate :math:`10^{-4}`, betas (0.5, 0.999), batch 100, 500 epochs) are the public
   code's ``main.py``. Like the public code, which keeps the epoch of the best *test* mAP, the
   toolkit selects an epoch, but on its validation split.
+
+The model's and the objective's values are their constructors' defaults (``[model]`` and ``[loss]``
+keys); the method's preset names them and sets the training keys.
 """
 from __future__ import annotations
 
