@@ -2,20 +2,20 @@
 # Side by side with the public DSCMR code (penghu-cs/DSCMR; Zhen et al., CVPR 2019): the loss and the
 # gradient of every parameter on one fixed seeded batch, in float64, with identical weights copied
 # parameter by parameter, then training steps (Adam, lr 1e-4, betas (0.5, 0.999)) at the paper's batch
-# size, alternating reference / ours, in float32. Shapes default to the demo data's (1,280-d image,
+# size, alternating reference / ours (who goes first alternates too), in float32. Shapes default to the demo data's (1,280-d image,
 # 1,386-d text, 24 labels). Ours runs with the public code's readings (norm = "rows", similarity =
 # "count", a classifier bias), which the method's docstring lists; the paper's default readings are
 # also printed, as a loss value. The reference's files are exported to a temp dir at run time
 # (.cuda() removed) and never committed.
 #   benchmarks/dscmr_vs_reference.sh [MIRROR_GIT_DIR] [BATCH] [STEPS] [IMAGE_DIM] [TEXT_DIM] [LABELS]
-# MIRROR_GIT_DIR: the git directory of a fetched github:penghu-cs/DSCMR (default: $DSCMR_GIT, else
-# /work/.mirror/penghu-cs+DSCMR/repo/.git). Run from the project root.
+# MIRROR_GIT_DIR: the git directory of a fetched github:penghu-cs/DSCMR (default: $DSCMR_GIT). Without one
+# the script prints one line and exits 0. Run from the project root.
 set -u
-M=${1:-${DSCMR_GIT:-/work/.mirror/penghu-cs+DSCMR/repo/.git}}
+M=${1:-${DSCMR_GIT:-}}
 B=${2:-100}; STEPS=${3:-20}; DV=${4:-1280}; DT=${5:-1386}; C=${6:-24}
 PROJ=${PROJ:-$(pwd)}
 PY=${PY:-$( [ -x "$PROJ/.venv/bin/python" ] && echo "$PROJ/.venv/bin/python" || echo python3 )}
-if ! git --git-dir="$M" rev-parse HEAD >/dev/null 2>&1; then
+if [ -z "$M" ] || ! git --git-dir="$M" rev-parse HEAD >/dev/null 2>&1; then
   echo "dscmr_vs_reference: skipped, no DSCMR git directory at '$M' (fetch github:penghu-cs/DSCMR and pass its git dir)"
   exit 0
 fi
@@ -102,8 +102,9 @@ steps = {"reference": stepper(ref32, ref_loss),
 for step in steps.values():
     step(); step()                                      # warm-up
 rates = {name: [] for name in steps}
-for _ in range(3):
-    for name, step in steps.items():
+for round_ in range(4):                                  # who goes first alternates between rounds
+    for name in (list(steps) if round_ % 2 == 0 else list(steps)[::-1]):
+        step = steps[name]
         start = time.perf_counter()
         for _ in range(STEPS):
             step()
