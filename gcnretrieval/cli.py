@@ -405,7 +405,8 @@ def tune_command(recipe, trials, timeout, overrides, out, name) -> None:
               help="common dimension of the cca/pls baselines (default: min(64, d_v, d_t, n_train))")
 @click.option("--tune", "trials", type=click.IntRange(min=1), default=None, metavar="N",
               help="first tune every method with N trials on the validation split (encoders: [tune.space]; "
-                   "baselines: components, CCA's ridge), then run the seeds with the best values")
+                   "methods: their own space; baselines: components, CCA's ridge), then run the seeds with the "
+                   "best values")
 @click.option("--reference", default=None, metavar="NAME",
               help="method the others are compared with seed by seed (default: the recipe's encoder.name when it is "
                    "compared, else the first method)")

@@ -50,6 +50,12 @@ def test_a_preset_replaces_model_and_loss_and_drops_the_graph_of_a_graphless_met
     assert RECIPE["model"] == {"common_dim": 32}  # the recipe itself is untouched
 
 
+def test_a_method_brings_its_own_search_space(scratch_methods):
+    register_method(Method("spaced", "a paper", "a line", preset={"train.lr": 0.5},
+                           space={"train.lr": {"low": 0.1, "high": 1.0, "log": True}}))
+    assert apply_method(RECIPE, "spaced")["tune"] == {"space": {"train.lr": {"low": 0.1, "high": 1.0, "log": True}}}
+
+
 def test_l2gcn_keeps_the_recipe_and_sets_its_encoder():
     tree = apply_method(RECIPE, "l2gcn")
     assert tree["encoder"] == {"name": "l2gcn", "num_layers": 2} and tree["model"] == RECIPE["model"]

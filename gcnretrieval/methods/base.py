@@ -34,6 +34,9 @@ class Method:
         uses_label_graph: ``False`` drops the recipe's ``[graph]`` and ``[encoder]`` tables.
         baseline: for a closed-form method, the name of its fit/transform in
             :data:`~gcnretrieval.models.baselines.BASELINES` (it then has no preset).
+        space: the search space of ``compare --tune`` (``[tune.space]`` entries, around its paper's
+            values); empty: :func:`~gcnretrieval.experiments.tune.default_space` less the keys the
+            method's recipe refuses.
     """
 
     name: str
@@ -43,6 +46,7 @@ class Method:
     replaces: tuple[str, ...] = ("model", "loss")
     uses_label_graph: bool = True
     baseline: str | None = None
+    space: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
@@ -55,8 +59,9 @@ METHODS: Registry[Method] = Registry("method", entry_point_group="gcnretrieval.m
 
 def register_method(method: Method) -> Method:
     """Register ``method`` under its name (a second method of the same name is refused)."""
-    if method.baseline is not None and method.preset:
-        raise ValueError(f"method '{method.name}' is closed-form (baseline '{method.baseline}'); it has no preset")
+    if method.baseline is not None and (method.preset or method.space):
+        raise ValueError(f"method '{method.name}' is closed-form (baseline '{method.baseline}'); it has no preset "
+                         "or search space")
     return METHODS.register(method.name)(method)
 
 
@@ -71,7 +76,8 @@ def apply_method(recipe: Mapping[str, Any], name: str) -> dict[str, Any]:
     The tables the method ``replaces`` (and the recipe's ``[tune.space]``, written for the recipe's
     model, when it replaces ``[model]``) are dropped; so are ``[graph]`` and ``[encoder]`` for a
     method without a label graph; then every preset key is set. ``[run]``, ``[data]`` and
-    ``[eval]`` stay the recipe's. A closed-form method leaves the recipe as it is.
+    ``[eval]`` stay the recipe's, and the method's search space becomes ``[tune.space]``. A closed-form
+    method leaves the recipe as it is.
     """
     method = METHODS.get(name)
     tree = copy.deepcopy(dict(recipe))
@@ -84,6 +90,8 @@ def apply_method(recipe: Mapping[str, Any], name: str) -> dict[str, Any]:
     if not method.uses_label_graph:
         tree.pop("graph", None)
         tree.pop("encoder", None)
+    if method.space:
+        tree.setdefault("tune", {})["space"] = copy.deepcopy(dict(method.space))
     for key, value in method.preset.items():
         *tables, last = key.split(".")
         table = tree
