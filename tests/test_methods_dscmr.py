@@ -153,6 +153,18 @@ def test_the_preset_holds_the_papers_training_defaults_and_drops_the_label_graph
     assert "CVPR 2019" in METHODS.get("dscmr").paper
 
 
+def test_the_search_space_is_made_of_dscmr_recipe_keys():
+    from gcnretrieval.config import load_config
+    from gcnretrieval.experiments.tune import search_space
+    from gcnretrieval.methods import apply_method
+
+    tree = apply_method(TINY, "dscmr")
+    assert set(tree["tune"]["space"]) == {"train.lr", "model.common_dim", "loss.common_space_weight",
+                                          "loss.invariance_weight"}
+    load_config(tree)
+    assert {key.key for key in search_space(tree)} == set(tree["tune"]["space"])
+
+
 def test_a_recipe_key_dscmr_would_ignore_is_refused():
     from gcnretrieval.config import load_config
     from gcnretrieval.methods import apply_method

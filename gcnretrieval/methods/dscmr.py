@@ -192,4 +192,8 @@ register_method(Method(
     preset={"model.name": "dscmr", "loss.name": "dscmr", "train.optimizer": "adam", "train.lr": 1e-4,
             "train.betas": [0.5, 0.999], "train.weight_decay": 0.0, "train.batch_size": 100, "train.epochs": 500},
     uses_label_graph=False,
+    # compare --tune: the learning rate, the common dimension and the two loss weights around the paper's values
+    space={"train.lr": {"low": 1e-5, "high": 1e-3, "log": True}, "model.common_dim": [256, 512, 1024],
+           "loss.common_space_weight": {"low": 1e-4, "high": 1.0, "log": True},
+           "loss.invariance_weight": {"low": 1e-3, "high": 1.0, "log": True}},
 ))
