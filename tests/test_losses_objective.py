@@ -13,11 +13,14 @@ from gcnretrieval.losses import (
     CircleLoss,
     CircleSoftLoss,
     ClassificationLoss,
+    CommonSpaceDiscriminationLoss,
     CrossModalTripletLoss,
     FrobeniusRegularization,
     LabelPredictionLoss,
+    LabelSpaceLoss,
     LossTerm,
     ModalityClassificationLoss,
+    ModalityInvarianceLoss,
     Objective,
     SoftContrastiveLoss,
     adversarial_loss,
@@ -266,8 +269,20 @@ def test_bad_options_raise_one_clear_error():
 
 # --- contract: every loss term --------------------------------------------------------------
 
-TERMS = [CircleLoss, SoftContrastiveLoss, CircleSoftLoss, ClassificationLoss, AdversarialLoss, CrossModalTripletLoss,
-         LabelPredictionLoss, ModalityClassificationLoss, FrobeniusRegularization]
+TERMS = [
+    AdversarialLoss,
+    CircleLoss,
+    CircleSoftLoss,
+    ClassificationLoss,
+    CommonSpaceDiscriminationLoss,
+    CrossModalTripletLoss,
+    FrobeniusRegularization,
+    LabelPredictionLoss,
+    LabelSpaceLoss,
+    ModalityClassificationLoss,
+    ModalityInvarianceLoss,
+    SoftContrastiveLoss,
+]
 
 
 def test_the_terms_are_every_loss_term_of_the_package():
