@@ -28,6 +28,7 @@ from typing import Any
 
 from gcnretrieval.encoders import DEFAULT_ENCODER, ENCODERS
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument
+from gcnretrieval.readers import read_toml
 from gcnretrieval.losses import Objective
 from gcnretrieval.models import CrossModalModel
 from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions, TuneOptions
@@ -125,12 +126,8 @@ def recipe_file(recipe: str | Path) -> Path:
 
 def read_recipe(recipe: str | Path) -> dict[str, Any]:
     """A recipe file, or a packaged recipe by name, read into a plain dict (not checked)."""
-    path = recipe_file(recipe)
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"recipe {path} is not valid TOML: {err}") from None
+    return read_toml(recipe_file(recipe), "TOML recipe", "write the recipe as UTF-8 TOML (see recipes/README.md)",
+                     ConfigError)
 
 
 # --- overrides ------------------------------------------------------------------------

@@ -1,8 +1,6 @@
 """Loaders and writers: every format round-trips a tiny dataset; format detection; errors."""
 from __future__ import annotations
 
-import struct
-import zipfile
 from pathlib import Path
 
 import h5py
@@ -10,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 import scipy.sparse
+from damage import flip_member_byte, truncate
 
 from gcnretrieval.data import (
     CrossModalDataset,
@@ -247,24 +246,6 @@ def test_unknown_paths(tmp_path):
 
 
 # --- damaged files: one DataError naming the file, when the file is opened --------------
-
-
-def flip_member_byte(path: Path, member: str, offset: int = 100) -> None:
-    """Invert one byte of ``member``'s stored data inside the zip archive ``path`` (its CRC then fails)."""
-    with zipfile.ZipFile(path) as archive:
-        info = archive.getinfo(member)
-    data = bytearray(path.read_bytes())
-    name_length, extra_length = struct.unpack("<HH", data[info.header_offset + 26 : info.header_offset + 30])
-    start = info.header_offset + 30 + name_length + extra_length
-    assert offset < info.compress_size
-    data[start + offset] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
-def truncate(path: Path, keep: float = 0.5) -> Path:
-    data = path.read_bytes()
-    path.write_bytes(data[: int(len(data) * keep)])
-    return path
 
 
 def _one_line(err: pytest.ExceptionInfo, path: Path, reason: str) -> None:

@@ -71,9 +71,9 @@ def test_missing_weights_file_given_explicitly(tmp_path):
 def test_unreadable_weights_file(tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(DataError, match="cannot load VGG19 weights from"):
+    with pytest.raises(DataError, match=r"bad\.pth is not a readable VGG19 weights file \("):
         VGG19Featurizer(weights=bad, device="cpu")
-    with pytest.raises(DataError, match="cannot load VGG19 weights from"):
+    with pytest.raises(DataError, match=r"bad\.pth is not a readable VGG19 weights file \("):
         extract_vgg19_features([], weights=bad, device="cpu")
 
 

@@ -28,6 +28,7 @@ from gcnretrieval.config import Config, first_difference, load_config
 from gcnretrieval.cpu import cpu_model
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, RunFailed
 from gcnretrieval.files import atomic_directory, atomic_path, write_json, write_text
+from gcnretrieval.readers import load_torch
 
 log = logging.getLogger(__name__)
 
@@ -166,11 +167,8 @@ class RunDirectory:
         path = self.checkpoint_path(name)
         if not path.is_file():
             raise ConfigError(f"checkpoint {path} does not exist; train first with `gcnretrieval run`")
-        try:
-            return torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as err:  # a truncated or foreign file
-            raise RunFailed(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); it may be truncated "
-                            "or not a gcnretrieval checkpoint") from None
+        return load_torch(path, "gcnretrieval checkpoint", "train again into a new run directory", RunFailed,
+                          map_location=map_location)
 
     @contextmanager
     def capture_log(self) -> Iterator[None]:
