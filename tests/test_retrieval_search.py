@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from damage import truncate
 from PIL import Image
 
 import gcnretrieval
@@ -231,6 +232,23 @@ def test_cli_bad_input(demo_run, args, message):
     assert out.exit_code != 0
     assert message in out.output
     assert "Traceback" not in out.output
+
+
+@pytest.mark.parametrize("suffix, reason", [(".png", "OSError: image file is truncated"),
+                                             (".jpg", "OSError: image file is truncated"),
+                                             (".png", "UnidentifiedImageError: cannot identify image file")])
+def test_cli_damaged_query_image(demo_run, tmp_path, suffix, reason):
+    photo = tmp_path / f"photo{suffix}"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(photo)
+    if "truncated" in reason:
+        truncate(photo)
+    else:
+        photo.write_text("a text file named like an image")
+    out = _cli(["search", demo_run, "--image", photo])
+    assert out.exit_code == 2, out.output
+    lines = out.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {photo} is not a readable image ({reason}"), out.output
+    assert lines[0].endswith("; give a JPEG/PNG file")
 
 
 def test_cli_missing_run_dir(tmp_path):
