@@ -48,6 +48,7 @@ def unreadable(
     fix: str,
     error: type[Exception] = DataError,
     keep: tuple[type[BaseException], ...] = (),
+    catch: tuple[type[Exception], ...] = (Exception,),
 ) -> Iterator[None]:
     """Turn an exception raised while the block decodes ``path`` into one ``error`` line.
 
@@ -65,16 +66,17 @@ def unreadable(
             :class:`~gcnretrieval.errors.RunFailed`).
         keep: further exception classes that are not about the file's content (default
             none), e.g. the accelerator running out of memory.
+        catch: the exception classes that mean damaged content (default ``(Exception,)``:
+            whatever a library's parser raises; a block that runs code of the package as
+            well names the decoding errors only, e.g. ``(UnicodeDecodeError,)``).
     """
     try:
         yield
     except (GcnRetrievalError, RunFailed, MemoryError, *keep):
         raise
-    except OSError as err:
-        if err.errno is not None:
+    except catch as err:
+        if isinstance(err, OSError) and err.errno is not None:
             raise
-        raise error(f"{path} is not a readable {kind} ({_reason(err)}); {fix}") from None
-    except Exception as err:  # noqa: BLE001 - any parser error of the block is damaged content
         raise error(f"{path} is not a readable {kind} ({_reason(err)}); {fix}") from None
 
 

@@ -395,6 +395,22 @@ def test_damaged_data_file_fails_in_one_line(tmp_path, case, main):
     assert not runs.exists() or list(runs.iterdir()) == []
 
 
+def test_binary_word_vector_file_fails_in_one_line(tmp_path, main):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_bytes(bytes(range(256)))
+    recipe = _recipe(tmp_path, _write_npz(tmp_path / "data.npz"))
+    graph = '[graph]\nnode_features = "random"\nnode_feature_dim = 8\n'
+    assert graph in recipe.read_text()
+    recipe.write_text(recipe.read_text().replace(
+        graph, f'[graph]\nnode_features = "glove"\nword_vectors = "{vectors.as_posix()}"\n'))
+    code, stdout, stderr = main(["run", str(recipe), "--out", str(tmp_path / "runs" / "bad")])
+    assert code == 2 and stdout == ""
+    assert stderr.splitlines() == [f"error: {vectors} is not a readable GloVe text file (UnicodeDecodeError: 'utf-8' "
+                                   "codec can't decode byte 0x80 in position 128: invalid start byte); give a UTF-8 "
+                                   "text file with one 'word v1 v2 ...' per line"]
+    assert not (tmp_path / "runs").exists()
+
+
 def test_binary_recipe_fails_in_one_line(tmp_path, main):
     recipe = tmp_path / "recipe.toml"
     recipe.write_bytes(bytes(range(256)))

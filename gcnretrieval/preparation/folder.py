@@ -46,7 +46,7 @@ def _read_rows(table: Path) -> list[tuple[int, dict[str, Any]]]:
                 raise DataError(f"{table} line {number} is not a JSON object with keys file, text, labels")
             rows.append((number, record))
     elif table.suffix.lower() == ".csv":
-        with unreadable(table, kind, fix):  # csv.Error: a malformed file
+        with unreadable(table, kind, fix, catch=(csv.Error,)):
             reader = csv.DictReader(io.StringIO(read_text(table, kind, fix), newline=""))
             absent = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
             if absent:
