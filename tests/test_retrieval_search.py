@@ -251,6 +251,27 @@ def test_cli_damaged_query_image(demo_run, tmp_path, suffix, reason):
     assert lines[0].endswith("; give a JPEG/PNG file")
 
 
+@pytest.mark.parametrize("name, reason", [
+    ("manifest.json", "is not a readable dataset manifest (JSON) (JSONDecodeError: "),
+    ("vocabulary.txt", "is not a readable list (UTF-8 text) (UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff"),
+])
+def test_cli_damaged_dataset_folder_file(tagged_run, name, reason):
+    damaged = tagged_run.parent / "tagged" / name
+    original = damaged.read_bytes()
+    try:
+        if name.endswith(".json"):
+            truncate(damaged)
+        else:
+            damaged.write_bytes(b"\xff\xfe" + original)
+        out = _cli(["search", tagged_run, "--text", "red sky"])
+    finally:
+        damaged.write_bytes(original)
+    assert out.exit_code == 2, out.output
+    lines = out.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {damaged} {reason}"), out.output
+    assert lines[0].endswith("; write the dataset folder again with `gcnretrieval prepare`")
+
+
 def test_cli_missing_run_dir(tmp_path):
     out = _cli(["search", tmp_path / "nope", "--query-id", 0])
     assert out.exit_code != 0 and "does not exist" in out.output

@@ -258,7 +258,8 @@ def load_npy_dir(directory: str | Path, name: str | None = None) -> CrossModalDa
     keys = {p.stem for p in directory.glob("*.npy")}
 
     def get(key: str) -> np.ndarray:
-        return load_npy(directory / f"{key}.npy", mmap_mode="r", fix="write it again with gcnretrieval.data.save_npy_dir")
+        return load_npy(directory / f"{key}.npy", mmap_mode="r",
+                        fix="write it again with gcnretrieval.data.save_npy_dir")
 
     splits = _splits_from_arrays(str(directory), keys, get)
     label_names = [str(v) for v in np.asarray(get("label_names")).tolist()] if "label_names" in keys else None
