@@ -34,10 +34,13 @@ _REASON_CHARS = 160
 
 
 def _reason(err: BaseException) -> str:
+    """``"<exception class>: <first line of its message>"``; a long line is cut after its first
+    sentence, or else at ``_REASON_CHARS`` characters."""
     lines = str(err).strip().splitlines()
     text = lines[0].strip() if lines else ""
     if len(text) > _REASON_CHARS:
-        text = text[: _REASON_CHARS - 3].rstrip() + "..."
+        end = text.find(". ")
+        text = text[: end + 1] if 0 < end < _REASON_CHARS else text[: _REASON_CHARS - 3].rstrip() + "..."
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 

@@ -18,6 +18,9 @@ def test_a_parser_error_becomes_one_line_with_the_first_line_of_its_message(tmp_
     with pytest.raises(DataError) as err, unreadable(path, "thing", "make another"):
         raise ValueError("x" * 500)
     assert str(err.value) == f"{path} is not a readable thing (ValueError: {'x' * 157}...); make another"
+    with pytest.raises(DataError) as err, unreadable(path, "thing", "make another"):
+        raise ValueError("The first sentence. " + "y" * 200)
+    assert str(err.value) == f"{path} is not a readable thing (ValueError: The first sentence.); make another"
 
 
 def test_the_system_refusing_a_file_and_errors_of_the_package_pass_through(tmp_path):
