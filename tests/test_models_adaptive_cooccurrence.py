@@ -127,3 +127,8 @@ def test_bad_options():
         AdaptiveCooccurrenceGraph(prior_graph(), lr_scale=0.0)
     with pytest.raises(GraphError):
         AdaptiveCooccurrenceGraph(object())
+
+
+def test_checkpoints_hold_the_learned_tensors_not_the_prior():
+    graph = AdaptiveCooccurrenceGraph(prior_graph())
+    assert set(graph.state_dict()) == {"x", "residual"}

@@ -91,9 +91,10 @@ class AdaptiveCooccurrenceGraph(nn.Module):
         if (prior < 0).any():
             raise GraphError("the prior label graph has negative edge weights; build it with "
                              "gcnretrieval.build_label_graph")
-        self.register_buffer("prior_adjacency", prior)
+        # like StaticLabelGraph's, the prior is rebuilt from the training data, never loaded from a checkpoint
+        self.register_buffer("prior_adjacency", prior, persistent=False)
         self.x = nn.Parameter(static.x.clone(), requires_grad=train_node_features)
-        self.register_buffer("initial_features", static.x.clone())
+        self.register_buffer("initial_features", static.x.clone(), persistent=False)
         self.residual = nn.Parameter(torch.empty(c, c, dtype=prior.dtype, device=prior.device))
         self.reset_parameters()
 
