@@ -13,7 +13,11 @@ from gcnretrieval.losses import (
     CircleLoss,
     CircleSoftLoss,
     ClassificationLoss,
+    CrossModalTripletLoss,
+    FrobeniusRegularization,
+    LabelPredictionLoss,
     LossTerm,
+    ModalityClassificationLoss,
     Objective,
     SoftContrastiveLoss,
     adversarial_loss,
@@ -25,7 +29,7 @@ from gcnretrieval.losses import (
 
 @dataclass
 class StandInOutput:
-    """The fields of the model's CrossModalOutput that the losses read."""
+    """The fields of the model outputs that the losses read (CrossModalOutput's, then ACMROutput's)."""
 
     image_embedding: torch.Tensor
     text_embedding: torch.Tensor
@@ -35,6 +39,11 @@ class StandInOutput:
     image_fake_logits: torch.Tensor
     text_fake_logits: torch.Tensor
     text_real_logits: torch.Tensor
+    image_label_logits: torch.Tensor
+    text_label_logits: torch.Tensor
+    image_modality_logits: torch.Tensor
+    text_modality_logits: torch.Tensor
+    projector_weights: tuple[torch.Tensor, ...]
 
 
 def make_output(n=8, d=6, c=4, seed=0, dtype=torch.float64):
@@ -52,6 +61,11 @@ def make_output(n=8, d=6, c=4, seed=0, dtype=torch.float64):
         image_fake_logits=leaf(n, 2),
         text_fake_logits=leaf(n, 2),
         text_real_logits=leaf(n, 2),
+        image_label_logits=leaf(n, c),
+        text_label_logits=leaf(n, c),
+        image_modality_logits=leaf(n, 2),
+        text_modality_logits=leaf(n, 2),
+        projector_weights=(leaf(d, 5), leaf(d, 3)),
     )
     labels = (torch.rand(n, c, generator=gen) < 0.35).to(dtype)
     labels[0, 0] = labels[1, 0] = 1.0  # at least one positive pair
@@ -252,7 +266,8 @@ def test_bad_options_raise_one_clear_error():
 
 # --- contract: every loss term --------------------------------------------------------------
 
-TERMS = [CircleLoss, SoftContrastiveLoss, CircleSoftLoss, ClassificationLoss, AdversarialLoss]
+TERMS = [CircleLoss, SoftContrastiveLoss, CircleSoftLoss, ClassificationLoss, AdversarialLoss, CrossModalTripletLoss,
+         LabelPredictionLoss, ModalityClassificationLoss, FrobeniusRegularization]
 
 
 def test_the_terms_are_every_loss_term_of_the_package():
@@ -270,7 +285,9 @@ def test_every_term_has_the_uniform_signature(cls):
     value = term(output, labels)
     assert value.dim() == 0 and torch.isfinite(value)
     value.backward()
-    assert any(getattr(output, f).grad is not None for f in StandInOutput.__dataclass_fields__)
+    leaves = [getattr(output, f) for f in StandInOutput.__dataclass_fields__]
+    leaves = [x for leaf in leaves for x in (leaf if isinstance(leaf, tuple) else (leaf,))]
+    assert any(x.grad is not None for x in leaves)
     term.reset_parameters()
 
 
