@@ -106,3 +106,10 @@ def test_bad_inputs_raise_one_clear_error():
         AdjacencySupervisionLoss(num_draws=0)
     with pytest.raises(DataError, match="adjacency"):
         AdjacencySupervisionLoss()(object(), torch.zeros(2, 3))
+
+
+def test_half_precision_adjacency_computes_in_float32():
+    adjacency, prior, masks = random_case(seed=8, dtype=torch.float32)
+    value = adjacency_supervision_loss(adjacency.bfloat16(), prior, masks)
+    assert value.dtype == torch.float32
+    assert value.item() == pytest.approx(reference(adjacency.bfloat16().float(), prior, masks), rel=1e-5)

@@ -127,3 +127,15 @@ def test_bad_inputs_raise_one_clear_error():
         pairwise_likelihood_loss(image, text, labels, similarity="cosine")
     with pytest.raises(ConfigError, match="scale"):
         PairwiseLikelihoodLoss(scale=0.0)
+
+
+def test_half_precision_and_autocast_compute_in_float32():
+    image, text, labels = random_batch(seed=10, dtype=torch.float32)
+    ref = reference(image, text, labels)
+    value = pairwise_likelihood_loss(image.bfloat16(), text.bfloat16(), labels)
+    assert value.dtype == torch.float32
+    assert value.item() == pytest.approx(reference(image.bfloat16().float(), text.bfloat16().float(), labels),
+                                         rel=1e-5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        value = pairwise_likelihood_loss(image, text, labels)
+    assert value.dtype == torch.float32 and value.item() == pytest.approx(ref, rel=1e-5)

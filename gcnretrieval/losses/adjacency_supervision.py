@@ -10,6 +10,7 @@ from gcnretrieval.checks import check_positive_int
 from gcnretrieval.errors import DataError
 from gcnretrieval.losses._checks import check_positive, check_unit_interval, require_field
 from gcnretrieval.losses.base import LossTerm
+from gcnretrieval.losses.pair_kernels import upcast
 
 
 def adjacency_supervision_loss(adjacency: Tensor, prior: Tensor, negatives: Tensor, cap: float = 0.5) -> Tensor:
@@ -48,6 +49,7 @@ def adjacency_supervision_loss(adjacency: Tensor, prior: Tensor, negatives: Tens
         shape = tuple(negatives.shape) if isinstance(negatives, Tensor) else type(negatives).__name__
         raise DataError(f"negatives must be a (C, C) mask or a (K, C, C) stack of masks with C = "
                         f"{adjacency.size(0)}, got {shape}")
+    adjacency = upcast(adjacency)  # float16 / bfloat16 in float32
     masks = negatives.to(adjacency.dtype)
     if masks.dim() == 2:
         masks = masks.unsqueeze(0)

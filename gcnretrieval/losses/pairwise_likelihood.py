@@ -8,6 +8,7 @@ from torch import Tensor
 
 from gcnretrieval.losses._checks import check_choice, check_embedding_pair, check_positive, require_field
 from gcnretrieval.losses.base import LossTerm
+from gcnretrieval.losses.pair_kernels import autocast_off, upcast
 
 Similarity = Literal["count", "binary"]
 
@@ -31,7 +32,8 @@ def pairwise_likelihood_loss(
     with :math:`S = Y Y^\top` (``similarity = "count"``: the number of labels the two
     samples share, as in the public code of DSCMR and ALGCN) or
     :math:`S_{ij} = \mathbb{1}[\mathbf{y}_i^\top \mathbf{y}_j > 0]` (``"binary"``: the
-    DSCMR paper's "share a label" indicator). The softplus is computed stably.
+    DSCMR paper's "share a label" indicator). The softplus is computed stably. float16 and
+    bfloat16 embeddings are computed in float32, with autocast off.
 
     Args:
         image: common-space image embeddings :math:`\mathbf{v}`.
@@ -49,6 +51,12 @@ def pairwise_likelihood_loss(
     check_choice("similarity", similarity, ("count", "binary"))
     check_positive("scale", scale)
     check_positive("eps", eps)
+    with autocast_off(image.device):
+        return _pairwise_likelihood(upcast(image), upcast(text), labels, similarity, scale, eps)
+
+
+def _pairwise_likelihood(image: Tensor, text: Tensor, labels: Tensor, similarity: str, scale: float,
+                         eps: float) -> Tensor:
     y = labels.to(image.dtype)
     s = y @ y.T
     if similarity == "binary":
