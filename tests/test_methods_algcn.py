@@ -10,7 +10,7 @@ import torch.nn.functional as F
 import gcnretrieval
 from gcnretrieval.errors import ConfigError
 from gcnretrieval.graphs import build_label_graph
-from gcnretrieval.losses import adjacency_supervision_loss, classification_loss, pairwise_likelihood_loss
+from gcnretrieval.losses import adjacency_supervision_loss, classification_loss, common_space_discrimination_loss
 from gcnretrieval.methods import METHODS, apply_method
 from gcnretrieval.methods.algcn import PAPER, ALGCNModel, ALGCNObjective
 from gcnretrieval.models.registry import MODELS
@@ -79,7 +79,7 @@ def test_objective_is_the_weighted_sum_of_its_terms():
     torch.manual_seed(5)
     masks = torch.stack([torch.bernoulli(torch.full_like(out.adjacency, 0.2)) for _ in range(2)])
     cla = classification_loss(out.image_label_scores, out.text_label_scores, y)
-    pair = pairwise_likelihood_loss(out.image_embedding, out.text_embedding, y)
+    pair = common_space_discrimination_loss(out.image_embedding, out.text_embedding, y, similarity="count")
     sup = adjacency_supervision_loss(out.adjacency, out.prior_adjacency, masks)
     assert set(parts) == set(ALGCNObjective.parts)
     assert total.item() == pytest.approx((cla + 0.3 * pair + 0.7 * sup).item(), rel=1e-12)

@@ -18,8 +18,8 @@ Objective.
     \mathcal{L} = \mathcal{L}_{cla} + \alpha\,\mathcal{L}_{pair} + \beta\,\mathcal{L}_{sup}
 
 with :func:`~gcnretrieval.losses.classification_loss` (per-sample Euclidean norm),
-:func:`~gcnretrieval.losses.pairwise_likelihood_loss` (over the image-image, image-text and
-text-text pairs) and the self-supervision of :math:`\hat{A}` by the prior,
+:func:`~gcnretrieval.losses.common_space_discrimination_loss` (DSCMR's pairwise likelihood of
+the label similarities under half the cosine, over the image-text, image-image and text-text pairs) and the self-supervision of :math:`\hat{A}` by the prior,
 :func:`~gcnretrieval.losses.adjacency_supervision_loss` (three Bernoulli(0.2) masks of
 sampled pairs, one per GCN layer in the code), :math:`\alpha = 0.2`, :math:`\beta = 0.5`.
 
@@ -49,7 +49,9 @@ is the specification, with these differences, each an option where it matters:
   files are the alternative. We use the toolkit's word vectors, frozen as in the code when
   it is given them (``model.train_node_features = true`` trains them).
 - Label similarity in :math:`\mathcal{L}_{pair}`: :math:`S = YY^\top` (shared-label
-  counts) as in the code; ``loss.similarity = "binary"`` is DSCMR's "share a label".
+  counts) as in the code; ``loss.similarity = "shared"`` is DSCMR's "share a label".
+- Cosines in :math:`\mathcal{L}_{pair}`: each norm floored at 1e-12, where the code clamps
+  the product of norms at 1e-6 (they differ only for near-zero embeddings).
 - Initialisation: PyG's Glorot for the GCN weights and the head (zero head bias), where the
   code draws :math:`\mathcal{U}(\pm 1/\sqrt{d})` and uses ``nn.Linear``'s default.
 - Label scores: ``cosine_scores`` floors each norm at 1e-8; the code adds 1e-6 to the
@@ -67,8 +69,8 @@ from torch_geometric.data import Data
 from gcnretrieval.checks import check_non_negative, check_positive_int
 from gcnretrieval.encoders import build_encoder
 from gcnretrieval.errors import ConfigError, DataError
-from gcnretrieval.losses import AdjacencySupervisionLoss, ClassificationLoss, PairwiseLikelihoodLoss
-from gcnretrieval.losses.pairwise_likelihood import Similarity
+from gcnretrieval.losses import AdjacencySupervisionLoss, ClassificationLoss, CommonSpaceDiscriminationLoss
+from gcnretrieval.losses.common_space_discrimination import SimilarityKind
 from gcnretrieval.losses.registry import MethodObjective, register_objective
 from gcnretrieval.methods.base import Method, register_method
 from gcnretrieval.models import AdaptiveCooccurrenceGraph, Projector, cosine_scores
@@ -222,9 +224,10 @@ class ALGCNObjective(MethodObjective):
     r"""ALGCN's objective: :math:`\mathcal{L}_{cla} + \alpha\,\mathcal{L}_{pair} + \beta\,\mathcal{L}_{sup}`.
 
     Args:
-        alpha (float): weight of the pairwise likelihood loss. (default: ``0.2``)
+        alpha (float): weight of the common-space pairwise likelihood loss. (default: ``0.2``)
         beta (float): weight of the adjacency self-supervision. (default: ``0.5``)
-        similarity (str): ``"count"`` or ``"binary"`` label similarity. (default: ``"count"``)
+        similarity (str): ``"count"`` (the code's) or ``"shared"`` label similarity.
+            (default: ``"count"``)
         negative_ratio (float): Bernoulli rate of the sampled pairs. (default: ``0.2``)
         num_draws (int): masks drawn per step. (default: ``3``)
         transpose_prior (bool): the code's orientation of the target. (default: ``False``)
@@ -236,7 +239,7 @@ class ALGCNObjective(MethodObjective):
         self,
         alpha: float = PAPER["loss.alpha"],
         beta: float = PAPER["loss.beta"],
-        similarity: Similarity = "count",
+        similarity: SimilarityKind = "count",
         negative_ratio: float = PAPER["loss.negative_ratio"],
         num_draws: int = PAPER["loss.num_draws"],
         transpose_prior: bool = False,
@@ -245,7 +248,7 @@ class ALGCNObjective(MethodObjective):
         self.alpha = check_non_negative("alpha", alpha)
         self.beta = check_non_negative("beta", beta)
         self.classification = ClassificationLoss()
-        self.pairwise = PairwiseLikelihoodLoss(similarity=similarity)
+        self.pairwise = CommonSpaceDiscriminationLoss(similarity=similarity)
         self.supervision = AdjacencySupervisionLoss(negative_ratio=negative_ratio, num_draws=num_draws,
                                                     transpose_prior=transpose_prior)
 
