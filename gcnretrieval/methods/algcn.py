@@ -18,8 +18,9 @@ Objective.
     \mathcal{L} = \mathcal{L}_{cla} + \alpha\,\mathcal{L}_{pair} + \beta\,\mathcal{L}_{sup}
 
 with :func:`~gcnretrieval.losses.classification_loss` (per-sample Euclidean norm),
-:func:`~gcnretrieval.losses.common_space_discrimination_loss` (DSCMR's pairwise likelihood of
-the label similarities under half the cosine, over the image-text, image-image and text-text pairs) and the self-supervision of :math:`\hat{A}` by the prior,
+:func:`~gcnretrieval.losses.common_space_discrimination_loss` (DSCMR's pairwise likelihood
+of the label similarities under half the cosine, over the image-text, image-image and
+text-text pairs) and the self-supervision of :math:`\hat{A}` by the prior,
 :func:`~gcnretrieval.losses.adjacency_supervision_loss` (three Bernoulli(0.2) masks of
 sampled pairs, one per GCN layer in the code), :math:`\alpha = 0.2`, :math:`\beta = 0.5`.
 
