@@ -9,6 +9,7 @@ import torch
 
 from gcnretrieval.errors import ConfigError, DataError
 from gcnretrieval.losses import (
+    AdjacencySupervisionLoss,
     AdversarialLoss,
     CircleLoss,
     CircleSoftLoss,
@@ -32,7 +33,8 @@ from gcnretrieval.losses import (
 
 @dataclass
 class StandInOutput:
-    """The fields of the model outputs that the losses read (CrossModalOutput's, then ACMROutput's)."""
+    """The fields of the model outputs that the losses read (CrossModalOutput's, then ACMROutput's, then
+    ALGCNOutput's)."""
 
     image_embedding: torch.Tensor
     text_embedding: torch.Tensor
@@ -47,6 +49,8 @@ class StandInOutput:
     image_modality_logits: torch.Tensor
     text_modality_logits: torch.Tensor
     projector_weights: tuple[torch.Tensor, ...]
+    adjacency: torch.Tensor
+    prior_adjacency: torch.Tensor
 
 
 def make_output(n=8, d=6, c=4, seed=0, dtype=torch.float64):
@@ -69,6 +73,8 @@ def make_output(n=8, d=6, c=4, seed=0, dtype=torch.float64):
         image_modality_logits=leaf(n, 2),
         text_modality_logits=leaf(n, 2),
         projector_weights=(leaf(d, 5), leaf(d, 3)),
+        adjacency=leaf(c, c),
+        prior_adjacency=(torch.rand(c, c, generator=gen) < 0.4).to(dtype),
     )
     labels = (torch.rand(n, c, generator=gen) < 0.35).to(dtype)
     labels[0, 0] = labels[1, 0] = 1.0  # at least one positive pair
@@ -270,6 +276,7 @@ def test_bad_options_raise_one_clear_error():
 # --- contract: every loss term --------------------------------------------------------------
 
 TERMS = [
+    AdjacencySupervisionLoss,
     AdversarialLoss,
     CircleLoss,
     CircleSoftLoss,

@@ -5,6 +5,7 @@ the composite objectives.
 Every term is an ``nn.Module`` with one call signature, ``term(output, labels) -> Tensor``
 (see :class:`LossTerm`), with public functional forms.
 """
+from gcnretrieval.losses.adjacency_supervision import AdjacencySupervisionLoss, adjacency_supervision_loss
 from gcnretrieval.losses.adversarial import AdversarialLoss, adversarial_loss
 from gcnretrieval.losses.base import LossTerm
 from gcnretrieval.losses.circle import CircleLoss, circle_loss
@@ -23,6 +24,7 @@ from gcnretrieval.losses.soft_contrastive import KAPPA, SoftContrastiveLoss, sof
 from gcnretrieval.losses.triplet import CrossModalTripletLoss, cross_modal_triplet_loss
 
 __all__ = [
+    "AdjacencySupervisionLoss",
     "AdversarialLoss",
     "CONDITIONS",
     "CircleLoss",
@@ -39,6 +41,7 @@ __all__ = [
     "ModalityInvarianceLoss",
     "Objective",
     "SoftContrastiveLoss",
+    "adjacency_supervision_loss",
     "adversarial_loss",
     "circle_loss",
     "classification_loss",

@@ -6,6 +6,7 @@ importing this package registers them all (and their models and objectives).
 from gcnretrieval.methods.base import METHODS, Method, apply_method, available_methods, register_method
 # one line per method module (registration on import)
 from gcnretrieval.methods import acmr  # noqa: F401
+from gcnretrieval.methods import algcn  # noqa: F401
 from gcnretrieval.methods import classical  # noqa: F401
 from gcnretrieval.methods import dscmr  # noqa: F401
 from gcnretrieval.methods import l2gcn  # noqa: F401
