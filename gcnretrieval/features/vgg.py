@@ -96,7 +96,8 @@ class VGG19Featurizer:
                 raise DataError(
                     f"VGG19 weights not found at {path}: download {vgg19_weights_url()} to "
                     f"{default_vgg19_weights_path()} (or pass the file with --weights / weights=PATH), "
-                    "or use the histogram features (--features histogram)"
+                    "or use the EfficientNet-Lite0 features, whose ImageNet weights ship with the package "
+                    "and need no download (--features efficientnet-lite0)"
                 )
             try:
                 state = torch.load(path, map_location="cpu", weights_only=True)
