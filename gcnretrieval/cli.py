@@ -179,7 +179,8 @@ def run_command(recipe: str, overrides: tuple[str, ...], out: str | None, name: 
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return
     click.echo(f"run directory: {result.run_dir}")
-    click.echo(f"selected epoch {result.selected_epoch} (on {result.selected_on}), {result.steps_trained} steps trained")
+    click.echo(f"selected epoch {result.selected_epoch} (on {result.selected_on}, {result.selection_pairs} pairs), "
+               f"{result.steps_trained} steps trained, batch {result.config.train.batch_size}")
     if result.selection_note:
         click.echo(f"note: {result.selection_note}")
     if result.still_improving:

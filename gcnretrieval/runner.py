@@ -45,12 +45,14 @@ class RunResult:
     still_improving: bool = False
     selection_note: str | None = None
     steps_trained: int | None = None
+    selection_pairs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``final_metrics.json`` plus the run directory."""
         return {"run_dir": str(self.run_dir), "test": dict(self.test), "selected_epoch": self.selected_epoch,
                 "selected_on": self.selected_on, "still_improving": self.still_improving,
-                "selection_note": self.selection_note, "steps_trained": self.steps_trained}
+                "selection_note": self.selection_note, "steps_trained": self.steps_trained,
+                "selection_pairs": self.selection_pairs}
 
 
 def run(
@@ -170,7 +172,7 @@ def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> 
     if final["still_improving"]:
         log.warning(STILL_IMPROVING)
     return RunResult(run_dir.path, test, final["selected_epoch"], final["selected_on"], trainer.history, config,
-                     final["still_improving"], trainer.selection_note, trainer.step)
+                     final["still_improving"], trainer.selection_note, trainer.step, final["selection_pairs"])
 
 
 def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[str, Any]]) -> str:
