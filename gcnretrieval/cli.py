@@ -97,9 +97,14 @@ def graph_command(dataset: str, threshold: float, kind: str, plot_path: str | No
     """Summarise the label graph of a shipped vocabulary (mirflickr, nuswide, mscoco, voc) or of a
     bundled dataset (mirflickr-mini: counts over its training pairs)."""
     from gcnretrieval.data import available_bundled, bundled_label_vocabulary
-    from gcnretrieval.graphs import load_label_vocabulary, plot_label_graph, summarize_label_graph
+    from gcnretrieval.errors import UnknownNameError, did_you_mean
+    from gcnretrieval.graphs import (available_label_vocabularies, load_label_vocabulary, plot_label_graph,
+                                     summarize_label_graph)
 
     bundled = dataset.lower() in available_bundled()
+    known = [*available_label_vocabularies(), *available_bundled()]
+    if not bundled and dataset.lower() not in known:
+        raise UnknownNameError(did_you_mean("label graph", dataset, known))
     vocabulary = bundled_label_vocabulary(dataset.lower()) if bundled else load_label_vocabulary(dataset)
     data = vocabulary.build_graph(kind=kind, threshold=threshold)
     counted = f"{vocabulary.num_images} training pairs" if bundled else f"{vocabulary.num_images} images"

@@ -275,3 +275,10 @@ def test_a_summary_of_one_seed_says_seed_not_seeds(tmp_path):
         write_summary(tmp_path, "s", "T", {"seeds": seeds}, [], ["method"], "table", [])
         text = (tmp_path / "s.md").read_text()
         assert wording in text and (len(seeds) > 1 or "over seeds" not in text)
+
+
+def test_an_unknown_graph_name_lists_the_bundled_dataset_too():
+    result = CliRunner().invoke(cli, ["graph", "mirflickr-min"])
+    assert result.exit_code == 2
+    assert "unknown label graph 'mirflickr-min' — did you mean 'mirflickr-mini'? choices: mirflickr, mirflickr-mini, " \
+           "mscoco, nuswide, voc" in result.output
