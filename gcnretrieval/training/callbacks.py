@@ -64,7 +64,8 @@ class BestEpoch(Callback):
             best = max(trainer.best_score, -math.inf if score is None else score)
             reason = cannot_rank(len(trainer.selection_split), best)
             if reason is not None:
-                trainer.selection_note = f"{reason}: the last epoch is selected and early stopping is off"
+                trainer.selection_note = (f"{reason}: the last epoch is selected and early stopping is off, so the run "
+                                          "trains its whole budget (train.epochs or train.steps)")
                 log.warning("epoch %d: %s", row["epoch"], trainer.selection_note)
         if trainer.selection_note is not None:
             row["selected"] = score is not None
