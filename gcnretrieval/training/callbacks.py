@@ -86,16 +86,16 @@ class MetricsLog(Callback):
 
 
 class Checkpoints(Callback):
-    """``checkpoints/last.pt`` after every epoch, ``checkpoints/best.pt`` after a selected one."""
+    """``checkpoints/last.pt`` after every epoch (everything ``--resume`` needs), and
+    ``checkpoints/best.pt`` after a selected one (the weights only: :meth:`Trainer.weights_state`)."""
 
     def __init__(self, run_dir: RunDirectory) -> None:
         self.run_dir = run_dir
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        state = trainer.state_dict()
         if row.get("selected"):
-            self.run_dir.save_checkpoint("best", state)
-        self.run_dir.save_checkpoint("last", state)
+            self.run_dir.save_checkpoint("best", trainer.weights_state())
+        self.run_dir.save_checkpoint("last", trainer.state_dict())
 
 
 class ProgressBar(Callback):
