@@ -32,10 +32,14 @@ LOCK_FILE = ".lock"
 
 def current_command() -> str:
     """The command line of this process, as a user would type it again."""
-    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
-    if program in ("gcnretrieval", "__main__.py"):
-        program = "gcnretrieval"
-    return shlex.join([program, *sys.argv[1:]])
+    first = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("python")
+    if first.name == "__main__.py":  # python -m PACKAGE
+        program = ["gcnretrieval"] if first.parent.name == "gcnretrieval" else ["python", "-m", first.parent.name]
+    elif first.name == "-c":
+        program = ["python", "-c", "..."]
+    else:
+        program = [first.name]
+    return shlex.join([*program, *sys.argv[1:]])
 
 
 def holder(folder: str | Path) -> dict[str, Any] | None:

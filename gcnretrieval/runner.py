@@ -144,23 +144,23 @@ def _megabytes(size: int) -> str:
 
 
 def _write_failure(err: OSError, run_dir: RunDirectory, trainer: Trainer) -> WriteFailed:
-    """One line: the file that could not be written, why, what a run needs, what was left behind."""
-    resume_bytes, weights_bytes = trainer.checkpoint_bytes()
-    what = f"cannot write {err.filename or run_dir.path}: {err.strerror or err}"
-    if err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        # while a checkpoint is saved the previous one still exists: two resume states and the selected weights
-        need = (f"this run needs about {_megabytes(2 * resume_bytes + weights_bytes + 2**20)} free while it trains "
-                f"and keeps {_megabytes(weights_bytes)} once finished")
-    else:
-        need = "choose a folder this user can write"
+    """One line: the file that could not be written, why, what a run needs, what was left behind, what to do."""
+    problem = f"cannot write {err.filename or run_dir.path}: {err.strerror or err}"
+    space = err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    if space:
+        # while last.pt is saved the previous one still exists: two resume states and the selected weights
+        resume_bytes, weights_bytes = trainer.checkpoint_bytes()
+        problem += (f"; this run needs about {_megabytes(2 * resume_bytes + weights_bytes + 2**20)} free while it "
+                    f"trains and keeps {_megabytes(weights_bytes)} once finished")
+    fix = "free space" if space else "make it writable"
     if run_dir.checkpoint_path("last").is_file():
-        left = f"{run_dir.path} keeps the epochs saved so far"
-        advice = "free space, then run it again with --resume to continue"
+        problem += f"; {run_dir.path} keeps the epochs saved so far"
+        advice = f"{fix}, then run it again with --resume to continue"
     elif run_dir.path.exists():
-        left, advice = f"{run_dir.path} was left as it was", "free space and run again"
+        problem, advice = f"{problem}; {run_dir.path} was left as it was", f"{fix} and run again"
     else:
-        left, advice = "nothing was written", "free space or choose another --out, and run again"
-    return WriteFailed(f"{what}; {need}; {left}", advice)
+        problem, advice = f"{problem}; nothing was written", f"{fix} or choose another --out, and run again"
+    return WriteFailed(problem, advice)
 
 
 def _resolve(config: Config, path: Path, resume: bool, lock: FolderLock) -> Config:
