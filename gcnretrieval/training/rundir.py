@@ -188,12 +188,18 @@ class RunDirectory:
         the serialiser's ``RuntimeError``; the previous checkpoint of that name is left as it was."""
         buffer = io.BytesIO()
         torch.save(state, buffer)
-        with atomic_path(self.checkpoint_path(name)) as tmp:
-            with tmp.open("wb") as handle:
-                handle.write(buffer.getbuffer())
-                handle.flush()
-                os.fsync(handle.fileno())
-        return self.checkpoint_path(name)
+        path = self.checkpoint_path(name)
+        try:
+            with atomic_path(path) as tmp:
+                with tmp.open("wb") as handle:
+                    handle.write(buffer.getbuffer())
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except OSError as err:
+            if err.filename is None:  # a failed write() names no file
+                raise OSError(err.errno, err.strerror, str(path)) from None
+            raise
+        return path
 
     def drop_resume_state(self) -> None:
         """Delete ``checkpoints/last.pt`` (a finished run that does not keep it)."""
