@@ -275,8 +275,8 @@ def run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
         lock.release()
 
 
-def _run_study(folder: Path, method: str, config: Config, space: list[SearchKey], objective: Callable[[Any, int], float],
-               trials: int, pruner: Any, options: Mapping[str, Any] | None, timeout: float | None,
+def _run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
+               objective: Callable[[Any, int], float], trials: int, pruner: Any, options: Mapping[str, Any] | None, timeout: float | None,
                callback: Callable[[int, int, dict[str, Any]], None] | None, lock: FolderLock) -> StudyResult:
     import optuna
 
