@@ -25,7 +25,7 @@ from typing import Any
 
 from gcnretrieval.errors import FolderBusy
 
-__all__ = ["FolderLock", "current_command", "holder"]
+__all__ = ["FolderLock", "busy_message", "current_command", "holder"]
 
 LOCK_FILE = ".lock"
 
@@ -98,7 +98,6 @@ class FolderLock:
                  advice: str = "wait for it to finish, or stop that process") -> None:
         self.folder, self.what, self.advice = Path(folder), what, advice
         self._fd: int | None = None
-        self._path: Path | None = None
 
     @property
     def held(self) -> bool:
@@ -130,7 +129,7 @@ class FolderLock:
             if same:
                 break
             os.close(fd)
-        self._fd, self._path = fd, path
+        self._fd = fd
         try:
             record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "command": current_command(),
                                  "since": time.time()}).encode("utf-8")

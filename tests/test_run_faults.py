@@ -149,6 +149,21 @@ def test_a_second_compare_on_the_same_folder_names_the_first_and_the_command(tmp
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["sweep", "tune"])
+def test_a_locked_sweep_or_tuning_folder_stops_before_training(tmp_path, command, monkeypatch):
+    out = tmp_path / command
+    out.mkdir()
+    trained = []
+    monkeypatch.setattr(Trainer, "fit", lambda self, *args, **kwargs: trained.append(1))
+    with FolderLock(out, "experiment folder", gcnretrieval.experiments.cells.BUSY_ADVICE):
+        with pytest.raises(FolderBusy, match=f"folder {out} is in use by pid {os.getpid()} .* continues it"):
+            if command == "sweep":
+                gcnretrieval.sweep(TINY_COMPARE, ["loss.alpha=0.5,1.0"], out=out)
+            else:
+                gcnretrieval.tune(TINY_COMPARE, 1, out=out)
+    assert trained == [] and list(out.iterdir()) == []
+
+
 # -- a full or read-only disk -----------------------------------------------------------------------------------
 
 
