@@ -236,7 +236,7 @@ def test_resume_refuses_other_changes(tmp_path):
 
 
 def test_a_finished_run_without_its_resume_state_says_how_to_keep_it(tmp_path, main):
-    gcnretrieval.run(DEMO, _overrides(), out=tmp_path / "r")
+    gcnretrieval.run(DEMO, _overrides(), out=tmp_path / "r", progress=False)
     before = _snapshot(tmp_path / "r")
     code, stdout, stderr = main(["run", str(DEMO), "--out", str(tmp_path / "r"), "--resume",
                                  *_sets(*TINY, "train.epochs=2")])
