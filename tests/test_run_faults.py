@@ -193,7 +193,7 @@ def test_a_full_disk_before_the_first_checkpoint_is_one_line_and_leaves_nothing(
     lines = stderr.splitlines()
     assert lines[:-1] == [line for line in lines[:-1] if ": epoch 1/1: " in line]  # progress lines only
     error = lines[-1]
-    assert error.startswith(f"error: cannot write {out / 'checkpoints' / 'best.pt'}: No space left on device; "
+    assert error.startswith(f"error: cannot write {out / 'checkpoints' / 'last.pt'}: No space left on device; "
                             "this run needs about ")
     assert " MB free while it trains and keeps " in error
     assert error.endswith("; nothing was written; free space or choose another --out, and run again")
@@ -257,6 +257,34 @@ def test_a_full_disk_later_leaves_a_directory_resume_continues(tmp_path, main, m
     assert strip(resumed.history) == strip(straight.history)
     assert resumed.test == straight.test
     assert [json.loads(line)["epoch"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+def test_a_run_stopped_between_its_two_checkpoints_keeps_its_selected_weights(tmp_path, monkeypatch):
+    # 12 labels and the 40 test pairs for selection: every epoch of the three improves on the last
+    deterministic = _overrides("train.deterministic=true", "train.epochs=3", "data.synthetic.num_labels=12",
+                               "eval.select_on=test")
+    straight = gcnretrieval.run(DEMO, deterministic, out=tmp_path / "straight", progress=False)
+    assert straight.history[1]["selected"]  # epoch 2 is selected: its best.pt is the save that fails
+    original = RunDirectory.save_checkpoint
+
+    def save(self, name, state):
+        if name == "best" and state["epoch"] == 2:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(self.checkpoint_path(name)))
+        return original(self, name, state)
+
+    monkeypatch.setattr(RunDirectory, "save_checkpoint", save)
+    out = tmp_path / "r"
+    with pytest.raises(WriteFailed, match="best.pt: No space left on device"):
+        gcnretrieval.run(DEMO, deterministic, out=out, progress=False)
+    assert torch.load(out / "checkpoints" / "last.pt", weights_only=True)["best_epoch"] == 2
+    assert torch.load(out / "checkpoints" / "best.pt", weights_only=True)["epoch"] == 1
+    monkeypatch.undo()
+    resumed = gcnretrieval.run(DEMO, {**deterministic, "train.epochs": 2}, out=out, resume=True, progress=False)
+    assert resumed.selected_epoch == 2  # best.pt was written again from last.pt's weights
+    best = torch.load(out / "checkpoints" / "best.pt", weights_only=True)
+    assert best["epoch"] == 2
+    two = gcnretrieval.run(DEMO, {**deterministic, "train.epochs": 2}, out=tmp_path / "two", progress=False)
+    assert resumed.test == two.test
 
 
 def test_a_half_written_metrics_line_does_not_survive_resume(tmp_path, monkeypatch):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from gcnretrieval.errors import ConfigError, RunFailed
 from gcnretrieval.training.rundir import RunDirectory
 
 if TYPE_CHECKING:
@@ -87,16 +88,30 @@ class MetricsLog(Callback):
 
 
 class Checkpoints(Callback):
-    """``checkpoints/last.pt`` after every epoch (everything ``--resume`` needs), and
-    ``checkpoints/best.pt`` after a selected one (the weights only: :meth:`Trainer.weights_state`)."""
+    """``checkpoints/last.pt`` after every epoch (everything ``--resume`` needs), then
+    ``checkpoints/best.pt`` after a selected one (the weights only: :meth:`Trainer.weights_state`).
+
+    A run stopped between the two (a full disk, a crash) has a ``last.pt`` whose selected epoch
+    is its own epoch and an older ``best.pt``: on resume, ``best.pt`` is written again from
+    ``last.pt``'s weights, so the selected weights are never lost."""
 
     def __init__(self, run_dir: RunDirectory) -> None:
         self.run_dir = run_dir
 
+    def on_fit_start(self, trainer: Trainer) -> None:
+        if trainer.best_epoch is None or trainer.best_epoch != trainer.epoch:
+            return
+        try:
+            saved = self.run_dir.load_checkpoint("best")["epoch"]
+        except (ConfigError, RunFailed):  # absent or unreadable: written again below
+            saved = None
+        if saved != trainer.best_epoch:
+            self.run_dir.save_checkpoint("best", trainer.weights_state())
+
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        self.run_dir.save_checkpoint("last", trainer.state_dict())
         if row.get("selected"):
             self.run_dir.save_checkpoint("best", trainer.weights_state())
-        self.run_dir.save_checkpoint("last", trainer.state_dict())
 
 
 class ProgressBar(Callback):
