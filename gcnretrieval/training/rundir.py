@@ -107,12 +107,13 @@ class RunDirectory:
                     (staging / name).mkdir()
                 if lock is not None:
                     lock.acquire(staging)
-        except OSError:
+        except OSError as err:
             if lock is not None:
                 lock.release()
             if Path(path).exists():
                 cls.check_free(path)  # it appeared meanwhile
-            raise
+            # name the run directory, not the staging folder the user never asked for
+            raise OSError(err.errno, err.strerror, str(path)) from None
         return cls(path)
 
     @classmethod
