@@ -142,7 +142,7 @@ def test_a_selection_on_the_last_epoch_says_train_longer(tmp_path, monkeypatch):
 def test_a_resumed_run_continues_on_the_schedule_of_its_new_length(tmp_path):
     recipe = _recipe(schedule="onecycle", deterministic=True)
     straight = gcnretrieval.run(recipe, {"train.epochs": 3}, out=tmp_path / "a")
-    gcnretrieval.run(recipe, {"train.epochs": 2}, out=tmp_path / "b")
+    gcnretrieval.run(recipe, {"train.epochs": 2, "train.keep_last_checkpoint": True}, out=tmp_path / "b")
     resumed = gcnretrieval.run(recipe, {"train.epochs": 3}, out=tmp_path / "b", resume=True)
     # the first two epochs of run b followed the schedule of a 2-epoch run; the third continues on a 3-epoch one
     assert resumed.history[2]["lr"] == pytest.approx(straight.history[2]["lr"])
