@@ -60,7 +60,7 @@ def run_baseline(
     Args:
         recipe: a TOML recipe, a packaged recipe's name, or the same structure as a dict.
         overrides: dotted keys or ``"key=value"`` strings.
-        method: ``"cca"``, ``"pls"`` or ``"random"`` (chance level).
+        method: ``"cca"``, ``"mlcca"`` (multi-label CCA), ``"pls"`` or ``"random"`` (chance level).
         out: the run directory (default ``<run.out_dir>/<run.name>``); must be free.
         n_components: common dimension (default ``min(64, d_v, d_t, n_train)``).
         **options: options of the method (``regularization`` of ``cca``, default ``1e-3``).
@@ -74,7 +74,7 @@ def run_baseline(
     dataset = load_data(config)
     started = time.perf_counter()
     fitted = fit_baseline(method, dataset.train.image, dataset.train.text, n_components,
-                          seed=config.run.seed, **options)
+                          seed=config.run.seed, labels=dataset.train.labels, **options)
     fit_seconds = time.perf_counter() - started
     image, text = fitted.embed(dataset.test.image, dataset.test.text)
     test = {k: float(v) for k, v in retrieval_report(image, text, np.asarray(dataset.test.labels)).items()}
