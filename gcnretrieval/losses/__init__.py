@@ -1,10 +1,12 @@
-"""Loss terms: Circle, soft contrastive, Circle-Soft, classification, adversarial, and the objective.
+"""Loss terms: Circle, soft contrastive, Circle-Soft, classification, adversarial, total canonical
+correlation (DCCA), and the objective.
 
 Every term is an ``nn.Module`` with one call signature, ``term(output, labels) -> Tensor``
 (see :class:`LossTerm`), with public functional forms.
 """
 from gcnretrieval.losses.adversarial import AdversarialLoss, adversarial_loss
 from gcnretrieval.losses.base import LossTerm
+from gcnretrieval.losses.canonical_correlation import CanonicalCorrelationLoss, total_canonical_correlation_loss
 from gcnretrieval.losses.circle import CircleLoss, circle_loss
 from gcnretrieval.losses.circle_soft import CircleSoftLoss
 from gcnretrieval.losses.classification import ClassificationLoss, classification_loss
@@ -14,6 +16,7 @@ from gcnretrieval.losses.soft_contrastive import KAPPA, SoftContrastiveLoss, sof
 
 __all__ = [
     "AdversarialLoss",
+    "CanonicalCorrelationLoss",
     "CONDITIONS",
     "CircleLoss",
     "CircleSoftLoss",
@@ -27,4 +30,5 @@ __all__ = [
     "classification_loss",
     "multilabel_pair_masks",
     "soft_contrastive_loss",
+    "total_canonical_correlation_loss",
 ]
