@@ -10,6 +10,7 @@ import torch
 from gcnretrieval.errors import ConfigError, DataError
 from gcnretrieval.losses import (
     AdversarialLoss,
+    CanonicalCorrelationLoss,
     CircleLoss,
     CircleSoftLoss,
     ClassificationLoss,
@@ -252,7 +253,7 @@ def test_bad_options_raise_one_clear_error():
 
 # --- contract: every loss term --------------------------------------------------------------
 
-TERMS = [CircleLoss, SoftContrastiveLoss, CircleSoftLoss, ClassificationLoss, AdversarialLoss]
+TERMS = [CircleLoss, SoftContrastiveLoss, CircleSoftLoss, ClassificationLoss, AdversarialLoss, CanonicalCorrelationLoss]
 
 
 def test_the_terms_are_every_loss_term_of_the_package():
