@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from gcnretrieval.errors import ConfigError, DataError
+from gcnretrieval.errors import DataError
 from gcnretrieval.experiments import fit_baseline
 from gcnretrieval.models.baselines import ClosedFormCCA, MultiLabelCCA
 
@@ -114,7 +114,7 @@ def test_fit_baseline_passes_the_training_labels():
 
 def test_mlcca_refuses_missing_or_misshapen_labels():
     x, y, labels = views_with_labels(n=30)
-    with pytest.raises(ConfigError, match="labels"):
+    with pytest.raises(DataError, match="fitted on the training labels"):
         fit_baseline("mlcca", x, y, n_components=2)
     with pytest.raises(DataError, match="one \\(n, C\\) multi-hot label row"):
         MultiLabelCCA(2).fit(x, y, labels[:-1])

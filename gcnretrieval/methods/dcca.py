@@ -36,7 +36,10 @@ from torch import Tensor, nn
 
 from gcnretrieval.checks import check_positive, check_positive_int
 from gcnretrieval.losses.canonical_correlation import RIDGE, CanonicalCorrelationLoss
+from gcnretrieval.losses.registry import MethodObjective, register_objective
+from gcnretrieval.methods.base import Method, register_method
 from gcnretrieval.models.projectors import Projector
+from gcnretrieval.models.registry import register_model
 from gcnretrieval.models.running_cca import RunningCCA
 
 __all__ = ["DCCAModel", "DCCAObjective", "DCCAOutput"]
@@ -45,6 +48,9 @@ HIDDEN_CHANNELS = 1024
 NUM_LAYERS = 3
 OUT_CHANNELS = 10
 MOMENTUM = 0.1
+BATCH_SIZE = 800
+LEARNING_RATE = 1e-3
+EPOCHS = 100
 
 
 @dataclass
@@ -60,6 +66,7 @@ class DCCAOutput:
     text_embedding: Tensor
 
 
+@register_model("dcca")
 class DCCAModel(nn.Module):
     r"""The two DCCA networks and the linear CCA on their outputs (see the module docstring).
 
@@ -120,7 +127,8 @@ class DCCAModel(nn.Module):
         return self.cca.project(h2=self.text_net(text))[1]
 
 
-class DCCAObjective(nn.Module):
+@register_objective("dcca")
+class DCCAObjective(MethodObjective):
     r"""DCCA's objective: the negative total canonical correlation of the two network outputs,
     :math:`\mathcal{L} = -\mathrm{corr}(H_1, H_2)`; the labels are not used.
 
@@ -139,3 +147,17 @@ class DCCAObjective(nn.Module):
     def forward(self, output: DCCAOutput, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         total = self.correlation(output, labels)
         return total, {"total": total.detach(), "correlation": -total.detach()}
+
+
+register_method(Method(
+    name="dcca",
+    paper="Andrew, Arora, Bilmes, Livescu: Deep Canonical Correlation Analysis, ICML 2013",
+    summary="two networks trained to maximise the total canonical correlation of their outputs; retrieval in the "
+            "top-k canonical space of a linear CCA on those outputs",
+    preset={"model.name": "dcca", "loss.name": "dcca",
+            "model.hidden_channels": HIDDEN_CHANNELS, "model.num_layers": NUM_LAYERS,
+            "model.out_channels": OUT_CHANNELS, "model.ridge": RIDGE, "model.momentum": MOMENTUM,
+            "loss.r1": RIDGE, "loss.r2": RIDGE,
+            "train.batch_size": BATCH_SIZE, "train.lr": LEARNING_RATE, "train.epochs": EPOCHS},
+    uses_label_graph=False,
+))

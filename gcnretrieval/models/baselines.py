@@ -137,8 +137,10 @@ class MultiLabelCCA(ClosedFormCCA):
         regularization: ridge :math:`r` added to both covariance diagonals (default ``1e-3``).
     """
 
-    def fit(self, x: np.ndarray, y: np.ndarray, labels: np.ndarray) -> "MultiLabelCCA":  # type: ignore[override]
+    def fit(self, x: np.ndarray, y: np.ndarray, labels: np.ndarray | None = None) -> "MultiLabelCCA":  # type: ignore[override]
         """Fit on the training rows and their ``(n, C)`` multi-hot labels."""
+        if labels is None:
+            raise DataError("ml-CCA is fitted on the training labels; pass the (n, C) multi-hot labels")
         labels = np.asarray(labels, dtype=np.float64)
         if labels.ndim != 2 or labels.shape[0] != x.shape[0]:
             raise DataError(f"ml-CCA needs one (n, C) multi-hot label row per training pair: "
@@ -258,8 +260,7 @@ def fit_baseline(method: str, image: np.ndarray, text: np.ndarray, n_components:
         text: ``(n, d_t)`` training text features.
         n_components: common dimension :math:`k` (default ``min(64, d_v, d_t, n)``).
         seed: passed to a baseline whose factory takes a ``seed`` (``random``); the others are deterministic.
-        labels: ``(n, C)`` multi-hot training labels, passed to an estimator whose ``fit`` takes
-            ``labels`` (``mlcca``) and required by it; the others see no labels.
+        labels: ``(n, C)`` multi-hot training labels, passed to an estimator whose ``fit`` takes ``labels``.
         **options: options of the method (``regularization`` of ``cca``).
     """
     factory = BASELINES.get(method)
@@ -279,14 +280,10 @@ def fit_baseline(method: str, image: np.ndarray, text: np.ndarray, n_components:
         estimator = factory(n_components, **options)
     except TypeError as err:
         raise ConfigError(f"bad option for baseline '{method}': {err}") from None
-    fit_labels = {}
-    if "labels" in inspect.signature(estimator.fit).parameters:
-        if labels is None:
-            raise ConfigError(f"baseline '{method}' is fitted on the training labels; pass labels=")
-        fit_labels = {"labels": np.asarray(labels, dtype=np.float64)}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        estimator.fit((x - image_mean) / image_scale, (y - text_mean) / text_scale, **fit_labels)
+        supervised = {"labels": labels} if "labels" in inspect.signature(estimator.fit).parameters else {}
+        estimator.fit((x - image_mean) / image_scale, (y - text_mean) / text_scale, **supervised)
     for warning in caught:
         log.warning("%s: %s", method, warning.message)
     return SubspaceBaseline(method, estimator, image_mean, image_scale, text_mean, text_scale, n_components)
