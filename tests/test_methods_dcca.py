@@ -99,3 +99,22 @@ def test_training_raises_the_correlation():
         optimiser.step()
     assert float(parts["correlation"]) > first + 0.5
     assert isinstance(model(image, text), DCCAOutput)
+
+
+def test_the_method_trains_end_to_end_on_a_tiny_recipe(tmp_path):
+    import gcnretrieval
+    from gcnretrieval.methods import apply_method
+
+    recipe = {"run": {"name": "dcca", "seed": 0},
+              "data": {"source": "synthetic", "synthetic": {"num_train": 120, "num_test": 30, "num_labels": 5,
+                                                            "image_dim": 16, "text_dim": 12}},
+              "graph": {"node_features": "random"}, "encoder": {"name": "gcn"},
+              "train": {"device": "cpu"}}
+    raw = apply_method(recipe, "dcca")
+    assert "graph" not in raw and raw["model"]["name"] == "dcca" and raw["train"]["batch_size"] == 512
+    result = gcnretrieval.run(raw, {"train.epochs": 2, "train.batch_size": 50, "model.hidden_channels": 16,
+                                    "model.out_channels": 4},
+                              out=tmp_path / "run", progress=False)
+    assert 0.0 < result.test["avg_map"] <= 1.0
+    assert [sorted(k for k in row if k.startswith("loss_")) for row in result.history] == [
+        ["loss_correlation", "loss_total"]] * 2
