@@ -131,6 +131,13 @@ class MultiLabelCCA(ClosedFormCCA):
     :math:`\hat{L}`, :math:`C_{xy} = (X^\top \hat{L})(\hat{L}^\top Y) / (n-1)`. The factor
     :math:`1/(n-1)` changes no direction, only the scale of ``correlations_`` (the singular values,
     which may exceed 1 here since :math:`C_{xy}` is no longer a covariance of paired rows).
+    :math:`C_{xy}` has rank at most :math:`C`, the number of labels: components beyond the
+    :math:`C`-th have zero correlation, so keep ``n_components`` :math:`\le C`.
+
+    The within-modality covariances are CCA's (paired rows, unweighted) and only :math:`C_{xy}`
+    is label-weighted, which is what makes the identity similarity reduce to CCA; this follows the
+    method's description (the paper's full text was not at hand to check its exact normalisation,
+    which changes no direction).
 
     Args:
         n_components: common dimension :math:`k`.
