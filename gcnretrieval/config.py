@@ -34,6 +34,7 @@ from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument
 from gcnretrieval.losses.registry import DEFAULT_OBJECTIVE, OBJECTIVES
 from gcnretrieval.models.registry import DEFAULT_MODEL, MODELS, SUPPLIED, uses_label_graph
 from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions, TuneOptions
+from gcnretrieval.readers import read_toml
 
 __all__ = ["Config", "Table", "construct", "first_difference", "flatten", "import_plugins", "load_config",
            "packaged_recipes", "parse_overrides", "read_recipe", "recipe_file", "space_samples", "to_toml", "unknown_key",
@@ -130,12 +131,8 @@ def recipe_file(recipe: str | Path) -> Path:
 
 def read_recipe(recipe: str | Path) -> dict[str, Any]:
     """A recipe file, or a packaged recipe by name, read into a plain dict (not checked)."""
-    path = recipe_file(recipe)
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"recipe {path} is not valid TOML: {err}") from None
+    return read_toml(recipe_file(recipe), "TOML recipe", "write the recipe as UTF-8 TOML (see recipes/README.md)",
+                     ConfigError)
 
 
 # --- overrides ------------------------------------------------------------------------

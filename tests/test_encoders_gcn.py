@@ -79,3 +79,29 @@ def test_defaults():
     assert isinstance(encoder, GCN)
     assert isinstance(encoder.act, torch.nn.LeakyReLU) and encoder.act.negative_slope == 0.2
     assert all(conv.normalize and conv.add_self_loops for conv in encoder.convs)
+
+
+def reference_raw_layer(h, A, weight):
+    """out_i = sum_j A_ij (h_j W^T): the given weights as they are, no bias."""
+    W = weight.tolist()
+    hw = [[sum(W[r][c] * row[c] for c in range(len(row))) for r in range(len(W))] for row in h]
+    return [[sum(A[i][j] * hw[j][r] for j in range(len(A))) for r in range(len(W))] for i in range(len(A))]
+
+
+@pytest.mark.parametrize("self_loops", [True, False])
+def test_unnormalised_layers_use_the_weights_as_given(self_loops):
+    A, edge_index, weight = dense_graph(self_loops)
+    x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=2, jk=None, normalize=False, bias=False).double()
+    assert all(conv.bias is None and not conv.add_self_loops for conv in encoder.convs)
+    h = leaky(reference_raw_layer(x.tolist(), A, encoder.convs[0].lin.weight))
+    h = reference_raw_layer(h, A, encoder.convs[1].lin.weight)
+    out = encoder(x, edge_index, weight)
+    assert (out - torch.tensor(h, dtype=torch.float64)).abs().max() < 1e-10
+
+
+def test_improved_needs_normalisation():
+    from gcnretrieval.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="improved"):
+        build_encoder("gcn", F_IN, F_OUT, improved=True, normalize=False)

@@ -13,13 +13,13 @@ and ``thumbnails/``.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from gcnretrieval.data.container import CrossModalDataset
 from gcnretrieval.data.loaders import load_dataset
 from gcnretrieval.errors import UnknownNameError, did_you_mean
+from gcnretrieval.readers import read_json
 
 __all__ = ["available_bundled", "bundled_manifest", "bundled_path", "load_bundled"]
 
@@ -43,7 +43,7 @@ def bundled_path(name: str) -> Path:
 
 def bundled_manifest(name: str) -> dict[str, Any]:
     """The ``manifest.json`` of the bundled dataset ``name``."""
-    return json.loads((bundled_path(name) / "manifest.json").read_text(encoding="utf-8"))
+    return read_json(bundled_path(name) / "manifest.json", "dataset manifest (JSON)", "reinstall gcnretrieval")
 
 
 def load_bundled(name: str, validate: bool = True) -> CrossModalDataset:

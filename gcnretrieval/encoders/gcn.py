@@ -5,6 +5,7 @@ from torch import nn
 from torch_geometric.nn import GCNConv
 
 from gcnretrieval.encoders.base import LabelEncoder
+from gcnretrieval.errors import ConfigError
 from gcnretrieval.encoders.registry import register_encoder
 
 
@@ -29,9 +30,17 @@ class GCN(LabelEncoder):
     :math:`\mathbf{A} + \mathbf{I}` when the graph has none). An isolated label thus
     keeps its own feature instead of collapsing to the bias.
 
+    With ``normalize=False`` the given edge weights are used as they are (no self-loops
+    added, :math:`\mathbf{H}' = \mathbf{A} \mathbf{H} \mathbf{\Theta} + \mathbf{b}`): for a
+    graph module that normalises its own adjacency, such as
+    :class:`~gcnretrieval.models.AdaptiveCooccurrenceGraph`.
+
     Args:
         improved (bool, optional): added self-loops get weight 2 instead of 1
             (``GCNConv(improved=True)``). (default: :obj:`False`)
+        normalize (bool, optional): normalise the graph and add the remaining
+            self-loops. (default: :obj:`True`)
+        bias (bool, optional): learn the bias :math:`\mathbf{b}`. (default: :obj:`True`)
         **kwargs: the shared options of :class:`~gcnretrieval.encoders.LabelEncoder`.
     """
 
@@ -39,7 +48,14 @@ class GCN(LabelEncoder):
     default_act = "leaky_relu"
     default_act_kwargs = {"negative_slope": 0.2}
 
-    def init_conv(self, in_channels: int, out_channels: int, *, improved: bool = False) -> nn.Module:
+    def init_conv(
+        self, in_channels: int, out_channels: int, *, improved: bool = False, normalize: bool = True,
+        bias: bool = True,
+    ) -> nn.Module:
+        if improved and not normalize:
+            raise ConfigError("encoder option improved = true applies only with normalize = true (it "
+                              "weighs the self-loops that normalisation adds); drop one of them")
         return GCNConv(
-            in_channels, out_channels, improved=improved, add_self_loops=True, normalize=True
+            in_channels, out_channels, improved=improved, add_self_loops=normalize, normalize=normalize,
+            bias=bias,
         )

@@ -1,5 +1,6 @@
 """Model parts (projectors, generators, discriminators behind gradient reversal, the running linear
 CCA) and the cross-modal model that joins them to a label encoder."""
+from gcnretrieval.models.adaptive_cooccurrence import AdaptiveCooccurrenceGraph
 from gcnretrieval.models.complexity import count_flops, model_flops
 from gcnretrieval.models.cross_modal import CrossModalModel, CrossModalOutput, cosine_scores
 from gcnretrieval.models.discriminators import Discriminator, tapered_widths
@@ -11,6 +12,7 @@ from gcnretrieval.models.projectors import Projector
 from gcnretrieval.models.running_cca import RunningCCA
 
 __all__ = [
+    "AdaptiveCooccurrenceGraph",
     "CrossModalModel",
     "CrossModalOutput",
     "Discriminator",
