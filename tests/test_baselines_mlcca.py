@@ -133,3 +133,16 @@ def test_compare_runs_mlcca_with_the_training_labels(tmp_path):
     rows = {row["method"]: row for row in result.rows}
     assert rows["mlcca"]["kind"] == "baseline" and 0.0 < rows["mlcca"]["avg_map_mean"] <= 1.0
     assert rows["mlcca"]["avg_map_mean"] != rows["cca"]["avg_map_mean"]
+
+
+def test_at_most_one_component_per_label_is_kept():
+    x, y, labels = views_with_labels(n=30, dx=8, dy=7, classes=3)
+    fitted = fit_baseline("mlcca", x, y, n_components=6, labels=labels)
+    a, b = fitted.embed(x, y)
+    assert fitted.n_components == 3 and a.shape == (30, 3) and b.shape == (30, 3)
+    # the label-weighted cross-covariance has rank <= 3 (= the number of labels); the kept
+    # correlations are the reference's three non-zero ones
+    xs, ys = (x - x.mean(0)) / x.std(0), (y - y.mean(0)) / y.std(0)
+    rho, _, _, _, _ = reference(xs, ys, labels, 6, 1e-3)
+    np.testing.assert_allclose(rho[3:], 0.0, atol=1e-8)
+    np.testing.assert_allclose(fitted.estimator.correlations_, rho[:3], rtol=1e-8)

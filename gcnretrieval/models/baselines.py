@@ -131,8 +131,9 @@ class MultiLabelCCA(ClosedFormCCA):
     :math:`\hat{L}`, :math:`C_{xy} = (X^\top \hat{L})(\hat{L}^\top Y) / (n-1)`. The factor
     :math:`1/(n-1)` changes no direction, only the scale of ``correlations_`` (the singular values,
     which may exceed 1 here since :math:`C_{xy}` is no longer a covariance of paired rows).
-    :math:`C_{xy}` has rank at most :math:`C`, the number of labels: components beyond the
-    :math:`C`-th have zero correlation, so keep ``n_components`` :math:`\le C`.
+    :math:`C_{xy}` has rank at most :math:`C`, the number of labels: the directions beyond the
+    :math:`C`-th have zero correlation and are arbitrary, so at most :math:`C` components are kept
+    (``n_components`` is lowered to :math:`C`, with a log message, when it is larger).
 
     The within-modality covariances are CCA's (paired rows, unweighted) and only :math:`C_{xy}`
     is label-weighted, which is what makes the identity similarity reduce to CCA; this follows the
@@ -154,6 +155,10 @@ class MultiLabelCCA(ClosedFormCCA):
                             f"features have {x.shape[0]} rows, labels have shape {labels.shape}")
         norms = np.linalg.norm(labels, axis=1, keepdims=True)
         unit = labels / np.where(norms > 0, norms, 1.0)
+        if self.n_components > labels.shape[1]:
+            log.info("mlcca: n_components %d lowered to the number of labels, %d (the rank of the "
+                     "label-weighted cross-covariance)", self.n_components, labels.shape[1])
+            self.n_components = labels.shape[1]
         x, y = self._centre(x, y)
         return self._solve(x, y, (x.T @ unit) @ (unit.T @ y) / max(x.shape[0] - 1, 1))
 
@@ -293,4 +298,5 @@ def fit_baseline(method: str, image: np.ndarray, text: np.ndarray, n_components:
         estimator.fit((x - image_mean) / image_scale, (y - text_mean) / text_scale, **supervised)
     for warning in caught:
         log.warning("%s: %s", method, warning.message)
+    n_components = getattr(estimator, "n_components", n_components)  # an estimator may keep fewer (mlcca)
     return SubspaceBaseline(method, estimator, image_mean, image_scale, text_mean, text_scale, n_components)
