@@ -366,3 +366,15 @@ def test_image_featurizer_is_rebuilt_from_the_manifest(efficientnet_run, lite0):
         rebuilt(lambda f: f.update(weights="random"))
     with pytest.raises(DataError, match="records no preprocessing"):
         rebuilt(lambda f: f.pop("preprocessing"))
+
+
+def test_cli_search_top_k_beyond_the_database_reports_what_it_shows(demo_run):
+    out = _cli(["search", demo_run, "--query-id", 0, "--top-k", 1_000_000_000])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    size = int(lines[1].split()[1])  # "database: 40 test texts, ..."
+    assert len(lines) == 3 + size
+    assert f"top {size} (--top-k 1000000000 asked for more than the database holds)" in lines[1]
+    assert "top 1000000000" not in out.output
+    exact = _cli(["search", demo_run, "--query-id", 0, "--top-k", size])
+    assert f"top {size}, exact index" in exact.output.splitlines()[1]

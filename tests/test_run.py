@@ -327,7 +327,7 @@ BAD_INPUTS = {
     "train/test dimension mismatch": ({"img_test": lambda a: a[:, :-1]}, [], "image feature dimension differs"),
     "label row of all zeros": ({"lab_train": _zero_row}, [], "without any label"),
     "NaN in features": ({"img_train": _with_nan}, [], "NaN"),
-    "batch larger than the training set": ({}, ["train.batch_size=500"], "exceeds the 54 training pairs"),
+    "batch larger than the training set": ({}, ["train.batch_size=500"], "exceeds the 50 training pairs left after carving the validation split; use --set train.batch_size=12"),
     "unknown encoder": ({}, ["encoder.name=gcm"], "unknown encoder 'gcm' — did you mean 'gcn'?"),
     "unknown encoder option": ({}, ["encoder.dropuot=0.1"], "unknown key 'encoder.dropuot' of encoder 'l2gcn'"),
     "key the options ignore": ({}, ["graph.vocabulary=mirflickr"], "recipe key 'graph.vocabulary' has no effect"),

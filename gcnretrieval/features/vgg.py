@@ -97,7 +97,8 @@ class VGG19Featurizer:
                 raise DataError(
                     f"VGG19 weights not found at {path}: download {vgg19_weights_url()} to "
                     f"{default_vgg19_weights_path()} (or pass the file with --weights / weights=PATH), "
-                    "or use the histogram features (--features histogram)"
+                    "or use the EfficientNet-Lite0 features, whose ImageNet weights ship with the package "
+                    "and need no download (--features efficientnet-lite0)"
                 )
             state = load_torch(path, "VGG19 weights file", f"fetch {vgg19_weights_url()} again")
             self.weights_file = path
