@@ -104,7 +104,7 @@ def test_bad_component_count_and_option_are_user_errors(tmp_path):
         fit_baseline("pls", x, y, n_components=5)
     with pytest.raises(ConfigError, match="bad option for baseline 'pls'"):
         fit_baseline("pls", x, y, n_components=2, regularization=1.0)
-    assert available_baselines() == ["cca", "pls", "random"]
+    assert available_baselines() == ["cca", "mlcca", "pls", "random"]
 
 
 def expected_random_ap(labels: np.ndarray) -> float:

@@ -11,6 +11,7 @@ from gcnretrieval.errors import ConfigError, DataError
 from gcnretrieval.losses import (
     AdjacencySupervisionLoss,
     AdversarialLoss,
+    CanonicalCorrelationLoss,
     CircleLoss,
     CircleSoftLoss,
     ClassificationLoss,
@@ -278,6 +279,7 @@ def test_bad_options_raise_one_clear_error():
 TERMS = [
     AdjacencySupervisionLoss,
     AdversarialLoss,
+    CanonicalCorrelationLoss,
     CircleLoss,
     CircleSoftLoss,
     ClassificationLoss,

@@ -60,7 +60,7 @@ def run_baseline(
     Args:
         recipe: a TOML recipe, a packaged recipe's name, or the same structure as a dict.
         overrides: dotted keys or ``"key=value"`` strings.
-        method: ``"cca"``, ``"pls"`` or ``"random"`` (chance level).
+        method: ``"cca"``, ``"mlcca"`` (multi-label CCA), ``"pls"`` or ``"random"`` (chance level).
         out: the run directory (default ``<run.out_dir>/<run.name>``); must be free.
         n_components: common dimension (default ``min(64, d_v, d_t, n_train)``).
         **options: options of the method (``regularization`` of ``cca``, default ``1e-3``).

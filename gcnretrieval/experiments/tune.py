@@ -18,7 +18,7 @@ so far. ``tune.json`` and ``tune.md`` list every trial (values, validation mAP p
 and the best.
 
 :func:`tune_baseline` is the same search for a classical baseline (:data:`BASELINE_SPACES`:
-its number of components and, for ``cca``, its ridge), fitted on the training split and scored
+its number of components and, for ``cca`` and ``mlcca``, its ridge), fitted on the training split and scored
 on the validation split; ``compare(..., tune=N)`` gives every method such a study.
 """
 from __future__ import annotations
@@ -62,6 +62,8 @@ FINISHED = ("complete", "pruned", "diverged")
 BASELINE_SPACES: dict[str, dict[str, Any]] = {
     "cca": {"n_components": {"low": 1, "high": None, "log": True},
             "regularization": {"low": 1e-6, "high": 1.0, "log": True}},
+    "mlcca": {"n_components": {"low": 1, "high": None, "log": True},
+              "regularization": {"low": 1e-6, "high": 1.0, "log": True}},
     "pls": {"n_components": {"low": 1, "high": None, "log": True}},
     "random": {},
 }
@@ -384,7 +386,7 @@ def tune_baseline(raw: Mapping[str, Any], changes: Mapping[str, Any], method: st
     def objective(trial: Any, seed: int) -> float:
         data = dataset if seed == resolved.run.seed else load_data(load_config(resolved.to_dict(), {"run.seed": seed}))
         params = {key.key: key.suggest(trial) for key in space}
-        fitted = fit_baseline(method, data.train.image, data.train.text, seed=seed, **params)
+        fitted = fit_baseline(method, data.train.image, data.train.text, seed=seed, labels=data.train.labels, **params)
         image, text = fitted.embed(data.val.image, data.val.text)
         scores = {k: float(v) for k, v in retrieval_report(image, text, np.asarray(data.val.labels)).items()}
         trial.set_user_attr("val", scores)

@@ -1,6 +1,6 @@
 """Loss terms, one file each: those of the L2-GCN + Circle-Soft objective (Circle, soft contrastive,
-Circle-Soft, classification, adversarial) and those of the published methods it is compared with;
-the composite objectives.
+Circle-Soft, classification, adversarial) and those of the published methods it is compared with
+(DCCA's total canonical correlation among them); the composite objectives.
 
 Every term is an ``nn.Module`` with one call signature, ``term(output, labels) -> Tensor``
 (see :class:`LossTerm`), with public functional forms.
@@ -8,6 +8,7 @@ Every term is an ``nn.Module`` with one call signature, ``term(output, labels) -
 from gcnretrieval.losses.adjacency_supervision import AdjacencySupervisionLoss, adjacency_supervision_loss
 from gcnretrieval.losses.adversarial import AdversarialLoss, adversarial_loss
 from gcnretrieval.losses.base import LossTerm
+from gcnretrieval.losses.canonical_correlation import CanonicalCorrelationLoss, total_canonical_correlation_loss
 from gcnretrieval.losses.circle import CircleLoss, circle_loss
 from gcnretrieval.losses.circle_soft import CircleSoftLoss
 from gcnretrieval.losses.classification import ClassificationLoss, classification_loss
@@ -26,6 +27,7 @@ from gcnretrieval.losses.triplet import CrossModalTripletLoss, cross_modal_tripl
 __all__ = [
     "AdjacencySupervisionLoss",
     "AdversarialLoss",
+    "CanonicalCorrelationLoss",
     "CONDITIONS",
     "CircleLoss",
     "CircleSoftLoss",
@@ -55,4 +57,5 @@ __all__ = [
     "modality_invariance_loss",
     "multilabel_pair_masks",
     "soft_contrastive_loss",
+    "total_canonical_correlation_loss",
 ]

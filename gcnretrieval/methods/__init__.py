@@ -8,7 +8,9 @@ from gcnretrieval.methods.base import METHODS, Method, apply_method, available_m
 from gcnretrieval.methods import acmr  # noqa: F401
 from gcnretrieval.methods import algcn  # noqa: F401
 from gcnretrieval.methods import classical  # noqa: F401
+from gcnretrieval.methods import dcca  # noqa: F401
 from gcnretrieval.methods import dscmr  # noqa: F401
 from gcnretrieval.methods import l2gcn  # noqa: F401
+from gcnretrieval.methods import mlcca  # noqa: F401
 
 __all__ = ["METHODS", "Method", "apply_method", "available_methods", "register_method"]

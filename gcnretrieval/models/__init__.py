@@ -1,5 +1,5 @@
-"""Model parts (projectors, generators, discriminators behind gradient reversal) and the
-cross-modal model that joins them to a label encoder."""
+"""Model parts (projectors, generators, discriminators behind gradient reversal, the running linear
+CCA) and the cross-modal model that joins them to a label encoder."""
 from gcnretrieval.models.adaptive_cooccurrence import AdaptiveCooccurrenceGraph
 from gcnretrieval.models.complexity import count_flops, model_flops
 from gcnretrieval.models.cross_modal import CrossModalModel, CrossModalOutput, cosine_scores
@@ -9,6 +9,7 @@ from gcnretrieval.models.grl import GradientReversal, reverse_gradient
 from gcnretrieval.models.label_graph import StaticLabelGraph
 from gcnretrieval.models.parameters import count_parameters, parameter_breakdown
 from gcnretrieval.models.projectors import Projector
+from gcnretrieval.models.running_cca import RunningCCA
 
 __all__ = [
     "AdaptiveCooccurrenceGraph",
@@ -18,6 +19,7 @@ __all__ = [
     "Generator",
     "GradientReversal",
     "Projector",
+    "RunningCCA",
     "StaticLabelGraph",
     "cosine_scores",
     "count_flops",

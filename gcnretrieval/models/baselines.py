@@ -1,4 +1,4 @@
-r"""Classical baselines: CCA and PLS, fitted in closed form on the training pairs, and chance level.
+r"""Classical baselines: CCA, multi-label CCA and PLS, fitted in closed form on the training pairs, and chance level.
 
 CCA and PLS learn two linear maps into a :math:`k`-dimensional common space from the training
 image features :math:`X` and text features :math:`Y`, each standardised with the
@@ -10,6 +10,8 @@ training means and standard deviations (a constant column keeps scale 1):
   the whitening defined when a feature is constant or :math:`d > n`) and :math:`C_{xy}`,
   :math:`U S V^\top = \mathrm{svd}\big((C_{xx} + rI)^{-1/2} C_{xy} (C_{yy} + rI)^{-1/2}\big)`,
   :math:`A = (C_{xx} + rI)^{-1/2} U_{:k}`, :math:`B = (C_{yy} + rI)^{-1/2} V_{:k}`;
+- ``mlcca``: multi-label CCA (:class:`MultiLabelCCA`), the same with :math:`C_{xy}` summed over
+  all pairs of training items, each weighted by the cosine similarity of their label vectors;
 - ``pls``: partial least squares by the SVD of the cross-covariance (scikit-learn
   ``PLSSVD``), directions of maximal covariance :math:`\max \mathrm{cov}(X u_k, Y v_k)`.
 
@@ -29,8 +31,9 @@ ranking is a uniformly random permutation (its mAP is the expected AP of a rando
 plus the noise of one draw; it has no parameters and nothing to tune).
 
 The number of components :math:`k` is ``n_components`` (default: ``min(64, d_v, d_t,
-n_train)``); both baselines are fitted on the training split the deep models train on
-(the validation pairs carved by ``eval.select_on = "val"`` left out), and see no labels.
+n_train)``); the baselines are fitted on the training split the deep models train on
+(the validation pairs carved by ``eval.select_on = "val"`` left out); only ``mlcca`` sees
+the training labels.
 
 :func:`gcnretrieval.experiments.run_baseline` runs one on a recipe's data and writes a run
 directory; a comparison runs them as cells next to the trained models.
@@ -47,14 +50,15 @@ from typing import Any
 import numpy as np
 from sklearn.cross_decomposition import PLSSVD
 
-from gcnretrieval.errors import ConfigError
+from gcnretrieval.errors import ConfigError, DataError
 from gcnretrieval.registry import Registry
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BASELINES", "ClosedFormCCA", "RandomRanking", "SubspaceBaseline", "available_baselines", "fit_baseline"]
+__all__ = ["BASELINES", "ClosedFormCCA", "MultiLabelCCA", "RandomRanking", "SubspaceBaseline", "available_baselines", "fit_baseline"]
 
 DEFAULT_COMPONENTS = 64
+DEFAULT_RIDGE = 1e-3
 
 #: name -> factory ``(n_components) -> scikit-learn estimator``
 BASELINES: Registry[Callable[[int], Any]] = Registry("baseline")
@@ -68,7 +72,7 @@ class ClosedFormCCA:
         regularization: ridge :math:`r` added to both covariance diagonals (default ``1e-3``).
     """
 
-    def __init__(self, n_components: int, regularization: float = 1e-3) -> None:
+    def __init__(self, n_components: int, regularization: float = DEFAULT_RIDGE) -> None:
         self.n_components = n_components
         self.regularization = regularization
 
@@ -79,12 +83,21 @@ class ClosedFormCCA:
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> "ClosedFormCCA":
         """Fit on centred-or-not paired rows (centred here)."""
+        x, y = self._centre(x, y)
+        return self._solve(x, y, x.T @ y / max(x.shape[0] - 1, 1))
+
+    def _centre(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
         self.x_mean_, self.y_mean_ = x.mean(axis=0), y.mean(axis=0)
-        x, y = x - self.x_mean_, y - self.y_mean_
+        return x - self.x_mean_, y - self.y_mean_
+
+    def _solve(self, x: np.ndarray, y: np.ndarray, cross: np.ndarray) -> "ClosedFormCCA":
+        """Whiten the cross-covariance ``cross`` by the ridge within-modality covariances of the
+        centred ``x`` and ``y``, and keep the top :math:`k` singular directions."""
         n = max(x.shape[0] - 1, 1)
         wx = self._inverse_sqrt(x.T @ x / n + self.regularization * np.eye(x.shape[1]))
         wy = self._inverse_sqrt(y.T @ y / n + self.regularization * np.eye(y.shape[1]))
-        u, s, vt = np.linalg.svd(wx @ (x.T @ y / n) @ wy, full_matrices=False)
+        u, s, vt = np.linalg.svd(wx @ cross @ wy, full_matrices=False)
         k = self.n_components
         self.x_rotations_, self.y_rotations_ = wx @ u[:, :k], wy @ vt[:k].T
         self.correlations_ = s[:k]
@@ -93,6 +106,61 @@ class ClosedFormCCA:
     def transform(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Project paired rows into the common space."""
         return (x - self.x_mean_) @ self.x_rotations_, (y - self.y_mean_) @ self.y_rotations_
+
+
+class MultiLabelCCA(ClosedFormCCA):
+    r"""Multi-label CCA (ml-CCA; Ranjan, Rasiwasia and Jawahar, *Multi-Label Cross-modal
+    Retrieval*, ICCV 2015): CCA whose cross-covariance runs over *all* pairs of items, each
+    pair weighted by the similarity of their label vectors, instead of over the paired rows only
+
+    .. math::
+        C_{xy} = \frac{1}{n-1} \sum_{i=1}^{n} \sum_{j=1}^{n} s_{ij}\, \mathbf{x}_i \mathbf{y}_j^\top,
+        \qquad
+        s_{ij} = \frac{\mathbf{l}_i^\top \mathbf{l}_j}{\lVert \mathbf{l}_i \rVert \lVert \mathbf{l}_j \rVert},
+
+    with the centred features :math:`\mathbf{x}_i`, :math:`\mathbf{y}_j` and the multi-hot
+    labels :math:`\mathbf{l}_i` (:math:`s_{ij} = 0` when either item has no label). The
+    within-modality covariances are CCA's, :math:`C_{xx} = \frac{1}{n-1}\sum_i \mathbf{x}_i
+    \mathbf{x}_i^\top + rI` (and :math:`C_{yy}` alike), and the generalised eigenproblem
+    :math:`C_{xy} C_{yy}^{-1} C_{yx} \mathbf{u} = \rho^2 C_{xx} \mathbf{u}` is solved as in
+    :class:`ClosedFormCCA`: :math:`U S V^\top = \mathrm{svd}(C_{xx}^{-1/2} C_{xy} C_{yy}^{-1/2})`,
+    :math:`A = C_{xx}^{-1/2} U_{:k}`, :math:`B = C_{yy}^{-1/2} V_{:k}`.
+
+    With :math:`s_{ij} = \delta_{ij}` (every item its own label) it is CCA. The
+    :math:`n \times n` similarity matrix is never formed: with the row-normalised labels
+    :math:`\hat{L}`, :math:`C_{xy} = (X^\top \hat{L})(\hat{L}^\top Y) / (n-1)`. The factor
+    :math:`1/(n-1)` changes no direction, only the scale of ``correlations_`` (the singular values,
+    which may exceed 1 here since :math:`C_{xy}` is no longer a covariance of paired rows).
+    :math:`C_{xy}` has rank at most :math:`C`, the number of labels: the directions beyond the
+    :math:`C`-th have zero correlation and are arbitrary, so at most :math:`C` components are kept
+    (``n_components`` is lowered to :math:`C`, with a log message, when it is larger).
+
+    The within-modality covariances are CCA's (paired rows, unweighted) and only :math:`C_{xy}`
+    is label-weighted, which is what makes the identity similarity reduce to CCA; this follows the
+    method's description (the paper's full text was not at hand to check its exact normalisation,
+    which changes no direction).
+
+    Args:
+        n_components: common dimension :math:`k`.
+        regularization: ridge :math:`r` added to both covariance diagonals (default ``1e-3``).
+    """
+
+    def fit(self, x: np.ndarray, y: np.ndarray, labels: np.ndarray | None = None) -> "MultiLabelCCA":  # type: ignore[override]
+        """Fit on the training rows and their ``(n, C)`` multi-hot labels."""
+        if labels is None:
+            raise DataError("ml-CCA is fitted on the training labels; pass the (n, C) multi-hot labels")
+        labels = np.asarray(labels, dtype=np.float64)
+        if labels.ndim != 2 or labels.shape[0] != x.shape[0]:
+            raise DataError(f"ml-CCA needs one (n, C) multi-hot label row per training pair: "
+                            f"features have {x.shape[0]} rows, labels have shape {labels.shape}")
+        norms = np.linalg.norm(labels, axis=1, keepdims=True)
+        unit = labels / np.where(norms > 0, norms, 1.0)
+        if self.n_components > labels.shape[1]:
+            log.info("mlcca: n_components %d lowered to the number of labels, %d (the rank of the "
+                     "label-weighted cross-covariance)", self.n_components, labels.shape[1])
+            self.n_components = labels.shape[1]
+        x, y = self._centre(x, y)
+        return self._solve(x, y, (x.T @ unit) @ (unit.T @ y) / max(x.shape[0] - 1, 1))
 
 
 class RandomRanking:
@@ -121,8 +189,13 @@ class RandomRanking:
 
 
 @BASELINES.register("cca")
-def _cca(n_components: int, regularization: float = 1e-3) -> Any:
+def _cca(n_components: int, regularization: float = DEFAULT_RIDGE) -> Any:
     return ClosedFormCCA(n_components, regularization)
+
+
+@BASELINES.register("mlcca")
+def _mlcca(n_components: int, regularization: float = DEFAULT_RIDGE) -> Any:
+    return MultiLabelCCA(n_components, regularization)
 
 
 @BASELINES.register("pls")
@@ -136,7 +209,7 @@ def _random(n_components: int, seed: int = 0) -> Any:
 
 
 def available_baselines() -> list[str]:
-    """Names of the registered baselines (``cca``, ``pls``, ``random``)."""
+    """Names of the registered baselines (``cca``, ``mlcca``, ``pls``, ``random``)."""
     return BASELINES.names()
 
 
@@ -152,7 +225,7 @@ class SubspaceBaseline:
     """A fitted linear two-view baseline: standardise, then project each modality.
 
     Attributes:
-        method: ``"cca"``, ``"pls"`` or ``"random"``.
+        method: ``"cca"``, ``"mlcca"``, ``"pls"`` or ``"random"``.
         estimator: the fitted scikit-learn estimator.
         image_mean, image_scale, text_mean, text_scale: the training standardisation.
         n_components: the common dimension :math:`k`.
@@ -194,7 +267,7 @@ def fit_baseline(method: str, image: np.ndarray, text: np.ndarray, n_components:
     """Fit a registered baseline on training pairs.
 
     Args:
-        method: ``"cca"``, ``"pls"`` or ``"random"``.
+        method: ``"cca"``, ``"mlcca"``, ``"pls"`` or ``"random"``.
         image: ``(n, d_v)`` training image features.
         text: ``(n, d_t)`` training text features.
         n_components: common dimension :math:`k` (default ``min(64, d_v, d_t, n)``).
@@ -225,4 +298,5 @@ def fit_baseline(method: str, image: np.ndarray, text: np.ndarray, n_components:
         estimator.fit((x - image_mean) / image_scale, (y - text_mean) / text_scale, **supervised)
     for warning in caught:
         log.warning("%s: %s", method, warning.message)
+    n_components = getattr(estimator, "n_components", n_components)  # an estimator may keep fewer (mlcca)
     return SubspaceBaseline(method, estimator, image_mean, image_scale, text_mean, text_scale, n_components)
