@@ -13,7 +13,8 @@ class Projector(nn.Module):
         \mathbf{h}_\ell = \mathrm{ReLU}(\mathbf{W}_\ell \mathbf{h}_{\ell-1} + \mathbf{b}_\ell),
         \quad \ell = 1, \ldots, L-1
 
-    The first layer is the method's projector, BatchNorm1d(d_in) -> Linear(d_in, d) -> ReLU.
+    The first layer is the method's projector, BatchNorm1d(d_in) -> Linear(d_in, d) -> ReLU
+    (``batch_norm=False`` drops the BatchNorm, as DAGNN's code has none).
     Each *extra* layer (``num_layers > 1``) is Linear(d, d) -> ReLU on the common
     width, with no further normalisation; the output is :math:`\mathbf{h}_{L-1}`.
 
@@ -22,27 +23,30 @@ class Projector(nn.Module):
         out_channels (int): common dimension :math:`d`.
         num_layers (int, optional): number of Linear -> ReLU layers :math:`L \geq 1`.
             (default: :obj:`1`)
+        batch_norm (bool, optional): normalise the input with BatchNorm1d.
+            (default: :obj:`True`)
 
     Shapes:
         - **input:** :math:`(n, d_{in})`
         - **output:** :math:`(n, d)`, non-negative
     """
 
-    def __init__(self, in_channels: int, out_channels: int, num_layers: int = 1) -> None:
+    def __init__(self, in_channels: int, out_channels: int, num_layers: int = 1, batch_norm: bool = True) -> None:
         super().__init__()
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_layers = num_layers
-        self.norm = nn.BatchNorm1d(in_channels)
+        self.norm = nn.BatchNorm1d(in_channels) if batch_norm else nn.Identity()
         self.lins = nn.ModuleList([nn.Linear(in_channels, out_channels)])
         for _ in range(num_layers - 1):
             self.lins.append(nn.Linear(out_channels, out_channels))
         self.act = nn.ReLU()
 
     def reset_parameters(self) -> None:
-        self.norm.reset_parameters()
+        if isinstance(self.norm, nn.BatchNorm1d):
+            self.norm.reset_parameters()
         for lin in self.lins:
             lin.reset_parameters()
 
