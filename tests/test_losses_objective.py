@@ -15,6 +15,7 @@ from gcnretrieval.losses import (
     ClassificationLoss,
     LossTerm,
     Objective,
+    PairLikelihoodLoss,
     SoftContrastiveLoss,
     adversarial_loss,
     circle_loss,
@@ -252,7 +253,7 @@ def test_bad_options_raise_one_clear_error():
 
 # --- contract: every loss term --------------------------------------------------------------
 
-TERMS = [CircleLoss, SoftContrastiveLoss, CircleSoftLoss, ClassificationLoss, AdversarialLoss]
+TERMS = [CircleLoss, SoftContrastiveLoss, CircleSoftLoss, ClassificationLoss, AdversarialLoss, PairLikelihoodLoss]
 
 
 def test_the_terms_are_every_loss_term_of_the_package():

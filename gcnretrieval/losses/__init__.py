@@ -1,4 +1,4 @@
-"""Loss terms: Circle, soft contrastive, Circle-Soft, classification, adversarial, and the objective.
+"""Loss terms: Circle, soft contrastive, Circle-Soft, classification, adversarial, pair likelihood, and the objective.
 
 Every term is an ``nn.Module`` with one call signature, ``term(output, labels) -> Tensor``
 (see :class:`LossTerm`), with public functional forms.
@@ -9,6 +9,7 @@ from gcnretrieval.losses.circle import CircleLoss, circle_loss
 from gcnretrieval.losses.circle_soft import CircleSoftLoss
 from gcnretrieval.losses.classification import ClassificationLoss, classification_loss
 from gcnretrieval.losses.objective import CONDITIONS, Objective
+from gcnretrieval.losses.pair_likelihood import PairLikelihoodLoss, pair_likelihood_loss
 from gcnretrieval.losses.pairs import multilabel_pair_masks
 from gcnretrieval.losses.soft_contrastive import KAPPA, SoftContrastiveLoss, soft_contrastive_loss
 
@@ -21,10 +22,12 @@ __all__ = [
     "KAPPA",
     "LossTerm",
     "Objective",
+    "PairLikelihoodLoss",
     "SoftContrastiveLoss",
     "adversarial_loss",
     "circle_loss",
     "classification_loss",
     "multilabel_pair_masks",
+    "pair_likelihood_loss",
     "soft_contrastive_loss",
 ]
