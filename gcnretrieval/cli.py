@@ -88,6 +88,17 @@ def graph_command(dataset: str, threshold: float, kind: str, plot_path: str | No
         click.echo(f"plot written to {plot_label_graph(data, plot_path, title=title)}")
 
 
+@cli.command("methods")
+def methods_command() -> None:
+    """List the methods compare --methods runs, each with its paper and one line."""
+    from gcnretrieval.methods import METHODS, available_methods
+
+    for name in available_methods():
+        method = METHODS.get(name)
+        click.echo(f"{name:<10} {method.kind:<12} {method.summary}")
+        click.echo(f"{'':<23} {method.paper}")
+
+
 @cli.command("encoders")
 @click.option("--dataset", default=None, metavar="NAME",
               help="also run each encoder at initialisation on this shipped vocabulary's label "
@@ -380,8 +391,11 @@ def tune_command(recipe, trials, timeout, overrides, out, name) -> None:
 
 @cli.command("compare", epilog=_RECIPE_HELP)
 @click.argument("recipe", default="demo")
-@click.option("--encoders", required=True, metavar="NAMES",
+@click.option("--encoders", default=None, metavar="NAMES",
               help="comma-separated encoders and baselines, e.g. gcn,gat,bagfn,l2gcn,none,cca,pls,random")
+@click.option("--methods", default=None, metavar="NAMES",
+              help="comma-separated methods (gcnretrieval methods lists them), e.g. dscmr,l2gcn,cca; "
+                   "with --encoders, after them")
 @click.option("--seeds", default=None, metavar="SEEDS", help="comma-separated run.seed values (default: the recipe's)")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
@@ -391,12 +405,16 @@ def tune_command(recipe, trials, timeout, overrides, out, name) -> None:
               help="common dimension of the cca/pls baselines (default: min(64, d_v, d_t, n_train))")
 @click.option("--tune", "trials", type=click.IntRange(min=1), default=None, metavar="N",
               help="first tune every method with N trials on the validation split (encoders: [tune.space]; "
-                   "baselines: components, CCA's ridge), then run the seeds with the best values")
+                   "methods: their own space; baselines: components, CCA's ridge), then run the seeds with the "
+                   "best values")
 @click.option("--reference", default=None, metavar="NAME",
               help="method the others are compared with seed by seed (default: the recipe's encoder.name when it is "
                    "compared, else the first method)")
-def compare_command(recipe, encoders, seeds, overrides, out, name, components, trials, reference) -> None:
-    """Run a recipe (default: demo) once per encoder (or baseline) and seed; write compare.{json,csv,md,png}.
+def compare_command(recipe, encoders, methods, seeds, overrides, out, name, components, trials, reference) -> None:
+    """Run a recipe (default: demo) once per encoder or method and seed; write compare.{json,csv,md,png}.
+
+    Give --encoders (the recipe with another label encoder, or a baseline), --methods (published
+    methods, each with its paper's model, objective and defaults), or both.
 
     Each method's paired difference from the reference (95 % paired t interval over the seeds) is
     in the table. Finished cells and trials are kept, so rerunning an interrupted comparison resumes it.
@@ -405,10 +423,13 @@ def compare_command(recipe, encoders, seeds, overrides, out, name, components, t
     from gcnretrieval.training.host_memory import keep_freed_host_memory
 
     keep_freed_host_memory()
+    if encoders is None and methods is None:
+        raise click.UsageError("give --encoders, --methods or both (e.g. --methods dscmr,l2gcn,cca)")
     if trials is not None:
         _quiet_optuna()
     options = {b: {"n_components": components} for b in available_baselines()} if components else None
-    result = compare(recipe, encoders, seeds, list(overrides), out=out, name=name, baseline_options=options,
+    result = compare(recipe, encoders, seeds, list(overrides), methods=methods, out=out, name=name,
+                     baseline_options=options,
                      tune=trials, reference=reference, callback=_echo_cell,
                      tune_callback=lambda method, *args: _echo_trial(*args, prefix=f"{method} "))
     click.echo(result.table)

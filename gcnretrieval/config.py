@@ -3,8 +3,10 @@
 Every table of a recipe is the keyword arguments of one constructor, which owns the
 defaults and validates the values (``[run]``, ``[data]``, ``[graph]``, ``[train]``,
 ``[eval]``, ``[tune]``: the classes of :mod:`gcnretrieval.options`; ``[encoder]``: ``name`` and the
-options of that encoder; ``[model]``: :class:`~gcnretrieval.models.CrossModalModel`;
-``[loss]``: :class:`~gcnretrieval.losses.Objective`). This module knows only keys and
+options of that encoder; ``[model]``: ``name`` (default ``"label_graph"``,
+:class:`~gcnretrieval.models.CrossModalModel`) and the options of that model; ``[loss]``: ``name``
+(default ``"circle_soft"``, :class:`~gcnretrieval.losses.Objective`) and the options of that
+objective). This module knows only keys and
 types, read from those signatures. Each mistake is one line: an unknown key (with a
 did-you-mean hint), a wrong type, an impossible value (reported by its constructor under
 the recipe key), or a key that the chosen options would ignore. Overrides use dotted keys;
@@ -26,10 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import gcnretrieval.methods  # noqa: F401  (registers the methods' models and objectives)
 from gcnretrieval.encoders import DEFAULT_ENCODER, ENCODERS
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument
-from gcnretrieval.losses import Objective
-from gcnretrieval.models import CrossModalModel
+from gcnretrieval.losses.registry import DEFAULT_OBJECTIVE, OBJECTIVES
+from gcnretrieval.models.registry import DEFAULT_MODEL, MODELS, SUPPLIED, uses_label_graph
 from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions, TuneOptions
 
 __all__ = ["Config", "Table", "construct", "first_difference", "flatten", "import_plugins", "load_config",
@@ -39,8 +42,6 @@ __all__ = ["Config", "Table", "construct", "first_difference", "flatten", "impor
 SECTIONS = ("run", "data", "graph", "encoder", "model", "loss", "train", "eval", "tune")
 _OPTION_CLASSES = {"run": RunOptions, "data": DataOptions, "graph": GraphOptions, "train": TrainOptions,
                    "eval": EvalOptions, "tune": TuneOptions}
-#: parameters of CrossModalModel that the pipeline supplies, not the recipe
-_MODEL_SUPPLIED = ("image_dim", "text_dim", "label_graph", "encoder", "encoder_options")
 _REQUIRED = inspect.Parameter.empty
 
 
@@ -84,9 +85,13 @@ class Config:
     plugins: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain, JSON-serialisable nested dict (tuples become lists; ``None`` marks an unset key)."""
+        """Plain, JSON-serialisable nested dict (tuples become lists; ``None`` marks an unset key); without
+        ``graph`` and ``encoder`` for a model that takes no label graph."""
         tree: dict[str, Any] = {"plugins": list(self.plugins)}
+        graphless = not uses_label_graph(MODELS.get(self.model.name))
         for name in SECTIONS:
+            if graphless and name in ("graph", "encoder"):
+                continue  # a model without a label graph reads neither table
             section = getattr(self, name)
             values = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)} \
                 if dataclasses.is_dataclass(section) else dict(section)
@@ -207,6 +212,12 @@ def load_config(recipe: str | Path | Mapping[str, Any],
         if not isinstance(given, Mapping):
             raise ConfigError(f"recipe key '{name}' must be a table ([{name}]), got {_type_name(given)}")
         sections[name] = _section(name, given)
+    model = sections["model"].name
+    if not uses_label_graph(MODELS.get(model)):
+        for table in ("graph", "encoder"):
+            if tree.get(table):
+                raise ConfigError(f"recipe table [{table}] has no effect with model.name = \"{model}\" (it uses no "
+                                  f"label graph); remove it")
     _check_space({key: value for key, value in tree.items() if key != "tune"}, sections["tune"])
     return Config(plugins=tuple(plugins), **sections)
 
@@ -244,9 +255,12 @@ def _target(name: str, given: Mapping[str, Any]) -> tuple[Callable, dict[str, tu
         encoder = _coerce("encoder.name", given.get("name", DEFAULT_ENCODER), str)
         cls = ENCODERS.get(encoder)
         return cls, {"name": (str, DEFAULT_ENCODER), **cls.option_types()}, f" of encoder '{encoder}'"
-    if name == "model":
-        return CrossModalModel, parameters(CrossModalModel, _MODEL_SUPPLIED), ""
-    return Objective, parameters(Objective), ""
+    registry, default, skip = (MODELS, DEFAULT_MODEL, SUPPLIED) if name == "model" else \
+        (OBJECTIVES, DEFAULT_OBJECTIVE, ())
+    chosen = _coerce(f"{name}.name", given.get("name", default), str)
+    cls = registry.get(chosen)
+    context = "" if chosen == default else f" of {registry.kind} '{chosen}'"
+    return cls, {"name": (str, default), **parameters(cls, skip)}, context
 
 
 def _section(name: str, given: Mapping[str, Any]) -> Any:
@@ -263,8 +277,8 @@ def _section(name: str, given: Mapping[str, Any]) -> Any:
         raise ConfigError(f"recipe key '{name}.{key}' has no effect {because}; remove it")
     if name in _OPTION_CLASSES:
         return construct(name, target, values)
-    if target is Objective:
-        construct(name, target, values)  # cheap: its values are checked now, before any data is read
+    if name == "loss":  # cheap: an objective's values are checked now, before any data is read
+        construct(name, target, {key: value for key, value in values.items() if key != "name"})
     return Table(values)
 
 

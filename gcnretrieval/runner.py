@@ -17,6 +17,8 @@ from typing import Any
 from gcnretrieval.config import (Config, load_config, parse_overrides, read_recipe, recipe_file, to_toml,
                                  with_absolute_paths, with_seed)
 from gcnretrieval.errors import ConfigError, GcnRetrievalError
+from gcnretrieval.losses.registry import DEFAULT_OBJECTIVE
+from gcnretrieval.models.registry import DEFAULT_MODEL
 from gcnretrieval.training import (Checkpoints, Experiment, MetricsLog, ProgressBar, RunDirectory, Trainer,
                                    build_experiment, distributed, evaluate_split, plot_history, resolve_device,
                                    selection_callbacks)
@@ -175,11 +177,7 @@ def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[st
         f"# Run `{config.run.name}`",
         "",
         f"- data: `{data.name}` ({sizes} pairs; image {data.image_dim}-d, text {data.text_dim}-d, {data.num_labels} labels)",
-        f"- label graph: `{config.graph.kind}`, threshold {config.graph.threshold}, node features "
-        f"`{config.graph.node_features}`{', edges dropped (self-loops only)' if config.graph.drop_edges else ''}",
-        f"- encoder: `{config.encoder.name}`, depth {config.encoder.num_layers}; common dimension {config.model.common_dim}",
-        f"- objective: condition `{config.loss.condition}`, alpha {config.loss.alpha}, beta {config.loss.beta}, "
-        f"theta {config.loss.theta}",
+        *_model_lines(config),
         f"- training: {config.train.optimizer}, lr {config.train.lr}, batch {config.train.batch_size}, "
         f"{len(history)} epoch(s), seed {config.run.seed}, device `{experiment.device}`",
         f"- selection: epoch {final['selected_epoch']} by mean mAP on `{final['selected_on']}`{parity}"
@@ -191,6 +189,23 @@ def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[st
         "![loss](figures/loss.png) ![mAP](figures/map.png)",
         "",
     ])
+
+
+def _model_lines(config: Config) -> list[str]:
+    """The report's lines on the model and the objective."""
+    if config.model.name != DEFAULT_MODEL:
+        model = ", ".join(f"{key} {value}" for key, value in config.model.items() if key != "name")
+        lines = [f"- model: `{config.model.name}` ({model})"]
+    else:
+        lines = [f"- label graph: `{config.graph.kind}`, threshold {config.graph.threshold}, node features "
+                 f"`{config.graph.node_features}`{', edges dropped (self-loops only)' if config.graph.drop_edges else ''}",
+                 f"- encoder: `{config.encoder.name}`, depth {config.encoder.num_layers}; common dimension "
+                 f"{config.model.common_dim}"]
+    if config.loss.name != DEFAULT_OBJECTIVE:
+        loss = ", ".join(f"{key} {value}" for key, value in config.loss.items() if key != "name")
+        return [*lines, f"- objective: `{config.loss.name}` ({loss})"]
+    return [*lines, f"- objective: condition `{config.loss.condition}`, alpha {config.loss.alpha}, beta "
+                    f"{config.loss.beta}, theta {config.loss.theta}"]
 
 
 def map_table(label: str, test: Mapping[str, float]) -> list[str]:

@@ -74,7 +74,7 @@ def run_baseline(
     dataset = load_data(config)
     started = time.perf_counter()
     fitted = fit_baseline(method, dataset.train.image, dataset.train.text, n_components,
-                          seed=config.run.seed, **options)
+                          seed=config.run.seed, labels=np.asarray(dataset.train.labels), **options)
     fit_seconds = time.perf_counter() - started
     image, text = fitted.embed(dataset.test.image, dataset.test.text)
     test = {k: float(v) for k, v in retrieval_report(image, text, np.asarray(dataset.test.labels)).items()}

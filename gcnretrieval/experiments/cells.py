@@ -34,8 +34,9 @@ MANAGED_KEYS = ("run.seed", "run.name")
 
 @dataclass(frozen=True)
 class Cell:
-    """One run of an experiment: its directory name, method (the encoder's or the baseline's name),
-    seed, swept values, every override, and the ``baseline`` it fits instead of training (or ``None``)."""
+    """One run of an experiment: its directory name, method (the encoder's, the baseline's or the
+    method's name), seed, swept values, every override, the ``baseline`` it fits instead of training (or
+    ``None``), and the ``recipe`` it trains when it is not the experiment's (a method's preset laid over it)."""
 
     name: str
     method: str
@@ -43,6 +44,7 @@ class Cell:
     values: dict[str, Any]
     overrides: dict[str, Any]
     baseline: str | None = None
+    recipe: Mapping[str, Any] | None = None
 
 
 @dataclass
@@ -72,7 +74,7 @@ class CellResult:
 
 def expected_config(recipe_raw: Mapping[str, Any], cell: Cell) -> Config:
     """The configuration a cell runs with (data paths resolved as the runner does)."""
-    return with_absolute_paths(load_config(recipe_raw, cell.overrides))
+    return with_absolute_paths(load_config(recipe_raw if cell.recipe is None else cell.recipe, cell.overrides))
 
 
 def _finished(cell: Cell, run_dir: RunDirectory, status: str) -> CellResult:
@@ -131,7 +133,8 @@ def run_cells(
             run_baseline(recipe, cell.overrides, out=path, method=cell.baseline,
                          **dict((baseline_options or {}).get(cell.baseline, {})))
         else:
-            run(recipe, cell.overrides, out=path, resume=status == "resumed", progress=progress)
+            run(recipe if cell.recipe is None else cell.recipe, cell.overrides, out=path, resume=status == "resumed",
+                progress=progress)
         result = _finished(cell, RunDirectory(path), status)
         results.append(result)
         if callback is not None:

@@ -1,7 +1,10 @@
-"""``compare``: a sweep over ``encoder.name``, with classical baselines beside it, a table and a bar chart.
+"""``compare``: methods side by side over seeds, with a table, paired differences and a bar chart.
 
+The compared methods are label encoders (``encoders``: the recipe with another ``encoder.name``),
+classical baselines, and the registered methods of :mod:`gcnretrieval.methods` (``methods``: each
+one's preset laid over the recipe by :func:`~gcnretrieval.methods.apply_method`, or its closed form).
 Every cell (method x seed) is a run directory ``<out>/<method>_seed<k>/`` of the same recipe
-and overrides: only the encoder (or the baseline), ``run.seed`` and ``run.name`` differ.
+and overrides: only the encoder (or the method), ``run.seed`` and ``run.name`` differ.
 Within a seed every cell sees the same data, validation split and label graph; seeds also
 redraw those. ``compare.{json,csv,md,png}`` show per method the mean ± sample standard
 deviation (``ddof=1``) over seeds, parameters, FLOPs per sample
@@ -26,13 +29,14 @@ from gcnretrieval.checks import check_positive_int
 from gcnretrieval.config import load_config
 from gcnretrieval.encoders import available_encoders
 from gcnretrieval.errors import ConfigError, InvalidArgument, UnknownNameError, did_you_mean
+from gcnretrieval.methods import METHODS, apply_method, available_methods
 from gcnretrieval.models.baselines import available_baselines
 from gcnretrieval.experiments.cells import Cell, CellResult, run_cells
 from gcnretrieval.experiments.complexity import experiment_complexity
 from gcnretrieval.experiments.plots import grouped_bars
 from gcnretrieval.experiments.summary import (CONFIDENCE, METRICS, format_difference, format_mean_std,
                                               paired_difference, summarise, write_summary)
-from gcnretrieval.experiments.sweep import ExperimentPlan, grid_cells, prepare
+from gcnretrieval.experiments.sweep import ExperimentPlan, prepare
 from gcnretrieval.experiments.tune import (StudyResult, params_text, search_space, tune_baseline, tune_recipe,
                                            write_study)
 from gcnretrieval.training import RunDirectory
@@ -42,6 +46,7 @@ log = logging.getLogger(__name__)
 __all__ = ["ComparisonResult", "compare", "parse_methods"]
 
 DEFAULT_RECIPE = "demo"
+DEFAULT_ENCODERS = ("gcn", "gat", "l2gcn")
 CSV_COLUMNS = ["method", "kind", "seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] + [
     "reference"] + [f"{m}_{s}" for m in METRICS for s in ("diff", "diff_low", "diff_high", "verdict")] + [
     "parameters", "flops_per_sample", "flops_batch_of_one", "seconds_per_epoch", "fit_seconds", "tuned_values"]
@@ -57,17 +62,29 @@ class ComparisonResult:
     table: str
 
 
-def parse_methods(methods: str | Sequence[str]) -> list[str]:
-    """``"gcn,gat"`` or ``["gcn", "gat"]`` -> lower-case names, order kept, duplicates dropped, each known."""
+def parse_methods(methods: str | Sequence[str], kind: str = "encoders") -> list[str]:
+    """``"gcn,gat"`` or ``["gcn", "gat"]`` -> lower-case names, order kept, duplicates dropped, each known:
+    encoders and baselines (``kind="encoders"``) or registered methods (``kind="methods"``)."""
     parts = methods.split(",") if isinstance(methods, str) else list(methods)
     names = list(dict.fromkeys(p.strip().lower() for p in parts if p and p.strip()))
+    example = "gcn,gat,bagfn,l2gcn" if kind == "encoders" else "dscmr,l2gcn,cca"
     if not names:
-        raise ConfigError("no encoders given; write e.g. --encoders gcn,gat,bagfn,l2gcn")
-    choices = sorted({*available_encoders(), *available_baselines()})
+        raise ConfigError(f"no {kind} given; write e.g. --{kind} {example}")
+    if kind == "encoders":
+        what, choices = "encoder or baseline", sorted({*available_encoders(), *available_baselines()})
+    else:
+        what, choices = "method", available_methods()
     for name in names:
         if name not in choices:
-            raise UnknownNameError(did_you_mean("encoder or baseline", name, choices))
+            raise UnknownNameError(did_you_mean(what, name, choices))
     return names
+
+
+def _baseline_of(name: str, from_methods: bool) -> str | None:
+    """The closed-form baseline a compared name fits, or ``None`` when it trains."""
+    if from_methods:
+        return METHODS.get(name).baseline
+    return name if name in available_baselines() else None
 
 
 def _number(value: float | None, scale: float, digits: int) -> str:
@@ -81,7 +98,7 @@ def markdown_table(rows: list[dict[str, Any]], reference: str | None = None) -> 
              "| s / epoch |", "|---|---|---|---|" + ("---|" if reference else "") + "---|---|---|---|"]
     for row in rows:
         maps = " | ".join(format_mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS)
-        seconds = (_number(row["seconds_per_epoch"], 1, 3) if row["kind"] == "encoder"
+        seconds = (_number(row["seconds_per_epoch"], 1, 3) if row["kind"] != "baseline"
                    else f"{_number(row['fit_seconds'], 1, 3)} (fit)")
         difference = ""
         if reference:
@@ -139,25 +156,26 @@ def _complexity(result: CellResult) -> dict[str, Any]:
     return {key: info[key] for key in ("parameters", "flops_per_sample", "flops_batch_of_one")}
 
 
-def _tune_methods(plan: ExperimentPlan, methods: list[str], trials: int, folder: Path, progress: bool | None,
+def _tune_methods(plan: ExperimentPlan, cells: list[Cell], trials: int, folder: Path, progress: bool | None,
                   callback: Callable[[str, int, int, dict[str, Any]], None] | None) -> dict[str, StudyResult]:
-    """A study of ``trials`` trials per method on the first seed's validation split; every search
-    space is checked before the first trial runs."""
+    """A study of ``trials`` trials per method (its first seed's cell: recipe, overrides, baseline) on
+    that seed's validation split; every search space is checked before the first trial runs."""
     seed = plan.seeds[0]
-    changes = {method: {**plan.changes, "run.seed": seed, **({} if method in available_baselines() else
-                                                            {"encoder.name": method})} for method in methods}
+    firsts = {cell.method: cell for cell in cells if cell.seed == seed}
+    changes = {m: {k: v for k, v in cell.overrides.items() if k != "run.name"} for m, cell in firsts.items()}
     if "encoder.name" in load_config(plan.raw, plan.changes).tune.space:
         raise ConfigError("compare tunes each encoder in turn; remove 'encoder.name' from [tune.space]")
-    for method in methods:
-        if method not in available_baselines():
-            search_space(plan.raw, changes[method])
+    for method, cell in firsts.items():
+        if cell.baseline is None:
+            search_space(cell.recipe or plan.raw, changes[method])
     studies = {}
-    for method in methods:
+    for method, cell in firsts.items():
         report = None if callback is None else (lambda done, total, trial, m=method: callback(m, done, total, trial))
-        if method in available_baselines():
-            study = tune_baseline(plan.raw, changes[method], method, folder / method, trials, callback=report)
+        if cell.baseline is not None:
+            study = tune_baseline(plan.raw, changes[method], cell.baseline, folder / method, trials, callback=report)
         else:
-            study = tune_recipe(plan.raw, changes[method], folder / method, trials, progress=progress, callback=report)
+            study = tune_recipe(cell.recipe or plan.raw, changes[method], folder / method, trials, progress=progress,
+                                callback=report)
         write_study(folder / method, f"Tuning `{method}` for comparison `{plan.name}`", study,
                     {"method": method, "overrides": plan.changes, "trials_budget": trials})
         log.info("%s: best of %d trials on the validation split of seed %d: %s (val mean mAP %.4f)", method, trials,
@@ -168,10 +186,11 @@ def _tune_methods(plan: ExperimentPlan, methods: list[str], trials: int, folder:
 
 def compare(
     recipe: str | Path | Mapping[str, Any] = DEFAULT_RECIPE,
-    encoders: str | Sequence[str] = ("gcn", "gat", "l2gcn"),
+    encoders: str | Sequence[str] | None = None,
     seeds: str | Sequence[int] | None = None,
     overrides: Mapping[str, Any] | Sequence[str] | None = None,
     *,
+    methods: str | Sequence[str] | None = None,
     out: str | Path | None = None,
     name: str | None = None,
     baseline_options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -181,11 +200,14 @@ def compare(
     callback: Callable[[int, int, CellResult], None] | None = None,
     tune_callback: Callable[[str, int, int, dict[str, Any]], None] | None = None,
 ) -> ComparisonResult:
-    """Run one recipe with several encoders (and baselines) and seeds; tabulate and plot.
+    """Run one recipe with several encoders and methods, over seeds; tabulate and plot.
 
     Args:
         recipe: a TOML recipe, a packaged recipe's name (default ``"demo"``), or a dict.
-        encoders: encoder and baseline names, a list or comma-separated (``"gcn,gat,l2gcn,cca,pls"``).
+        encoders: encoder and baseline names, a list or comma-separated (``"gcn,gat,l2gcn,cca,pls"``);
+            default, when no ``methods`` are given either: ``gcn,gat,l2gcn``.
+        methods: registered methods (:func:`~gcnretrieval.methods.available_methods`), a list or
+            comma-separated (``"dscmr,l2gcn,cca"``), after the encoders; a name in both runs once.
         seeds: ``run.seed`` of each repetition (default: the recipe's seed).
         overrides: ``--set`` overrides of every cell (not ``encoder.name``, ``run.seed``, ``run.name``).
         out: the comparison directory (default ``<run.out_dir>/compare_<name>``); ``name``: default ``run.name``.
@@ -198,32 +220,37 @@ def compare(
         tune_callback: called as ``tune_callback(method, finished, trials, trial)`` after each trial.
     """
     plan = prepare(recipe, seeds, overrides, name, forbidden=("encoder.name",))
-    methods = parse_methods(encoders)
-    reference = choose_reference(plan, methods, reference)
+    if encoders is None and methods is None:
+        encoders = DEFAULT_ENCODERS
+    encoder_names = parse_methods(encoders) if encoders is not None else []
+    method_names = [m for m in (parse_methods(methods, "methods") if methods is not None else [])
+                    if m not in encoder_names]
+    names = [*encoder_names, *method_names]
+    baselines = {m: _baseline_of(m, m in method_names) for m in names}
+    reference = choose_reference(plan, names, reference)
     out_dir = Path(out) if out is not None else Path(load_config(plan.raw).run.out_dir) / f"compare_{plan.name}"
-    trained = [m for m in methods if m not in available_baselines()]
-    cells = grid_cells(plan, {"encoder.name": trained}, naming=lambda keys, point, seed: f"{point[0]}_seed{seed}") \
-        if trained else []
-    for method in methods:
-        if method in available_baselines():
-            cells += [Cell(f"{method}_seed{seed}", method, seed, {}, {**plan.changes, "run.seed": seed,
-                                                                      "run.name": f"{method}_seed{seed}"}, method)
-                      for seed in plan.seeds]
-    cells.sort(key=lambda cell: methods.index(cell.method))
+    cells = []
+    for method in names:
+        recipe_tree = apply_method(plan.raw, method) if method in method_names and baselines[method] is None else None
+        changes = plan.changes if recipe_tree is not None or baselines[method] else \
+            {**plan.changes, "encoder.name": method}
+        cells += [Cell(f"{method}_seed{seed}", method, seed, {}, {**changes, "run.seed": seed,
+                                                                    "run.name": f"{method}_seed{seed}"},
+                       baselines[method], recipe_tree) for seed in plan.seeds]
     studies: dict[str, StudyResult] = {}
     if tune is not None:
         try:
             check_positive_int("tune", tune)
         except InvalidArgument as err:
             raise ConfigError(f"--{err}") from None
-        given = [m for m in (baseline_options or {}) if m in methods and baseline_options[m]]
+        given = [b for b in (baseline_options or {}) if b in baselines.values() and baseline_options[b]]
         if given:
             raise ConfigError(f"options of baseline '{given[0]}' are both given and tuned; drop them (or --components) "
                               "or tuning")
-        studies = _tune_methods(plan, methods, tune, out_dir / "tune", progress, tune_callback)
+        studies = _tune_methods(plan, cells, tune, out_dir / "tune", progress, tune_callback)
         cells = [replace(cell, overrides={**cell.overrides, **studies[cell.method].best_params})
                  if cell.baseline is None else cell for cell in cells]
-        baseline_options = {m: study.best_params for m, study in studies.items() if m in available_baselines()}
+        baseline_options = {baselines[m]: study.best_params for m, study in studies.items() if baselines[m]}
     results = run_cells(recipe, plan.raw, cells, out_dir, baseline_options=baseline_options, progress=progress,
                         callback=callback)
 
@@ -232,7 +259,7 @@ def compare(
     for summary in summarise(cell_dicts, key=lambda c: c["method"]):
         method = summary.pop("group")
         first = next(r for r in results if r.cell.method == method)
-        kind = "baseline" if first.cell.baseline else "encoder"
+        kind = "baseline" if first.cell.baseline else "method" if first.cell.recipe is not None else "encoder"
         tuned = studies[method].best_params if method in studies else None
         rows.append({"method": method, "kind": kind, **summary, **_complexity(first), "tuned": tuned,
                      "tuned_values": params_text(tuned, "; ") if tuned else None})
@@ -241,7 +268,7 @@ def compare(
     figure = grouped_bars([{**row, "group": row["method"]} for row in rows], out_dir / "compare.png",
                           title=f"{plan.name}: test mAP over {len(plan.seeds)} seed(s)", reference=reference)
     summary = {"recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": plan.changes,
-               "methods": methods, "seeds": plan.seeds, "reference": reference,
+               "methods": names, "seeds": plan.seeds, "reference": reference,
                "differences": f"paired over the same seeds: mean of (method - {reference}) with a "
                               f"{CONFIDENCE * 100:g} % paired t interval; verdict better / worse when the interval "
                               "excludes 0, indistinguishable when it contains 0, 'one seed' without an interval",

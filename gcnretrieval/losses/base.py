@@ -1,7 +1,7 @@
 """The common shape of every loss term."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from torch import Tensor, nn
 
@@ -26,3 +26,27 @@ class LossTerm(nn.Module):
 
     def extra_repr(self) -> str:
         return ""
+
+
+class MethodObjective(nn.Module):
+    r"""Base of a registered objective: a weighted sum of loss terms.
+
+    ``forward(output, labels)`` returns ``(total, parts)``: ``total`` carries the gradient,
+    ``parts`` holds a detached scalar for every name in :attr:`parts` (``"total"`` included),
+    logged per epoch as ``loss_<name>``. Keyword parameters are the ``[loss]`` recipe keys.
+    """
+
+    #: the names of the logged parts, ``"total"`` first
+    parts: ClassVar[tuple[str, ...]] = ("total",)
+    #: further parts averaged over an epoch and logged under their own name
+    averaged: ClassVar[tuple[str, ...]] = ()
+
+    def project_(self) -> None:
+        """Called after each optimizer step (nothing by default)."""
+
+    def epoch_values(self, means: dict[str, float], epoch: int) -> dict[str, float]:
+        """Values logged once per epoch ``epoch`` (1-based) besides the loss ``means`` (none by default)."""
+        return {}
+
+    def forward(self, output: Any, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:  # pragma: no cover
+        raise NotImplementedError

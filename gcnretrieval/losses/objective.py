@@ -2,18 +2,22 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import Tensor, nn
 
 from gcnretrieval.checks import check_choice, check_non_negative
 from gcnretrieval.losses.adversarial import LOGIT_FIELDS, AdversarialLoss
+from gcnretrieval.losses.base import MethodObjective
 from gcnretrieval.losses.circle_soft import CircleSoftLoss, LambdaMode, ThetaOn
 from gcnretrieval.losses.pair_kernels import REDUCTIONS
 from gcnretrieval.losses.classification import ClassificationLoss
+
+log = logging.getLogger(__name__)
 
 Reduction = Literal[REDUCTIONS]  # type: ignore[valid-type]
 
@@ -34,7 +38,7 @@ _TERM_FIELDS = {
 }
 
 
-class Objective(nn.Module):
+class Objective(MethodObjective):
     r"""Training objective (eq. 26).
 
     .. math::
@@ -72,6 +76,10 @@ class Objective(nn.Module):
         fused: the fused pairwise kernels (default ``True``) or the op-by-op reference path.
     """
 
+    parts: ClassVar[tuple[str, ...]] = ("total", "circle_soft", "circle", "soft", "classification", "adversarial")
+    #: d L_CS / d lambda = +-(L_cir - L_soft), averaged over the epoch
+    averaged: ClassVar[tuple[str, ...]] = ("lambda_grad",)
+
     def __init__(
         self,
         alpha: float = 1.1,
@@ -105,6 +113,7 @@ class Objective(nn.Module):
         )
         self.classification = ClassificationLoss()
         self.adversarial = AdversarialLoss(view_weight=view_weight)
+        self._warned = False
 
     @staticmethod
     def ignored_arguments(given: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
@@ -131,6 +140,19 @@ class Objective(nn.Module):
 
     def reset_parameters(self) -> None:
         self.circle_soft.reset_parameters()
+        self._warned = False
+
+    def epoch_values(self, means: dict[str, float], epoch: int) -> dict[str, float]:
+        """The Circle-Soft weight :math:`\\lambda` and the two term weights it gives; a warning, once,
+        when a learned :math:`\\lambda` reaches a bound."""
+        values = {"lambda": float(self.weight.detach())}
+        values["weight_circle"], values["weight_soft"] = self.circle_soft.term_weights()
+        if self.circle_soft.lambda_mode == "learned" and values["lambda"] in (0.0, 1.0) and not self._warned:
+            self._warned = True
+            log.warning("the Circle-Soft weight lambda reached its bound %g at epoch %d (d loss / d lambda = %.3g "
+                        "does not shrink as lambda moves); loss.lambda_mode = \"uncertainty\" balances the terms "
+                        "instead", values["lambda"], epoch, means["lambda_grad"])
+        return values
 
     def project_(self) -> None:
         """Clamp the raw :math:`\\lambda` into [0, 1]; call after ``optimizer.step()``."""
@@ -158,7 +180,7 @@ class Objective(nn.Module):
         scale = {"circle_soft": 1.0, "classification": self.alpha, "adversarial": self.beta}
         total = sum(scale[name] * values[name] for name in active)
 
-        parts = {name: values[name].detach() if name in values else _nan(total) for name in _PART_NAMES}
+        parts = {name: values[name].detach() if name in values else _nan(total) for name in self.parts[1:]}
         parts["lambda"] = self.weight.detach()
         parts["lambda_grad"] = values["lambda_grad"] if "lambda_grad" in values else _nan(total)
         parts["total"] = total.detach()
@@ -166,9 +188,6 @@ class Objective(nn.Module):
 
     def extra_repr(self) -> str:
         return f"alpha={self.alpha}, beta={self.beta}, condition={self.condition!r}"
-
-
-_PART_NAMES = ("circle", "soft", "circle_soft", "classification", "adversarial")
 
 
 def _float32(output: Any) -> Any:

@@ -190,7 +190,7 @@ class SubspaceBaseline:
 
 
 def fit_baseline(method: str, image: np.ndarray, text: np.ndarray, n_components: int | None = None,
-                 seed: int = 0, **options: Any) -> SubspaceBaseline:
+                 seed: int = 0, labels: np.ndarray | None = None, **options: Any) -> SubspaceBaseline:
     """Fit a registered baseline on training pairs.
 
     Args:
@@ -199,6 +199,7 @@ def fit_baseline(method: str, image: np.ndarray, text: np.ndarray, n_components:
         text: ``(n, d_t)`` training text features.
         n_components: common dimension :math:`k` (default ``min(64, d_v, d_t, n)``).
         seed: passed to a baseline whose factory takes a ``seed`` (``random``); the others are deterministic.
+        labels: ``(n, C)`` multi-hot training labels, passed to an estimator whose ``fit`` takes ``labels``.
         **options: options of the method (``regularization`` of ``cca``).
     """
     factory = BASELINES.get(method)
@@ -220,7 +221,8 @@ def fit_baseline(method: str, image: np.ndarray, text: np.ndarray, n_components:
         raise ConfigError(f"bad option for baseline '{method}': {err}") from None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        estimator.fit((x - image_mean) / image_scale, (y - text_mean) / text_scale)
+        supervised = {"labels": labels} if "labels" in inspect.signature(estimator.fit).parameters else {}
+        estimator.fit((x - image_mean) / image_scale, (y - text_mean) / text_scale, **supervised)
     for warning in caught:
         log.warning("%s: %s", method, warning.message)
     return SubspaceBaseline(method, estimator, image_mean, image_scale, text_mean, text_scale, n_components)

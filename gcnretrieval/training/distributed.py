@@ -208,11 +208,13 @@ def wrap(model: nn.Module, objective: nn.Module, device: torch.device) -> nn.Mod
     """``DistributedDataParallel(DistributedStep(model, objective))`` with global BatchNorm.
 
     Every parameter has a gradient unless an ablation condition drops a loss term (the
-    discriminators, generators or label encoder feed only the dropped term): only then does
-    DDP search for unused parameters, an extra pass over the autograd graph every step.
+    discriminators, generators or label encoder feed only the dropped term): only then, and for the
+    objectives of other methods, does DDP search for unused parameters, an extra pass over the
+    autograd graph every step.
     """
     convert_batchnorm(model, device)
     step = DistributedStep(model, objective)
     device_ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
-    unused = len(objective.active_terms) < len(CONDITIONS["all"])
+    terms = getattr(objective, "active_terms", None)  # another method's objective: DDP searches, to be safe
+    unused = terms is None or len(terms) < len(CONDITIONS["all"])
     return DistributedDataParallel(step, device_ids=device_ids, find_unused_parameters=unused)

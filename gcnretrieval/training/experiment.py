@@ -2,12 +2,13 @@
 
 :func:`build_experiment` reads the data, builds the label graph from the training labels
 only, and constructs the model and the objective from their recipe tables
-(``CrossModalModel(**config.model)``, ``Objective(**config.loss)``, the encoder from
-``config.encoder``). Every user error of a recipe surfaces here, before anything is
+(the model and the objective ``[model]`` and ``[loss]`` name, by default ``CrossModalModel`` and
+``Objective``, the encoder from ``config.encoder``); a model that takes no label graph gets none. Every user error of a recipe surfaces here, before anything is
 written.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -22,8 +23,8 @@ from gcnretrieval.data import (CrossModalDataset, available_datasets, carve_vali
                                load_catalog_dataset, load_dataset, make_synthetic)
 from gcnretrieval.errors import ConfigError
 from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph, label_node_features
-from gcnretrieval.losses import Objective
-from gcnretrieval.models import CrossModalModel
+from gcnretrieval.losses.registry import OBJECTIVES
+from gcnretrieval.models.registry import MODELS, uses_label_graph
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +38,9 @@ class Experiment:
     Attributes:
         config: the recipe (``run.seed`` resolved).
         dataset: the data, with the validation split the run selects on.
-        graph: the label graph (``Data``) or an ``AdaptiveLabelGraph``.
-        model: the :class:`~gcnretrieval.models.CrossModalModel`, on ``device``.
-        objective: the :class:`~gcnretrieval.losses.Objective`, on ``device``.
+        graph: the label graph (``Data``) or an ``AdaptiveLabelGraph``; ``None`` for a model without one.
+        model: the model ``[model] name`` selects (:class:`~gcnretrieval.models.CrossModalModel`), on ``device``.
+        objective: the objective ``[loss] name`` selects (:class:`~gcnretrieval.losses.Objective`), on ``device``.
         device: where training runs.
     """
 
@@ -138,10 +139,18 @@ def build_experiment(config: Config, device: torch.device | str | None = None,
         raise ConfigError(f"train.batch_size = {config.train.batch_size} exceeds the {len(dataset.train)} training "
                           f"pairs{carved}; lower train.batch_size")
     seed_everything(config.run.seed)
-    graph = build_label_graph_for(config, dataset)
-    encoder = dict(config.encoder)
-    name = encoder.pop("name")
-    model = construct("model", CrossModalModel, config.model, owners={"encoder": encoder}, image_dim=dataset.image_dim,
-                      text_dim=dataset.text_dim, label_graph=graph, encoder=name, encoder_options=encoder)
-    objective = construct("loss", Objective, config.loss)
+    model_options = dict(config.model)
+    model_class = MODELS.get(model_options.pop("name"))
+    supplied: dict[str, Any] = {"image_dim": dataset.image_dim, "text_dim": dataset.text_dim,
+                                "num_labels": dataset.num_labels}
+    graph = None
+    if uses_label_graph(model_class):
+        graph = build_label_graph_for(config, dataset)
+        encoder = dict(config.encoder)
+        supplied.update(label_graph=graph, encoder=encoder.pop("name"), encoder_options=encoder)
+    wanted = inspect.signature(model_class).parameters
+    model = construct("model", model_class, model_options, owners={"encoder": supplied.get("encoder_options", ())},
+                      **{key: value for key, value in supplied.items() if key in wanted})
+    loss_options = dict(config.loss)
+    objective = construct("loss", OBJECTIVES.get(loss_options.pop("name")), loss_options)
     return Experiment(config, dataset, graph, model.to(device), objective.to(device), device)

@@ -33,6 +33,7 @@ from gcnretrieval.data.torch_dataset import PairDataset, batch_loader
 from gcnretrieval.errors import ConfigError, RunFailed
 from gcnretrieval.evaluation import evaluate_split
 from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
+from gcnretrieval.models.registry import DEFAULT_MODEL
 import gcnretrieval.training.distributed as distributed
 from gcnretrieval.training.callbacks import BestEpoch, Callback
 from gcnretrieval.training.experiment import Experiment
@@ -43,8 +44,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["Trainer", "build_optimizer"]
 
-LOSS_KEYS = ("total", "circle_soft", "circle", "soft", "classification", "adversarial")
-LOGGED = (*LOSS_KEYS, "lambda_grad")  # epoch means; lambda_grad = d L_CS / d lambda = +-(L_cir - L_soft)
 
 
 def build_optimizer(options: TrainOptions, parameters: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
@@ -110,6 +109,12 @@ def _or_nan(value: float | None) -> float:
     return math.nan if value is None else value
 
 
+def _model_name(config: Any) -> str:
+    """The model a recipe trains, for the log: its label encoder's name for a label-graph model."""
+    name = config.model.get("name", DEFAULT_MODEL)
+    return config.encoder.name if name == DEFAULT_MODEL else name
+
+
 class Trainer:
     """Epochs of mini-batch training of an :class:`~gcnretrieval.training.Experiment`.
 
@@ -167,7 +172,6 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.should_stop = False
         self.stopped_early: int | None = None
-        self._warned = False
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -199,11 +203,13 @@ class Trainer:
 
     # -- one epoch -----------------------------------------------------------------------
     def train_epoch(self, callbacks: Sequence[Callback] = ()) -> dict[str, float]:
-        """One pass over the training pairs; the epoch means of every loss term and lambda."""
+        """One pass over the training pairs; the epoch means of the objective's parts (``loss_<part>``), its
+        ``averaged`` values and its :meth:`~gcnretrieval.losses.base.MethodObjective.epoch_values`."""
         self.model.train()
         self.objective.train()
         self.sampler.set_epoch(self.epoch)
-        sums = torch.zeros(len(LOGGED), dtype=torch.float64, device=self.device)
+        losses, averaged = tuple(self.objective.parts), tuple(getattr(self.objective, "averaged", ()))
+        sums = torch.zeros(len(losses) + len(averaged), dtype=torch.float64, device=self.device)
         bad_step = torch.full((), -1, dtype=torch.long, device=self.device)
         seen = 0
         for callback in callbacks:
@@ -221,22 +227,17 @@ class Trainer:
             self.objective.project_()
             rows = len(labels) * self.world_size
             seen += rows
-            sums += torch.stack([parts[key] for key in LOGGED]).double() * rows
+            sums += torch.stack([parts[key] for key in (*losses, *averaged)]).double() * rows
             bad_step = torch.where((bad_step < 0) & ~torch.isfinite(parts["total"]), step, bad_step)
             for callback in callbacks:
                 callback.on_batch_end(self, step)
         if int(bad_step) >= 0:
             raise RunFailed(f"the training loss became non-finite at epoch {self.epoch + 1}, batch {int(bad_step) + 1}; "
                             "lower train.lr or check the features' scale")
-        means = {f"loss_{key}": value / seen for key, value in zip(LOSS_KEYS, sums.tolist())}
-        means["lambda_grad"] = sums[-1].item() / seen
-        means["lambda"] = float(self.objective.weight.detach())
-        means["weight_circle"], means["weight_soft"] = self.objective.circle_soft.term_weights()
-        if self.objective.circle_soft.lambda_mode == "learned" and means["lambda"] in (0.0, 1.0) and not self._warned:
-            self._warned = True
-            log.warning("the Circle-Soft weight lambda reached its bound %g at epoch %d (d loss / d lambda = %.3g "
-                        "does not shrink as lambda moves); loss.lambda_mode = \"uncertainty\" balances the terms "
-                        "instead", means["lambda"], self.epoch + 1, means["lambda_grad"])
+        values = [value / seen for value in sums.tolist()]
+        means = {f"loss_{key}": value for key, value in zip(losses, values)}
+        means.update(zip(averaged, values[len(losses):]))
+        means.update(self.objective.epoch_values(means, self.epoch + 1))
         means["lr"] = self.optimizer.param_groups[0]["lr"]
         means["steps"] = self.step
         return means
@@ -274,7 +275,7 @@ class Trainer:
         callbacks = [BestEpoch()] if callbacks is None else list(callbacks)
         epochs = self.epochs
         info = log.info if self.rank == 0 else log.debug
-        info("training %s on %s: %d train / %d %s pairs, batch %d, epochs %d..%d", self.config.encoder.name,
+        info("training %s on %s: %d train / %d %s pairs, batch %d, epochs %d..%d", _model_name(self.config),
              self.device, len(self.experiment.dataset.train), len(self.selection_split), self.select_on,
              self.config.train.batch_size, self.epoch + 1, epochs)
         for callback in callbacks:
@@ -290,8 +291,9 @@ class Trainer:
                 self.history.append(row)
                 for callback in callbacks:
                     callback.on_epoch_end(self, row)
-                info("epoch %d/%d: loss %.4f, lambda %.3f, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch,
-                     epochs, _or_nan(row["loss_total"]), _or_nan(row["lambda"]), self.select_on,
+                weight = f", lambda {_or_nan(row['lambda']):.3f}" if "lambda" in row else ""
+                info("epoch %d/%d: loss %.4f%s, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch,
+                     epochs, _or_nan(row["loss_total"]), weight, self.select_on,
                      row[f"{self.select_on}_i2t_map"], row[f"{self.select_on}_t2i_map"],
                      row[f"{self.select_on}_avg_map"], " *" if row.get("selected") else "", row["seconds"])
         for callback in callbacks:
