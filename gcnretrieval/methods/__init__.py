@@ -4,6 +4,6 @@ Each module registers one method (or a family of closed-form ones) with :func:`r
 importing this package registers them all (and their models and objectives).
 """
 from gcnretrieval.methods.base import METHODS, Method, apply_method, available_methods, register_method
-from gcnretrieval.methods import classical, l2gcn  # noqa: F401  (registration)
+from gcnretrieval.methods import classical, dagnn, ignn_con, l2gcn  # noqa: F401  (registration)
 
 __all__ = ["METHODS", "Method", "apply_method", "available_methods", "register_method"]

@@ -60,16 +60,19 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from gcnretrieval.checks import check_non_negative
 from gcnretrieval.losses import AdversarialLoss, ClassificationLoss, PairLikelihoodLoss
 from gcnretrieval.losses.pair_likelihood import PairSimilarity
+from gcnretrieval.losses.registry import MethodObjective, register_objective
+from gcnretrieval.methods.base import Method, register_method
 
 HALF = (torch.float16, torch.bfloat16)
 
 
-class DAGNNObjective(nn.Module):
+@register_objective("dagnn")
+class DAGNNObjective(MethodObjective):
     r"""DAGNN's objective.
 
     .. math::
@@ -94,9 +97,6 @@ class DAGNNObjective(nn.Module):
         self.classification = ClassificationLoss()
         self.pair_likelihood = PairLikelihoodLoss(similarity)
         self.adversarial = AdversarialLoss()
-
-    def project_(self) -> None:
-        """Nothing to project (no constrained parameter)."""
 
     def forward(self, output: Any, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         with torch.autocast(labels.device.type, enabled=False):
@@ -147,3 +147,14 @@ PRESET: dict[str, Any] = {
     "train.betas": [0.5, 0.999],
     "train.epochs": 40,
 }
+
+register_method(Method(
+    name="dagnn",
+    paper="Qian, Xue, Zhang, Fang, Xu: Dual Adversarial Graph Neural Networks for Multi-label Cross-modal "
+          "Retrieval, AAAI 2021",
+    summary="GCN label classifiers on the co-occurrence graph with layer aggregation, dual generators and "
+            "discriminators; classification, pairwise likelihood and adversarial losses",
+    preset=PRESET,
+    space={"train.lr": {"low": 1e-5, "high": 1e-3, "log": True}, "train.epochs": {"low": 10, "high": 80},
+           "loss.alpha": {"low": 0.05, "high": 1.0, "log": True}, "loss.beta": {"low": 0.05, "high": 1.0, "log": True}},
+))

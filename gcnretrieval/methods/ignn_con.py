@@ -50,6 +50,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gcnretrieval.methods.base import Method, register_method
+
 #: I-GNN-CON's settings (TPAMI code, MIRFlickr), on top of a recipe's data and run tables.
 PRESET: dict[str, Any] = {
     "model.name": "label_graph",
@@ -75,3 +77,15 @@ PRESET: dict[str, Any] = {
     "train.betas": [0.5, 0.999],
     "train.epochs": 40,
 }
+
+register_method(Method(
+    name="ignn_con",
+    paper="Qian, Xue, Fang, Xu: Integrating Multi-Label Contrastive Learning With Dual Adversarial Graph Neural "
+          "Networks for Cross-Modal Retrieval, IEEE TPAMI 2022",
+    summary="GCN label classifiers on a learned (iterative) label graph, dual generators and discriminators; soft "
+            "multi-label contrastive, classification and adversarial losses",
+    preset=PRESET,
+    space={"train.lr": {"low": 1e-5, "high": 1e-3, "log": True}, "train.epochs": {"low": 10, "high": 80},
+           "loss.alpha": {"low": 0.1, "high": 4.0, "log": True}, "loss.beta": {"low": 0.1, "high": 4.0, "log": True},
+           "loss.temperature": {"low": 0.05, "high": 1.0, "log": True}},
+))
