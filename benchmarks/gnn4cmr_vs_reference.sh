@@ -13,7 +13,7 @@
 # Run from the project root; PY (default: .venv/bin/python, else python3) must import gcnretrieval and scipy.
 set -u
 M=${1:-}
-B=${2:-100}; STEPS=${3:-10}
+B=${2:-100}; STEPS=${3:-12}
 DAGNN_COMMIT=429141c
 if [ -z "$M" ] || ! git --git-dir="$M" rev-parse HEAD >/dev/null 2>&1; then
   echo "gnn4cmr_vs_reference: skipped, no git directory of LivXue/GNN4CMR given (${M:-none})"; exit 0

@@ -40,9 +40,9 @@ What differs from the code (measured by ``benchmarks/gnn4cmr_vs_reference.sh``, 
 benchmarks/RESULTS.md): the Circle term is computed with weight 0 (its cost remains, its
 gradient is exactly zero); label scores divide by :math:`\max(\lVert\mathbf{v}\rVert, 10^{-8})
 \max(\lVert\mathbf{c}\rVert, 10^{-8})` where the code divides by
-:math:`\lVert\mathbf{v}\rVert\lVert\mathbf{c}\rVert + 10^{-6}`; an off-diagonal :math:`S_{ij}`
-falls out of the graph where it is below :math:`t` and the diagonal is always kept (the code
-keeps :math:`S_{ii}` as computed, about 1); initialisation follows PyTorch / PyG defaults (Glorot
+:math:`\lVert\mathbf{v}\rVert\lVert\mathbf{c}\rVert + 10^{-6}`; the diagonal of :math:`S`
+(:math:`\approx 1`) is kept even where rounding puts it below :math:`t = 1` (the code would drop it);
+initialisation follows PyTorch / PyG defaults (Glorot
 GCN weights); the epoch is selected on a validation split (the code keeps the best *test* epoch:
 ``eval.select_on = "test"``).
 """
