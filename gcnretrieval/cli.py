@@ -9,7 +9,9 @@ traceback.
 from __future__ import annotations
 
 import inspect
+import logging
 import os
+import shlex
 import sys
 import warnings
 
@@ -27,10 +29,27 @@ class _RunFailed(click.ClickException):
     exit_code = 1
 
 
+def _warning_line(seen: set[str]):
+    """A ``warnings.showwarning`` that prints each distinct warning once, as one line on stderr
+    (``warning: ...``, without the source line the warning was raised from, which is often
+    inside torch), and copies it to the package log (a run's ``train.log``)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ARG001
+        text = str(message)
+        if text not in seen:
+            seen.add(text)
+            logging.getLogger("gcnretrieval").info("warning: %s", text)
+            click.echo(f"warning: {text}", err=True)
+
+    return show
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # noqa: D102
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                warnings.showwarning = _warning_line(set())
+                return super().invoke(ctx)
         except GcnRetrievalError as err:
             raise _UserError(str(err)) from None
         except RunFailed as err:
@@ -75,13 +94,21 @@ def main() -> None:
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
               help="also draw the graph to this image file (.png, .pdf, .svg)")
 def graph_command(dataset: str, threshold: float, kind: str, plot_path: str | None) -> None:
-    """Summarise the label graph of a shipped vocabulary (mirflickr, nuswide, mscoco, voc)."""
-    from gcnretrieval.graphs import load_label_vocabulary, plot_label_graph, summarize_label_graph
+    """Summarise the label graph of a shipped vocabulary (mirflickr, nuswide, mscoco, voc) or of a
+    bundled dataset (mirflickr-mini: counts over its training pairs)."""
+    from gcnretrieval.data import available_bundled, bundled_label_vocabulary
+    from gcnretrieval.errors import UnknownNameError, did_you_mean
+    from gcnretrieval.graphs import (available_label_vocabularies, load_label_vocabulary, plot_label_graph,
+                                     summarize_label_graph)
 
-    vocabulary = load_label_vocabulary(dataset)
+    bundled = dataset.lower() in available_bundled()
+    known = [*available_label_vocabularies(), *available_bundled()]
+    if not bundled and dataset.lower() not in known:
+        raise UnknownNameError(did_you_mean("label graph", dataset, known))
+    vocabulary = bundled_label_vocabulary(dataset.lower()) if bundled else load_label_vocabulary(dataset)
     data = vocabulary.build_graph(kind=kind, threshold=threshold)
-    click.echo(f"label graph: {vocabulary.name}, {kind}, threshold {threshold:g} "
-               f"(counts over {vocabulary.num_images} images)")
+    counted = f"{vocabulary.num_images} training pairs" if bundled else f"{vocabulary.num_images} images"
+    click.echo(f"label graph: {vocabulary.name}, {kind}, threshold {threshold:g} (counts over {counted})")
     click.echo(summarize_label_graph(data).format())
     if plot_path is not None:
         title = f"{vocabulary.name}: {kind} graph, t = {threshold:g}"
@@ -168,7 +195,10 @@ def run_command(recipe: str, overrides: tuple[str, ...], out: str | None, name: 
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return
     click.echo(f"run directory: {result.run_dir}")
-    click.echo(f"selected epoch {result.selected_epoch} (on {result.selected_on})")
+    click.echo(f"selected epoch {result.selected_epoch} (on {result.selected_on}, {result.selection_pairs} pairs), "
+               f"{result.steps_trained} steps trained, batch {result.config.train.batch_size}")
+    if result.selection_note:
+        click.echo(f"note: {result.selection_note}")
     if result.still_improving:
         from gcnretrieval.runner import STILL_IMPROVING
 
@@ -219,8 +249,8 @@ def _prepare_options(command):
         click.option("--device", default=image.device, show_default=True, help="torch device of the network ('auto': CUDA if available)"),
         click.option("--batch-size", type=click.IntRange(min=1), default=image.batch_size, show_default=True,
                      help="images per forward pass"),
-        click.option("--num-test", type=click.IntRange(min=1), default=write["num_test"], show_default=True,
-                     help="test-split size"),
+        click.option("--num-test", type=click.IntRange(min=1), default=write["num_test"],
+                     help="test-split size (default: 20 % of the pairs, at most 2,000)"),
         click.option("--seed", type=int, default=write["seed"], show_default=True, help="seed of the split permutation"),
         click.option("--format", "fmt", type=click.Choice(["npz", "npy"]), default=write["fmt"], show_default=True,
                      help="one compressed .npz, or memory-mappable .npy files"),
@@ -247,14 +277,15 @@ def _echo_prepared(output) -> None:
     from pathlib import Path
 
     manifest = json.loads((Path(output) / "manifest.json").read_text(encoding="utf-8"))
-    counts = manifest["counts"]
-    click.echo(f"prepared {manifest['name']} in {output}: train {counts['train']}, test {counts['test']} pairs; "
+    counts, split = manifest["counts"], manifest["split"]
+    chosen = f" (--num-test not given; {split['num_test_source']})" if split.get("num_test_source", "given") != "given" else ""
+    click.echo(f"prepared {manifest['name']} in {output}: train {counts['train']}, test {counts['test']} pairs{chosen}; "
                f"image {manifest['image_dim']}-d ({manifest['image_features']['name']}), "
                f"text {manifest['text_dim']}-d, {manifest['num_labels']} labels")
     for key in ("skipped_missing_images", "dropped_without_label", "dropped_without_tag", "dropped_without_label_or_caption"):
         if counts.get(key):
             click.echo(f"  {key.replace('_', ' ')}: {counts[key]}")
-    click.echo(f"train on it: gcnretrieval run custom --set data.path={output}")
+    click.echo(f"train on it: gcnretrieval run custom --set {shlex.quote(f'data.path={output}')}")
 
 
 @prepare_group.command("mirflickr")
@@ -471,8 +502,10 @@ def _echo_search(result, top_k: int) -> None:
         if query.get("ignored_words"):
             what += f" (not in the vocabulary, ignored: {' '.join(query['ignored_words'])})"
     click.echo(f"query: {what}")
+    shown = len(result.hits)
+    clamped = f" (--top-k {top_k} asked for more than the database holds)" if shown < top_k else ""
     click.echo(f"database: {result.database['size']} test {result.database['modality']}s, "
-               f"top {top_k}, {result.index} index")
+               f"top {shown}{clamped}, {result.index} index")
     rows = [("rank", "index", "score", "relevant", "labels", result.database["modality"])]
     for hit in result.hits:
         relevant = "-" if hit.relevant is None else ("yes" if hit.relevant else "no")

@@ -20,6 +20,7 @@ import importlib
 import importlib.resources
 import inspect
 import os
+import sys
 import tomllib
 import types
 import typing
@@ -34,6 +35,7 @@ from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument
 from gcnretrieval.losses.registry import DEFAULT_OBJECTIVE, OBJECTIVES
 from gcnretrieval.models.registry import DEFAULT_MODEL, MODELS, SUPPLIED, uses_label_graph
 from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions, TuneOptions
+from gcnretrieval.readers import read_toml
 
 __all__ = ["Config", "Table", "construct", "first_difference", "flatten", "import_plugins", "load_config",
            "packaged_recipes", "parse_overrides", "read_recipe", "recipe_file", "space_samples", "to_toml", "unknown_key",
@@ -129,13 +131,13 @@ def recipe_file(recipe: str | Path) -> Path:
 
 
 def read_recipe(recipe: str | Path) -> dict[str, Any]:
-    """A recipe file, or a packaged recipe by name, read into a plain dict (not checked)."""
+    """A recipe file, or a packaged recipe by name, read into a plain dict (not checked); its folder
+    is then searched for the modules its ``plugins`` name (:func:`import_plugins`)."""
     path = recipe_file(recipe)
-    try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
-    except tomllib.TOMLDecodeError as err:
-        raise ConfigError(f"recipe {path} is not valid TOML: {err}") from None
+    folder = path.resolve().parent
+    if folder not in _RECIPE_FOLDERS:
+        _RECIPE_FOLDERS.insert(0, folder)
+    return read_toml(path, "TOML recipe", "write the recipe as UTF-8 TOML (see recipes/README.md)", ConfigError)
 
 
 # --- overrides ------------------------------------------------------------------------
@@ -238,13 +240,41 @@ def _check_space(tree: Mapping[str, Any], tune: TuneOptions) -> None:
                                   f"{err}") from None
 
 
+#: folders of the recipe files read so far (newest first), searched for plugin modules
+_RECIPE_FOLDERS: list[Path] = []
+
+
 def import_plugins(names: Iterable[str]) -> None:
-    """Import the recipe's ``plugins`` modules (they register encoders on import)."""
+    """Import the recipe's ``plugins`` modules (they register encoders on import).
+
+    A module is found as Python finds a script's modules: an installed module, else a module
+    (``name.py`` or a package folder) in the folder of a recipe file read by :func:`read_recipe`
+    or in the working directory. Those folders are on ``sys.path`` only while the module is
+    imported."""
     for name in names:
         try:
             importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name != name.split(".")[0]:  # the plugin was found but imports something missing
+                raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); install it or fix "
+                                  "the recipe") from None
+            _import_beside(name)
         except ImportError as err:
             raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); install it or fix the recipe") from None
+
+
+def _import_beside(name: str) -> None:
+    """Import ``name`` from the recipe folders or the working directory."""
+    folders = [str(folder) for folder in dict.fromkeys([*_RECIPE_FOLDERS, Path.cwd().resolve()])]
+    saved = list(sys.path)
+    sys.path[:0] = folders
+    try:
+        importlib.import_module(name)
+    except ImportError as err:
+        raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); it is neither installed nor "
+                          f"a module in {' or '.join(folders)}; install it or fix the recipe") from None
+    finally:
+        sys.path[:] = saved
 
 
 def _target(name: str, given: Mapping[str, Any]) -> tuple[Callable, dict[str, tuple[Any, Any]], str]:

@@ -26,6 +26,10 @@ OptimizerName = Literal["adam", "adamw", "sgd"]
 Schedule = Literal["constant", "cosine", "onecycle"]
 Precision = Literal["32", "bf16-mixed", "16-mixed"]
 SelectOn = Literal["val", "test"]
+#: ``train.batch_size = "auto"``: this many pairs per batch ...
+AUTO_BATCH_SIZE = 100
+#: ... or a share of the training pairs small enough to give an epoch this many steps
+AUTO_BATCHES_PER_EPOCH = 4
 
 
 @dataclass(frozen=True)
@@ -150,7 +154,10 @@ class TrainOptions:
         patience, min_delta: stop early after ``patience`` epochs in which the selection
             mAP did not improve on its best by more than ``min_delta``; the selected epoch is
             the last one that did (so a run that stopped early never selects its last epoch).
-        batch_size: pairs per mini-batch, over all processes.
+        batch_size: pairs per mini-batch, over all processes, or ``"auto"``: 100 pairs, or a
+            quarter of the training pairs when that is fewer (at least 2), so that a small
+            training set still takes four steps per epoch and early stopping, which counts
+            epochs, does not end the run after a few steps (:meth:`batch_size_for`).
         betas: Adam's betas; for ``sgd`` the first is the momentum.
         device: ``"auto"`` (CUDA when available, else CPU) or a torch device string.
         deterministic: deterministic algorithms, so that a resumed run equals an uninterrupted one.
@@ -175,7 +182,7 @@ class TrainOptions:
     warmup: float = 0.0
     patience: int | None = None
     min_delta: float = 0.0
-    batch_size: int = 100
+    batch_size: int | Literal["auto"] = 100
     lr: float = 5e-5
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: float = 0.0
@@ -198,7 +205,8 @@ class TrainOptions:
         if self.patience is not None:
             check_positive_int("patience", self.patience)
         check_non_negative("min_delta", self.min_delta)
-        check_positive_int("batch_size", self.batch_size, minimum=2)
+        if self.batch_size != "auto":
+            check_positive_int("batch_size", self.batch_size, minimum=2)
         check_positive("lr", self.lr)
         if not all(0.0 <= b < 1.0 for b in self.betas):
             raise InvalidArgument("betas", f"must be two numbers in [0, 1), got {list(self.betas)!r}")
@@ -208,6 +216,23 @@ class TrainOptions:
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise InvalidArgument("device", f"must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}")
 
+
+    def batch_size_for(self, num_train: int) -> int:
+        r"""The batch size on ``num_train`` training pairs: ``batch_size``, or for ``"auto"``
+
+        .. math::
+            B = \min\bigl(100,\ \max(2,\ \lfloor n_\text{train} / 4 \rfloor)\bigr)
+
+        Raises:
+            ConfigError: a number larger than ``num_train`` (the message gives the value to set).
+        """
+        auto = min(AUTO_BATCH_SIZE, max(2, num_train // AUTO_BATCHES_PER_EPOCH))
+        if self.batch_size == "auto":
+            return auto
+        if self.batch_size > num_train:
+            raise ConfigError(f"train.batch_size = {self.batch_size} exceeds the {num_train} training pairs; "
+                              f"use --set train.batch_size={auto} (or train.batch_size = \"auto\" in the recipe)")
+        return self.batch_size
 
     @staticmethod
     def ignored_arguments(given: Mapping[str, Any]) -> Ignored:

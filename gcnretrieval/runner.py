@@ -35,7 +35,8 @@ STILL_IMPROVING = ("the selected epoch is the last one trained: still improving,
 class RunResult:
     """What :func:`run` returns: the run directory, the test mAPs (``i2t_map``, ``t2i_map``,
     ``avg_map``) of the checkpoint selected on ``selected_on``, the history (rows of
-    ``metrics.jsonl``) and the resolved configuration."""
+    ``metrics.jsonl``), the resolved configuration, and why the selection split could not
+    rank epochs (``selection_note``, then the last epoch is selected) if it could not."""
 
     run_dir: Path
     test: dict[str, float]
@@ -44,11 +45,16 @@ class RunResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     config: Config | None = None
     still_improving: bool = False
+    selection_note: str | None = None
+    steps_trained: int | None = None
+    selection_pairs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``final_metrics.json`` plus the run directory."""
         return {"run_dir": str(self.run_dir), "test": dict(self.test), "selected_epoch": self.selected_epoch,
-                "selected_on": self.selected_on, "still_improving": self.still_improving}
+                "selected_on": self.selected_on, "still_improving": self.still_improving,
+                "selection_note": self.selection_note, "steps_trained": self.steps_trained,
+                "selection_pairs": self.selection_pairs}
 
 
 def run(
@@ -157,7 +163,9 @@ def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> 
     test = evaluate_split(experiment.model, experiment.dataset.test, experiment.device, config.eval.batch_size)
     final = {"test": test, "selected_epoch": best["best_epoch"], "selected_on": config.eval.select_on,
              "epochs_trained": trainer.epoch, "steps_trained": trainer.step, "stopped_early_at": trainer.stopped_early,
-             "still_improving": best["best_epoch"] == trainer.epoch}
+             "still_improving": best["best_epoch"] == trainer.epoch and trainer.selection_note is None,
+             "selection_note": trainer.selection_note, "batch_size": config.train.batch_size,
+             "selection_pairs": len(trainer.selection_split)}
     run_dir.write_json("final_metrics.json", final)
     plot_history(trainer.history, run_dir.path / "figures", selected_epoch=final["selected_epoch"])
     run_dir.write_text("report.md", _report(experiment, final, trainer.history))
@@ -166,7 +174,7 @@ def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> 
     if final["still_improving"]:
         log.warning(STILL_IMPROVING)
     return RunResult(run_dir.path, test, final["selected_epoch"], final["selected_on"], trainer.history, config,
-                     final["still_improving"])
+                     final["still_improving"], trainer.selection_note, trainer.step, final["selection_pairs"])
 
 
 def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[str, Any]]) -> str:
@@ -180,7 +188,9 @@ def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[st
         *_model_lines(config),
         f"- training: {config.train.optimizer}, lr {config.train.lr}, batch {config.train.batch_size}, "
         f"{len(history)} epoch(s), seed {config.run.seed}, device `{experiment.device}`",
-        f"- selection: epoch {final['selected_epoch']} by mean mAP on `{final['selected_on']}`{parity}"
+        f"- selection: epoch {final['selected_epoch']} by mean mAP on `{final['selected_on']}` "
+        f"({final['selection_pairs']} pairs){parity}"
+        + (f"; **{final['selection_note']}**" if final["selection_note"] else "")
         + (f"; stopped early at epoch {final['stopped_early_at']}" if final["stopped_early_at"] else "")
         + (f". **{STILL_IMPROVING}**" if final["still_improving"] else ""),
         "",

@@ -308,7 +308,7 @@ def test_recipe_file_errors(tmp_path):
         load_config(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[train\nepochs = 1\n")
-    with pytest.raises(ConfigError, match="is not valid TOML"):
+    with pytest.raises(ConfigError, match=r"bad\.toml is not a readable TOML recipe \(TOMLDecodeError: "):
         load_config(bad)
 
 
@@ -322,3 +322,15 @@ def test_plugins_list():
         load_config({**BASE, "plugins": [1]})
     with pytest.raises(ConfigError, match="cannot import plugin 'no_such_module_xyz'"):
         load_config({**BASE, "plugins": ["no_such_module_xyz"]})
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe\x00\x89PNG\r\n\x1a\n\x00\x00", "[run]\nname = 'caf\u00e9'\n".encode("latin-1")])
+def test_binary_or_non_utf8_recipe_is_one_config_error(tmp_path, content):
+    bad = tmp_path / "bad.toml"
+    bad.write_bytes(content)
+    with pytest.raises(ConfigError) as err:
+        load_config(bad)
+    message = str(err.value)
+    assert "\n" not in message
+    assert message.startswith(f"{bad} is not a readable TOML recipe (UnicodeDecodeError: 'utf-8' codec can't decode byte")
+    assert message.endswith("; write the recipe as UTF-8 TOML (see recipes/README.md)")

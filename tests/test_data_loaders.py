@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 import scipy.sparse
+from damage import flip_member_byte, truncate
 
 from gcnretrieval.data import (
     CrossModalDataset,
@@ -221,7 +222,7 @@ def test_npz_with_pickled_objects_is_refused(tmp_path):
         arrays = {key: archive[key] for key in archive.files}
     arrays["txt_test"] = np.array([{"a": 1}] * 6, dtype=object)
     np.savez(tmp_path / "p.npz", **arrays)
-    with pytest.raises(DataError, match="cannot read array 'txt_test'"):
+    with pytest.raises(DataError, match=r"p\.npz is not a readable \.npz archive \(ValueError: Object arrays cannot be loaded"):
         load_npz(tmp_path / "p.npz")
 
 
@@ -242,3 +243,60 @@ def test_unknown_paths(tmp_path):
     (tmp_path / "x.csv").write_text("1,2\n")
     with pytest.raises(DataError, match="not a .npz archive"):
         load_dataset(tmp_path / "x.csv")
+
+
+# --- damaged files: one DataError naming the file, when the file is opened --------------
+
+
+def _one_line(err: pytest.ExceptionInfo, path: Path, reason: str) -> None:
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{path} is not a readable "), message
+    assert reason in message, message
+
+
+def test_truncated_npz_is_named(tmp_path):
+    path = truncate(save_npz(_tiny(), tmp_path / "a.npz"))
+    with pytest.raises(DataError) as err:
+        load_dataset(path)
+    _one_line(err, path, "(BadZipFile: File is not a zip file); write it again with gcnretrieval.data.save_npz")
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_npz_member_with_a_bad_crc_is_named_when_loaded(tmp_path, compressed):
+    path = save_npz(_tiny(), tmp_path / "a.npz", compressed=compressed)
+    flip_member_byte(path, "txt_test.npy")
+    with np.load(path) as archive:  # the archive opens: only reading the member finds the damage
+        assert "txt_test" in archive.files
+    with pytest.raises(DataError) as err:
+        load_npz(path)
+    _one_line(err, path, "(BadZipFile: Bad CRC-32 for file 'txt_test.npy')")
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.3, 0.9])  # empty, inside the header, inside the data
+def test_truncated_npy_fails_when_opened_memory_mapped(tmp_path, keep):
+    save_npy_dir(_tiny(), tmp_path / "d")
+    path = truncate(tmp_path / "d" / "img_test.npy", keep)
+    with pytest.raises(DataError) as err:
+        load_npy_dir(tmp_path / "d")
+    _one_line(err, path, "write it again with gcnretrieval.data.save_npy_dir")
+
+
+def test_text_file_named_mat_is_named(tmp_path):
+    _write_mat5(tmp_path, _tiny())
+    path = tmp_path / "train_img.mat"
+    path.write_text("this text file is not a MATLAB file\n")
+    assert path.stat().st_size == 36
+    with pytest.raises(DataError) as err:
+        load_dataset(tmp_path)
+    _one_line(err, path, "; save it again with MATLAB or scipy.io.savemat")
+
+
+def test_truncated_mat_v5_and_v73_are_named(tmp_path):
+    array = np.arange(600, dtype=np.float64).reshape(60, 10)
+    scipy.io.savemat(tmp_path / "a.mat", {"a": array})
+    _write_mat73(tmp_path / "b.mat", "b", array)
+    for name in ("a.mat", "b.mat"):
+        path = truncate(tmp_path / name)
+        with pytest.raises(DataError) as err:
+            read_mat_array(path)
+        _one_line(err, path, "MATLAB .mat file")

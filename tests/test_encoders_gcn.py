@@ -103,7 +103,7 @@ def test_out_degree_without_bias_matches_loop_reference(dtype, self_loops):
     A, edge_index, weight = dense_graph(self_loops)
     A_used = [[A[i][j] if (i != j or A[i][i] != 0) else 1.0 for j in range(C)] for i in range(C)]
     x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=2, jk=None, degree="out", bias=False).to(dtype)
+    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=2, jk=None, degree="source", bias=False).to(dtype)
     assert all(conv.bias is None for conv in encoder.convs)
     h = leaky(reference_out_degree_layer(x.tolist(), A_used, encoder.convs[0].lin.weight.double()))
     h = reference_out_degree_layer(h, A_used, encoder.convs[1].lin.weight.double())
@@ -121,8 +121,8 @@ def test_out_degree_equals_in_degree_on_a_symmetric_graph():
     weight = torch.tensor([sym[i][j] for j, i in listed], dtype=torch.float64)
     x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     torch.manual_seed(0)
-    a = build_encoder("gcn", F_IN, F_OUT, num_layers=2, degree="out").double()
-    b = build_encoder("gcn", F_IN, F_OUT, num_layers=2, degree="in").double()
+    a = build_encoder("gcn", F_IN, F_OUT, num_layers=2, degree="source").double()
+    b = build_encoder("gcn", F_IN, F_OUT, num_layers=2, degree="target").double()
     b.load_state_dict({k.replace("conv.", "", 1) if k.startswith("convs") else k: v
                        for k, v in a.state_dict().items()})
     assert torch.allclose(a(x, edge_index, weight), b(x, edge_index, weight), atol=1e-12)
@@ -132,3 +132,29 @@ def test_unknown_degree_is_refused():
     from gcnretrieval.errors import InvalidArgument
     with pytest.raises(InvalidArgument, match="degree"):
         build_encoder("gcn", F_IN, F_OUT, degree="both")
+
+
+def reference_raw_layer(h, A, weight):
+    """out_i = sum_j A_ij (h_j W^T): the given weights as they are, no bias."""
+    W = weight.tolist()
+    hw = [[sum(W[r][c] * row[c] for c in range(len(row))) for r in range(len(W))] for row in h]
+    return [[sum(A[i][j] * hw[j][r] for j in range(len(A))) for r in range(len(W))] for i in range(len(A))]
+
+
+@pytest.mark.parametrize("self_loops", [True, False])
+def test_unnormalised_layers_use_the_weights_as_given(self_loops):
+    A, edge_index, weight = dense_graph(self_loops)
+    x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=2, jk=None, normalize=False, bias=False).double()
+    assert all(conv.bias is None and not conv.add_self_loops for conv in encoder.convs)
+    h = leaky(reference_raw_layer(x.tolist(), A, encoder.convs[0].lin.weight))
+    h = reference_raw_layer(h, A, encoder.convs[1].lin.weight)
+    out = encoder(x, edge_index, weight)
+    assert (out - torch.tensor(h, dtype=torch.float64)).abs().max() < 1e-10
+
+
+def test_improved_needs_normalisation():
+    from gcnretrieval.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="improved"):
+        build_encoder("gcn", F_IN, F_OUT, improved=True, normalize=False)

@@ -88,7 +88,7 @@ def test_bad_weights_files(tmp_path, weights_file):
         EfficientNetLite0Featurizer(weights=tmp_path / "nope.pth", device="cpu")
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(DataError, match="cannot load EfficientNet-Lite0 weights from"):
+    with pytest.raises(DataError, match=r"bad\.pth is not a readable EfficientNet-Lite0 weights file \("):
         EfficientNetLite0Featurizer(weights=bad, device="cpu")
     short = tmp_path / "short.pth"
     torch.save(OrderedDict(list(weights_file.items())[:-2]), short)

@@ -64,3 +64,13 @@ def test_read_vocabulary_errors(tmp_path):
     (tmp_path / "empty.txt").write_text("\n\n")
     with pytest.raises(DataError, match="is empty"):
         read_vocabulary(tmp_path / "empty.txt")
+
+
+def test_binary_vocabulary_file_is_named(tmp_path):
+    binary = tmp_path / "tags.txt"
+    binary.write_bytes(b"sky\n\x89PNG\r\n\x1a\n")
+    with pytest.raises(DataError) as err:
+        read_vocabulary(binary)
+    assert str(err.value) == (f"{binary} is not a readable vocabulary file (UnicodeDecodeError: 'utf-8' codec can't "
+                              "decode byte 0x89 in position 4: invalid start byte); give a UTF-8 text file with one "
+                              "tag per line")

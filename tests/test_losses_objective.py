@@ -9,13 +9,20 @@ import torch
 
 from gcnretrieval.errors import ConfigError, DataError
 from gcnretrieval.losses import (
+    AdjacencySupervisionLoss,
     AdversarialLoss,
     CircleLoss,
     CircleSoftLoss,
     ClassificationLoss,
+    CommonSpaceDiscriminationLoss,
+    CrossModalTripletLoss,
+    FrobeniusRegularization,
+    LabelPredictionLoss,
+    LabelSpaceLoss,
     LossTerm,
+    ModalityClassificationLoss,
+    ModalityInvarianceLoss,
     Objective,
-    PairLikelihoodLoss,
     SoftContrastiveLoss,
     adversarial_loss,
     circle_loss,
@@ -26,7 +33,8 @@ from gcnretrieval.losses import (
 
 @dataclass
 class StandInOutput:
-    """The fields of the model's CrossModalOutput that the losses read."""
+    """The fields of the model outputs that the losses read (CrossModalOutput's, then ACMROutput's, then
+    ALGCNOutput's)."""
 
     image_embedding: torch.Tensor
     text_embedding: torch.Tensor
@@ -36,6 +44,13 @@ class StandInOutput:
     image_fake_logits: torch.Tensor
     text_fake_logits: torch.Tensor
     text_real_logits: torch.Tensor
+    image_label_logits: torch.Tensor
+    text_label_logits: torch.Tensor
+    image_modality_logits: torch.Tensor
+    text_modality_logits: torch.Tensor
+    projector_weights: tuple[torch.Tensor, ...]
+    adjacency: torch.Tensor
+    prior_adjacency: torch.Tensor
 
 
 def make_output(n=8, d=6, c=4, seed=0, dtype=torch.float64):
@@ -53,6 +68,13 @@ def make_output(n=8, d=6, c=4, seed=0, dtype=torch.float64):
         image_fake_logits=leaf(n, 2),
         text_fake_logits=leaf(n, 2),
         text_real_logits=leaf(n, 2),
+        image_label_logits=leaf(n, c),
+        text_label_logits=leaf(n, c),
+        image_modality_logits=leaf(n, 2),
+        text_modality_logits=leaf(n, 2),
+        projector_weights=(leaf(d, 5), leaf(d, 3)),
+        adjacency=leaf(c, c),
+        prior_adjacency=(torch.rand(c, c, generator=gen) < 0.4).to(dtype),
     )
     labels = (torch.rand(n, c, generator=gen) < 0.35).to(dtype)
     labels[0, 0] = labels[1, 0] = 1.0  # at least one positive pair
@@ -253,7 +275,21 @@ def test_bad_options_raise_one_clear_error():
 
 # --- contract: every loss term --------------------------------------------------------------
 
-TERMS = [CircleLoss, SoftContrastiveLoss, CircleSoftLoss, ClassificationLoss, AdversarialLoss, PairLikelihoodLoss]
+TERMS = [
+    AdjacencySupervisionLoss,
+    AdversarialLoss,
+    CircleLoss,
+    CircleSoftLoss,
+    ClassificationLoss,
+    CommonSpaceDiscriminationLoss,
+    CrossModalTripletLoss,
+    FrobeniusRegularization,
+    LabelPredictionLoss,
+    LabelSpaceLoss,
+    ModalityClassificationLoss,
+    ModalityInvarianceLoss,
+    SoftContrastiveLoss,
+]
 
 
 def test_the_terms_are_every_loss_term_of_the_package():
@@ -271,7 +307,9 @@ def test_every_term_has_the_uniform_signature(cls):
     value = term(output, labels)
     assert value.dim() == 0 and torch.isfinite(value)
     value.backward()
-    assert any(getattr(output, f).grad is not None for f in StandInOutput.__dataclass_fields__)
+    leaves = [getattr(output, f) for f in StandInOutput.__dataclass_fields__]
+    leaves = [x for leaf in leaves for x in (leaf if isinstance(leaf, tuple) else (leaf,))]
+    assert any(x.grad is not None for x in leaves)
     term.reset_parameters()
 
 

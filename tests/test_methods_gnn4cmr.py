@@ -120,7 +120,7 @@ def test_dagnn_objective_matches_plain_loops(dtype):
     cla, pl, adv = loop_classification(detached, y), loop_pair_likelihood(detached, y), loop_adversarial(detached)
     tol = 1e-10 if dtype == torch.float64 else 1e-5
     assert parts["classification"].item() == pytest.approx(cla, rel=tol)
-    assert parts["pair_likelihood"].item() == pytest.approx(pl, rel=tol)
+    assert parts["discrimination"].item() == pytest.approx(pl, rel=tol)
     assert parts["adversarial"].item() == pytest.approx(adv, rel=tol)
     assert total.item() == pytest.approx(cla + 0.3 * pl + 0.7 * adv, rel=tol)
     assert set(parts) == set(DAGNNObjective.parts)

@@ -71,6 +71,19 @@ def test_projector_matches_written_out_layers():
     torch.testing.assert_close(proj(x), h)
 
 
+def test_projector_without_batch_norm_is_linear_relu():
+    torch.manual_seed(0)
+    proj = Projector(6, 4, batch_norm=False)
+    assert layer_types(proj) == [nn.Identity, nn.Linear, nn.ReLU]
+    assert "batch_norm=False" in repr(proj)
+    x = torch.randn(3, 6, dtype=torch.float64)
+    proj = proj.double()
+    expected = [[max(0.0, sum(float(proj.lins[0].weight[r, c]) * float(x[i, c]) for c in range(6))
+                     + float(proj.lins[0].bias[r])) for r in range(4)] for i in range(3)]
+    torch.testing.assert_close(proj(x), torch.tensor(expected, dtype=torch.float64))
+    proj.reset_parameters()  # nothing to reset in the identity
+
+
 def test_projector_rejects_zero_layers():
     with pytest.raises(ValueError, match="num_layers"):
         Projector(4, 4, num_layers=0)

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from damage import truncate
 from PIL import Image
 
 from gcnretrieval.cli import cli
@@ -155,6 +156,38 @@ def test_cli_prepare_folder(tmp_path):
     assert "train 4, test 2 pairs; image 605-d (histogram)" in result.output
     bad = CliRunner().invoke(cli, args[:-1] + [str(tmp_path / "out2"), "--num-test", "6"])
     assert bad.exit_code != 0 and "cannot carve a test set of 6 from 6 pairs" in bad.output
+
+
+def _binary_table(tmp_path):
+    table = tmp_path / "pairs.csv"
+    table.write_bytes(bytes(range(256)) * 4)
+    return table, "(UnicodeDecodeError: 'utf-8' codec can't decode byte 0x80 in position 128: invalid start byte)"
+
+
+def _latin1_table(tmp_path):
+    table = tmp_path / "pairs.csv"
+    table.write_bytes("file,text,labels\na.jpg,caf\u00e9 au lait,cat\n".encode("latin-1"))
+    return table, "(UnicodeDecodeError: 'utf-8' codec can't decode byte 0xe9 in position 26: invalid continuation byte)"
+
+
+def _truncated_image(tmp_path):
+    truncate(tmp_path / "img" / "c.jpg")
+    return tmp_path / "img" / "c.jpg", "image (OSError: "  # PIL: "Truncated File Read" or "image file is truncated"
+
+
+@pytest.mark.parametrize("damage", [_binary_table, _latin1_table, _truncated_image])
+def test_cli_prepare_folder_damaged_file(tmp_path, damage):
+    images = _images(tmp_path / "img", [r[0] for r in ROWS])
+    _csv(tmp_path / "pairs.csv")
+    damaged, reason = damage(tmp_path)
+    args = ["prepare", "folder", "--images", str(images), "--table", str(tmp_path / "pairs.csv"),
+            "--features", "histogram", "--num-test", "2", "--out", str(tmp_path / "out")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {damaged} is not a readable "), result.output
+    assert reason in lines[0]
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_prepare_folder_with_efficientnet_features(tmp_path):

@@ -94,6 +94,9 @@ def test_bad_annotation_files(tmp_path):
     (root / "all_tags.txt").write_text("sky\n")
     with pytest.raises(DataError, match="have 5, 1 and 5 lines"):
         read_mirflickr(root, images)
+    (root / "all_tags.txt").write_bytes("caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"all_tags\.txt is not a readable MIRFlickr annotation file \(UnicodeDecodeError: "):
+        read_mirflickr(root, images)
     (root / "TagList1386.txt").unlink()
     with pytest.raises(DataError, match="lacks TagList1386.txt"):
         read_mirflickr(root, images)

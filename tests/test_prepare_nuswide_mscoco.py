@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from damage import truncate
 from PIL import Image
 
 from gcnretrieval.cli import cli
@@ -134,3 +135,17 @@ def test_cli_prepare_mscoco_passes_the_shared_options_on(tmp_path):
     assert result.exit_code == 0, result.output
     assert "prepared coco-tiny" in result.output and "train 2, test 1 pairs" in result.output
     assert (out / "coco-tiny.npz").is_file() and len(list((out / "thumbnails").rglob("*.jpg"))) == 3
+
+
+def test_cli_prepare_mscoco_truncated_annotation_file(tmp_path):
+    _coco(tmp_path)
+    damaged = truncate(tmp_path / "captions.json")
+    result = CliRunner().invoke(cli, ["prepare", "mscoco", "--instances", str(tmp_path / "instances.json"),
+                                      "--captions", str(damaged), "--images", str(tmp_path / "images"),
+                                      "--features", "histogram", "--num-test", "1", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"Error: {damaged} is not a readable COCO annotation file (JSON) (JSONDecodeError: "), result.output
+    assert lines[0].endswith("; give the COCO annotation file as distributed")
+    assert not (tmp_path / "out").exists()

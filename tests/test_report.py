@@ -126,3 +126,19 @@ def test_cli_report_default_path_and_errors(run_dir, tmp_path):
     assert missing.exit_code != 0 and "does not exist" in missing.output
     with pytest.raises(ConfigError, match="at least 1"):
         write_report(run_dir, queries=0)
+
+
+def test_cli_report_of_a_run_with_a_damaged_file(run_dir, tmp_path):
+    import shutil
+
+    from damage import truncate
+
+    copy = Path(shutil.copytree(run_dir, tmp_path / "run"))
+    (copy / "report.html").unlink(missing_ok=True)  # written by an earlier test of the same run
+    final = truncate(copy / "final_metrics.json")
+    out = CliRunner().invoke(cli, ["report", str(copy), "--queries", "1", "--top-k", "2"])
+    assert out.exit_code == 1, out.output
+    lines = out.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {final} is not a readable run file (JSON) (JSONDecodeError: ")
+    assert lines[0].endswith("; train again into a new run directory")
+    assert not (copy / "report.html").exists()

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from damage import truncate
 from PIL import Image
 
 import gcnretrieval
@@ -233,6 +234,44 @@ def test_cli_bad_input(demo_run, args, message):
     assert "Traceback" not in out.output
 
 
+@pytest.mark.parametrize("suffix, reason", [(".png", "OSError: image file is truncated"),
+                                             (".jpg", "OSError: image file is truncated"),
+                                             (".png", "UnidentifiedImageError: cannot identify image file")])
+def test_cli_damaged_query_image(demo_run, tmp_path, suffix, reason):
+    photo = tmp_path / f"photo{suffix}"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(photo)
+    if "truncated" in reason:
+        truncate(photo)
+    else:
+        photo.write_text("a text file named like an image")
+    out = _cli(["search", demo_run, "--image", photo])
+    assert out.exit_code == 2, out.output
+    lines = out.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {photo} is not a readable image ({reason}"), out.output
+    assert lines[0].endswith("; give a JPEG/PNG file")
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("manifest.json", "is not a readable dataset manifest (JSON) (JSONDecodeError: "),
+    ("vocabulary.txt", "is not a readable list (UTF-8 text) (UnicodeDecodeError: 'utf-8' codec can't decode byte 0xff"),
+])
+def test_cli_damaged_dataset_folder_file(tagged_run, name, reason):
+    damaged = tagged_run.parent / "tagged" / name
+    original = damaged.read_bytes()
+    try:
+        if name.endswith(".json"):
+            truncate(damaged)
+        else:
+            damaged.write_bytes(b"\xff\xfe" + original)
+        out = _cli(["search", tagged_run, "--text", "red sky"])
+    finally:
+        damaged.write_bytes(original)
+    assert out.exit_code == 2, out.output
+    lines = out.output.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"Error: {damaged} {reason}"), out.output
+    assert lines[0].endswith("; write the dataset folder again with `gcnretrieval prepare`")
+
+
 def test_cli_missing_run_dir(tmp_path):
     out = _cli(["search", tmp_path / "nope", "--query-id", 0])
     assert out.exit_code != 0 and "does not exist" in out.output
@@ -327,3 +366,15 @@ def test_image_featurizer_is_rebuilt_from_the_manifest(efficientnet_run, lite0):
         rebuilt(lambda f: f.update(weights="random"))
     with pytest.raises(DataError, match="records no preprocessing"):
         rebuilt(lambda f: f.pop("preprocessing"))
+
+
+def test_cli_search_top_k_beyond_the_database_reports_what_it_shows(demo_run):
+    out = _cli(["search", demo_run, "--query-id", 0, "--top-k", 1_000_000_000])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    size = int(lines[1].split()[1])  # "database: 40 test texts, ..."
+    assert len(lines) == 3 + size
+    assert f"top {size} (--top-k 1000000000 asked for more than the database holds)" in lines[1]
+    assert "top 1000000000" not in out.output
+    exact = _cli(["search", demo_run, "--query-id", 0, "--top-k", size])
+    assert f"top {size}, exact index" in exact.output.splitlines()[1]

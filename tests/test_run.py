@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from damage import flip_member_byte, truncate
 
 import gcnretrieval
 from gcnretrieval.cli import cli
@@ -326,7 +327,7 @@ BAD_INPUTS = {
     "train/test dimension mismatch": ({"img_test": lambda a: a[:, :-1]}, [], "image feature dimension differs"),
     "label row of all zeros": ({"lab_train": _zero_row}, [], "without any label"),
     "NaN in features": ({"img_train": _with_nan}, [], "NaN"),
-    "batch larger than the training set": ({}, ["train.batch_size=500"], "exceeds the 54 training pairs"),
+    "batch larger than the training set": ({}, ["train.batch_size=500"], "exceeds the 50 training pairs left after carving the validation split; use --set train.batch_size=12"),
     "unknown encoder": ({}, ["encoder.name=gcm"], "unknown encoder 'gcm' — did you mean 'gcn'?"),
     "unknown encoder option": ({}, ["encoder.dropuot=0.1"], "unknown key 'encoder.dropuot' of encoder 'l2gcn'"),
     "key the options ignore": ({}, ["graph.vocabulary=mirflickr"], "recipe key 'graph.vocabulary' has no effect"),
@@ -351,6 +352,74 @@ def test_bad_input_fails_cleanly(tmp_path, case, main):
     assert lines[0].startswith("error: ")
     assert fragment in lines[0]
     assert not runs.exists() or list(runs.iterdir()) == []
+
+
+def _npy_dir_with_truncated_file(tmp_path: Path) -> tuple[Path, Path]:
+    from gcnretrieval.data import load_npz, save_npy_dir
+
+    folder = save_npy_dir(load_npz(_write_npz(tmp_path / "data.npz")), tmp_path / "npy")
+    return folder, truncate(folder / "img_train.npy", 0.9)
+
+
+def _mat_dir_with_text_file(tmp_path: Path) -> tuple[Path, Path]:
+    import scipy.io
+
+    with np.load(_write_npz(tmp_path / "data.npz")) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    folder = tmp_path / "mat"
+    folder.mkdir()
+    for key, array in arrays.items():
+        modality, split = key.split("_")
+        scipy.io.savemat(folder / f"{split}_{modality}.mat", {f"{split}_{modality}": array})
+    text = folder / "train_img.mat"
+    text.write_text("38 bytes of text, not a MATLAB file..\n")
+    return folder, text
+
+
+DAMAGED_DATA = {  # tmp_path -> (data path for the recipe, the damaged file the error names)
+    "truncated .npz": lambda tmp: (truncate(_write_npz(tmp / "data.npz")),) * 2,
+    ".npz member with a bad CRC": lambda tmp: (flip_member_byte(_write_npz(tmp / "data.npz"), "txt_test.npy"),) * 2,
+    "truncated memory-mapped .npy": _npy_dir_with_truncated_file,
+    "text file named .mat": _mat_dir_with_text_file,
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGED_DATA))
+def test_damaged_data_file_fails_in_one_line(tmp_path, case, main):
+    data, damaged = DAMAGED_DATA[case](tmp_path)
+    runs = tmp_path / "runs"
+    code, stdout, stderr = main(["run", str(_recipe(tmp_path, data)), "--out", str(runs / "bad")])
+    assert code == 2 and stdout == "", stderr
+    assert stderr.splitlines() == [stderr.rstrip("\n")], stderr
+    assert stderr.startswith(f"error: {damaged} is not a readable "), stderr
+    assert not runs.exists() or list(runs.iterdir()) == []
+
+
+def test_binary_word_vector_file_fails_in_one_line(tmp_path, main):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_bytes(bytes(range(256)))
+    recipe = _recipe(tmp_path, _write_npz(tmp_path / "data.npz"))
+    graph = '[graph]\nnode_features = "random"\nnode_feature_dim = 8\n'
+    assert graph in recipe.read_text()
+    recipe.write_text(recipe.read_text().replace(
+        graph, f'[graph]\nnode_features = "glove"\nword_vectors = "{vectors.as_posix()}"\n'))
+    code, stdout, stderr = main(["run", str(recipe), "--out", str(tmp_path / "runs" / "bad")])
+    assert code == 2 and stdout == ""
+    assert stderr.splitlines() == [f"error: {vectors} is not a readable GloVe text file (UnicodeDecodeError: 'utf-8' "
+                                   "codec can't decode byte 0x80 in position 128: invalid start byte); give a UTF-8 "
+                                   "text file with one 'word v1 v2 ...' per line"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_binary_recipe_fails_in_one_line(tmp_path, main):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_bytes(bytes(range(256)))
+    code, stdout, stderr = main(["run", str(recipe), "--out", str(tmp_path / "runs" / "bad")])
+    assert code == 2 and stdout == ""
+    assert stderr.splitlines() == [f"error: {recipe} is not a readable TOML recipe (UnicodeDecodeError: 'utf-8' codec "
+                                   "can't decode byte 0x80 in position 128: invalid start byte); write the recipe as "
+                                   "UTF-8 TOML (see recipes/README.md)"]
+    assert not (tmp_path / "runs").exists()
 
 
 def test_bad_input_raises_user_errors_from_the_library(tmp_path):
@@ -470,6 +539,27 @@ def test_a_diverging_run_fails_in_one_line_and_leaves_nothing(tmp_path, main):
     assert stderr.startswith("error: the training loss became non-finite at epoch 1, batch ")
     assert "lower train.lr" in stderr
     assert not runs.exists() or list(runs.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["truncated", "text"])
+def test_a_corrupt_checkpoint_fails_in_one_line_with_exit_1(demo_run, tmp_path, main, damage):
+    import shutil
+
+    out = Path(shutil.copytree(demo_run[0], tmp_path / "run"))
+    (out / "evaluation_best.json").unlink(missing_ok=True)  # written by an earlier evaluate of the demo run
+    best = out / "checkpoints" / "best.pt"
+    if damage == "truncated":
+        truncate(best)
+    else:
+        best.write_text("not a checkpoint")
+    code, stdout, stderr = main(["evaluate", str(out)])
+    assert code == 1 and stdout == ""
+    assert stderr.splitlines() == [stderr.rstrip("\n")], stderr
+    assert stderr.startswith(f"error: {best} is not a readable gcnretrieval checkpoint ("), stderr
+    assert stderr.rstrip("\n").endswith("); train again into a new run directory"), stderr
+    with pytest.raises(RunFailed, match="is not a readable gcnretrieval checkpoint"):
+        gcnretrieval.evaluate(out)
+    assert not (out / "evaluation_best.json").exists()
 
 
 def test_a_run_failing_after_an_epoch_leaves_a_resumable_directory(tmp_path, monkeypatch):

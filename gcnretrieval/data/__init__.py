@@ -1,5 +1,5 @@
 """Paired image-text datasets: container, loaders and writers, catalog, bundled datasets, splits, synthetic data."""
-from gcnretrieval.data.bundled import available_bundled, bundled_manifest, bundled_path, load_bundled
+from gcnretrieval.data.bundled import available_bundled, bundled_label_vocabulary, bundled_manifest, bundled_path, load_bundled
 from gcnretrieval.data.catalog import (
     DATASETS,
     CatalogEntry,
@@ -27,6 +27,7 @@ __all__ = [
     "CrossModalDataset",
     "Split",
     "available_bundled",
+    "bundled_label_vocabulary",
     "available_datasets",
     "bundled_manifest",
     "bundled_path",

@@ -36,6 +36,7 @@ import scipy.sparse
 from gcnretrieval.data.container import CrossModalDataset, Split
 from gcnretrieval.errors import DataError
 from gcnretrieval.files import atomic_directory, atomic_path
+from gcnretrieval.readers import load_npy, load_npz as _read_npz, unreadable
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +96,8 @@ def read_mat_array(path: str | Path, key: str | None = None) -> np.ndarray:
     if not path.is_file():
         raise DataError(f"MATLAB file {path} does not exist; check the dataset directory")
     key = key or path.stem
-    if h5py.is_hdf5(path):
-        array = _read_mat73(path, key)
-    else:
-        array = _read_mat5(path, key)
+    with unreadable(path, "MATLAB .mat file", "save it again with MATLAB or scipy.io.savemat"):
+        array = _read_mat73(path, key) if h5py.is_hdf5(path) else _read_mat5(path, key)
     if array.ndim == 1:
         array = array[:, None]
     if array.ndim != 2:
@@ -119,12 +118,9 @@ def _pick_key(path: Path, key: str, names: list[str]) -> str:
 
 
 def _read_mat5(path: Path, key: str) -> np.ndarray:
-    try:
-        names = [name for name, _, _ in scipy.io.whosmat(str(path))]
-        key = _pick_key(path, key, names)
-        value = scipy.io.loadmat(str(path), variable_names=[key])[key]
-    except (ValueError, TypeError, OSError) as err:
-        raise DataError(f"cannot read {path} as a MATLAB file ({err}); re-save it with MATLAB or scipy.io.savemat") from None
+    names = [name for name, _, _ in scipy.io.whosmat(str(path))]
+    key = _pick_key(path, key, names)
+    value = scipy.io.loadmat(str(path), variable_names=[key])[key]
     if scipy.sparse.issparse(value):
         value = value.toarray()
     return np.asarray(value)
@@ -241,38 +237,29 @@ def _splits_from_arrays(source: str, keys: set[str], get) -> dict[str, Split]:
 
 
 def load_npz(path: str | Path, name: str | None = None) -> CrossModalDataset:
-    """Load one ``.npz`` archive (arrays are read into memory; ``allow_pickle=False``)."""
+    """Load one ``.npz`` archive (every array is read into memory and its CRC checked;
+    ``allow_pickle=False``, so object arrays are refused)."""
     path = Path(path)
-    try:
-        archive = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise DataError(f"cannot read {path} as a .npz archive ({err}); write it with gcnretrieval.data.save_npz") from None
-
-    def get(key: str) -> np.ndarray:
-        try:
-            return archive[key]
-        except ValueError as err:  # object arrays need pickle, which is never enabled
-            raise DataError(f"cannot read array '{key}' of {path} ({err}); store plain numeric arrays") from None
-
-    with archive:
-        keys = set(archive.files)
-        splits = _splits_from_arrays(str(path), keys, get)
-        label_names = [str(v) for v in archive["label_names"].tolist()] if "label_names" in keys else None
+    arrays = _read_npz(path, fix="write it again with gcnretrieval.data.save_npz, storing plain numeric arrays")
+    splits = _splits_from_arrays(str(path), set(arrays), arrays.__getitem__)
+    label_names = [str(v) for v in arrays["label_names"].tolist()] if "label_names" in arrays else None
     return CrossModalDataset(
         name=name or path.stem, train=splits["train"], test=splits["test"], val=splits.get("val"), label_names=label_names
     )
 
 
 def load_npy_dir(directory: str | Path, name: str | None = None) -> CrossModalDataset:
-    """Load a directory of ``.npy`` files, memory-mapped read-only (float32 stays a memmap)."""
+    """Load a directory of ``.npy`` files, memory-mapped read-only (float32 stays a memmap).
+
+    A file shorter than its header promises (a truncated copy) is refused here, when it is
+    opened.
+    """
     directory = Path(directory)
     keys = {p.stem for p in directory.glob("*.npy")}
 
     def get(key: str) -> np.ndarray:
-        try:
-            return np.load(directory / f"{key}.npy", mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise DataError(f"cannot read {directory / (key + '.npy')} ({err}); rewrite it with gcnretrieval.data.save_npy_dir") from None
+        return load_npy(directory / f"{key}.npy", mmap_mode="r",
+                        fix="write it again with gcnretrieval.data.save_npy_dir")
 
     splits = _splits_from_arrays(str(directory), keys, get)
     label_names = [str(v) for v in np.asarray(get("label_names")).tolist()] if "label_names" in keys else None

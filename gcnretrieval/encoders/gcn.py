@@ -10,8 +10,9 @@ from torch_geometric.utils import add_remaining_self_loops, scatter
 from gcnretrieval.checks import check_choice
 from gcnretrieval.encoders.base import LabelEncoder
 from gcnretrieval.encoders.registry import register_encoder
+from gcnretrieval.errors import ConfigError
 
-Degree = Literal["in", "out"]
+Degree = Literal["target", "source"]
 
 
 def out_degree_norm(edge_index: Tensor, edge_weight: Tensor | None, num_nodes: int,
@@ -98,7 +99,7 @@ class GCN(LabelEncoder):
 
     with LeakyReLU(0.2) between layers and the shared JK-concat head. :math:`A_{ij}`
     is the weight of the message :math:`j \to i`, so :math:`D_{ii}` is the weighted
-    in-degree of label :math:`i` (``degree="in"``). ``degree="out"`` takes the weighted
+    in-degree of label :math:`i` (``degree="target"``). ``degree="source"`` takes the weighted
     out-degree :math:`D_{ii} = \sum_j A_{ji}` instead (:func:`out_degree_norm`): the
     normalisation of the DAGNN / I-GNN reference code, whose ``gen_adj`` sums the rows of
     its source-row matrix. The two differ only on asymmetric graphs (the co-occurrence graph).
@@ -111,12 +112,20 @@ class GCN(LabelEncoder):
     :math:`\mathbf{A} + \mathbf{I}` when the graph has none). An isolated label thus
     keeps its own feature instead of collapsing to the bias.
 
+    With ``normalize=False`` the given edge weights are used as they are (no self-loops
+    added, :math:`\mathbf{H}' = \mathbf{A} \mathbf{H} \mathbf{\Theta} + \mathbf{b}`): for a
+    graph module that normalises its own adjacency, such as
+    :class:`~gcnretrieval.models.AdaptiveCooccurrenceGraph`.
+
     Args:
         improved (bool, optional): added self-loops get weight 2 instead of 1
             (``GCNConv(improved=True)``). (default: :obj:`False`)
-        bias (bool, optional): each layer learns a bias :math:`\mathbf{b}`; the DAGNN /
-            I-GNN code's layers have none. (default: :obj:`True`)
-        degree (str, optional): ``"in"`` (PyG's ``gcn_norm``) or ``"out"``. (default: :obj:`"in"`)
+        normalize (bool, optional): normalise the graph and add the remaining
+            self-loops. (default: :obj:`True`)
+        bias (bool, optional): learn the bias :math:`\mathbf{b}`; the DAGNN / I-GNN code's
+            layers have none. (default: :obj:`True`)
+        degree (str, optional): ``"target"`` (PyG's ``gcn_norm``) or ``"source"``; with
+            ``normalize = true`` only. (default: :obj:`"target"`)
         **kwargs: the shared options of :class:`~gcnretrieval.encoders.LabelEncoder`.
     """
 
@@ -124,10 +133,19 @@ class GCN(LabelEncoder):
     default_act = "leaky_relu"
     default_act_kwargs = {"negative_slope": 0.2}
 
-    def init_conv(self, in_channels: int, out_channels: int, *, improved: bool = False, bias: bool = True,
-                  degree: Degree = "in") -> nn.Module:
-        if check_choice("degree", degree, Degree) == "out":
+    def init_conv(
+        self, in_channels: int, out_channels: int, *, improved: bool = False, normalize: bool = True,
+        bias: bool = True, degree: Degree = "target",
+    ) -> nn.Module:
+        if improved and not normalize:
+            raise ConfigError("encoder option improved = true applies only with normalize = true (it "
+                              "weighs the self-loops that normalisation adds); drop one of them")
+        if check_choice("degree", degree, Degree) == "source":
+            if not normalize:
+                raise ConfigError("encoder option degree = \"source\" chooses the normalisation; it applies only "
+                                  "with normalize = true; drop one of them")
             return OutDegreeGCNConv(in_channels, out_channels, improved=improved, bias=bias)
         return GCNConv(
-            in_channels, out_channels, improved=improved, add_self_loops=True, normalize=True, bias=bias
+            in_channels, out_channels, improved=improved, add_self_loops=normalize, normalize=normalize,
+            bias=bias,
         )

@@ -18,7 +18,7 @@ def experiment_complexity(config: Any) -> dict[str, Any]:
     """Parameters and FLOPs of the model a recipe builds, on its first training batch (on CPU)."""
     experiment = build_experiment(config, device="cpu")
     split = experiment.dataset.train
-    rows = min(config.train.batch_size, len(split))
+    rows = min(experiment.config.train.batch_size, len(split))
     image = torch.from_numpy(np.array(split.image[:rows], dtype=np.float32))
     text = torch.from_numpy(np.array(split.text[:rows], dtype=np.float32))
     return {"parameters": count_parameters(experiment.model), **model_flops(experiment.model, image, text)}

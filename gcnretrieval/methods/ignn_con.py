@@ -33,7 +33,7 @@ epochs, t, K): set ``loss.alpha``, ``loss.beta``, ``loss.temperature``, ``train.
 Where the toolkit's blocks needed an option to match the code: the prior :math:`A^0` keeps the
 word-vector cosines it thresholds (``graph.options.prior_weights = "cosine"``; the toolkit's
 default binarises it); the GCN normalises by the degree of each label as the source of messages
-(``encoder.degree = "out"``, the code's ``gen_adj``; the same as PyG's on this symmetric graph up
+(``encoder.degree = "source"``, the code's ``gen_adj``; the same as PyG's on this symmetric graph up
 to rounding); its layers have no bias (``encoder.bias = false``).
 
 What differs from the code: on shared weights and one float64 batch
@@ -73,7 +73,7 @@ PRESET: dict[str, Any] = {
     "encoder.name": "gcn",
     "encoder.num_layers": 5,
     "encoder.bias": False,
-    "encoder.degree": "out",
+    "encoder.degree": "source",
     "train.batch_size": 100,
     "train.lr": 5e-5,
     "train.betas": [0.5, 0.999],

@@ -1,5 +1,6 @@
 """Model parts (projectors, generators, discriminators behind gradient reversal) and the
 cross-modal model that joins them to a label encoder."""
+from gcnretrieval.models.adaptive_cooccurrence import AdaptiveCooccurrenceGraph
 from gcnretrieval.models.complexity import count_flops, model_flops
 from gcnretrieval.models.cross_modal import CrossModalModel, CrossModalOutput, cosine_scores
 from gcnretrieval.models.discriminators import Discriminator, tapered_widths
@@ -10,6 +11,7 @@ from gcnretrieval.models.parameters import count_parameters, parameter_breakdown
 from gcnretrieval.models.projectors import Projector
 
 __all__ = [
+    "AdaptiveCooccurrenceGraph",
     "CrossModalModel",
     "CrossModalOutput",
     "Discriminator",

@@ -14,8 +14,8 @@ class Projector(nn.Module):
         \quad \ell = 1, \ldots, L-1
 
     The first layer is the method's projector, BatchNorm1d(d_in) -> Linear(d_in, d) -> ReLU
-    (``batch_norm=False`` drops the BatchNorm, as DAGNN's code has none).
-    Each *extra* layer (``num_layers > 1``) is Linear(d, d) -> ReLU on the common
+    (with ``batch_norm=False``, :math:`\mathrm{BN}` is the identity: Linear -> ReLU, as in
+    ALGCN and DSCMR). Each *extra* layer (``num_layers > 1``) is Linear(d, d) -> ReLU on the common
     width, with no further normalisation; the output is :math:`\mathbf{h}_{L-1}`.
 
     Args:
@@ -38,14 +38,15 @@ class Projector(nn.Module):
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.num_layers = num_layers
-        self.norm = nn.BatchNorm1d(in_channels) if batch_norm else nn.Identity()
+        self.batch_norm = bool(batch_norm)
+        self.norm = nn.BatchNorm1d(in_channels) if self.batch_norm else nn.Identity()
         self.lins = nn.ModuleList([nn.Linear(in_channels, out_channels)])
         for _ in range(num_layers - 1):
             self.lins.append(nn.Linear(out_channels, out_channels))
         self.act = nn.ReLU()
 
     def reset_parameters(self) -> None:
-        if isinstance(self.norm, nn.BatchNorm1d):
+        if self.batch_norm:
             self.norm.reset_parameters()
         for lin in self.lins:
             lin.reset_parameters()
@@ -58,4 +59,5 @@ class Projector(nn.Module):
 
     def __repr__(self) -> str:
         return (f"{self.__class__.__name__}({self.in_channels}, {self.out_channels}, "
-                f"num_layers={self.num_layers})")
+                f"num_layers={self.num_layers}"
+                + ("" if self.batch_norm else ", batch_norm=False") + ")")

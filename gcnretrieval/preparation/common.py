@@ -2,7 +2,8 @@
 
 A reader (MIRFlickr, NUS-WIDE, MS-COCO, a folder) turns raw files into
 :class:`RawPairs`: image files, texts and 0/1 labels. :func:`write_prepared_dataset`
-then splits the pairs (a fixed-size test set carved by a seeded permutation), extracts
+then splits the pairs (a test set carved by a seeded permutation: ``num_test`` pairs, or by
+default :func:`default_num_test` of them), extracts
 image features (resumable: chunks are cached next to the output folder until the
 dataset is written), encodes the texts as binary bag-of-words, and writes the output
 folder:
@@ -34,7 +35,13 @@ from gcnretrieval.errors import DataError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ImageOptions", "RawPairs", "WriteOptions", "file_sha256", "split_indices", "write_prepared_dataset"]
+__all__ = ["ImageOptions", "RawPairs", "WriteOptions", "default_num_test", "file_sha256", "split_indices",
+           "write_prepared_dataset"]
+
+#: the default test split: this share of the pairs ...
+TEST_SHARE = 0.2
+#: ... and at most this many (the test size of the MIRFlickr and NUS-WIDE benchmarks)
+MAX_DEFAULT_TEST = 2000
 
 
 @dataclass
@@ -93,7 +100,7 @@ class WriteOptions(TypedDict, total=False):
     (their defaults are that function's)."""
 
     image_options: ImageOptions | None
-    num_test: int
+    num_test: int | None
     seed: int
     fmt: str
     overwrite: bool
@@ -107,6 +114,19 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def default_num_test(num_pairs: int) -> int:
+    r"""The test-split size used when none is given: ``TEST_SHARE`` (20 %) of the pairs, rounded,
+    at most ``MAX_DEFAULT_TEST`` (2,000, the benchmarks' test size) and at least 1, leaving at
+    least 2 training pairs.
+
+    .. math::
+        n_\text{test} = \min\bigl(2000,\ \max(1,\ \operatorname{round}(0.2\,n)),\ n - 2\bigr)
+
+    Sixty pairs give 12 test pairs, 600 give 120, 730 give 146, 10,000 and more give 2,000.
+    """
+    return max(1, min(MAX_DEFAULT_TEST, max(1, round(TEST_SHARE * num_pairs)), num_pairs - 2))
 
 
 def split_indices(num_pairs: int, num_test: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,7 +170,7 @@ def write_prepared_dataset(
     *,
     vocabulary_source: str,
     image_options: ImageOptions | None = None,
-    num_test: int = 2000,
+    num_test: int | None = None,
     seed: int = 0,
     fmt: str = "npz",
     overwrite: bool = False,
@@ -166,7 +186,8 @@ def write_prepared_dataset(
             is fitted on the training texts only.
         vocabulary_source: where the vocabulary comes from (recorded in the manifest).
         image_options: see :class:`ImageOptions` (default: VGG19 with ImageNet weights).
-        num_test: size of the test split (default ``2000``).
+        num_test: size of the test split (default ``None``: :func:`default_num_test`, 20 % of
+            the pairs and at most 2,000; the choice is logged and recorded in the manifest).
         seed: seed of the split permutation (default ``0``).
         fmt: ``"npz"`` (default) or ``"npy"``.
         overwrite: replace an existing prepared dataset in ``output`` (default ``False``).
@@ -186,6 +207,11 @@ def write_prepared_dataset(
     options = image_options or ImageOptions()
     if len(pairs) == 0:
         raise DataError("no image-text pairs to prepare; check the input files")
+    chosen = num_test is None
+    if chosen:
+        num_test = default_num_test(len(pairs))
+        log.info("test split: %d of %d pairs (%d %%, at most %d; num_test not given)", num_test, len(pairs),
+                 round(100 * TEST_SHARE), MAX_DEFAULT_TEST)
     train_idx, test_idx = split_indices(len(pairs), num_test, seed)
     _check_output(output, overwrite)
     featurizer = build_image_featurizer(options.features, options.weights, options.device)
@@ -240,6 +266,8 @@ def write_prepared_dataset(
         "split": {
             "seed": seed,
             "num_test": len(test_idx),
+            "num_test_source": (f"default: {round(100 * TEST_SHARE)} % of the pairs, at most {MAX_DEFAULT_TEST}"
+                                if chosen else "given"),
             "method": "numpy.random.default_rng(seed).permutation(total): the first num_test rows are the test set; "
                       "rows keep their source order within each split",
         },

@@ -9,6 +9,7 @@ sorted set of the labels that occur.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 from pathlib import Path
@@ -18,6 +19,7 @@ import numpy as np
 
 from gcnretrieval.errors import DataError
 from gcnretrieval.preparation.common import RawPairs, WriteOptions, write_prepared_dataset
+from gcnretrieval.readers import read_text, unreadable
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +33,9 @@ def _read_rows(table: Path) -> list[tuple[int, dict[str, Any]]]:
     if not table.is_file():
         raise DataError(f"table {table} does not exist; give a CSV or JSONL file with columns file, text, labels")
     rows: list[tuple[int, dict[str, Any]]] = []
+    kind, fix = "table of pairs", "save it as UTF-8 CSV or JSONL with columns file, text, labels"
     if table.suffix.lower() in (".jsonl", ".ndjson"):
-        for number, line in enumerate(table.read_text(encoding="utf-8").splitlines(), start=1):
+        for number, line in enumerate(read_text(table, kind, fix).splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -43,8 +46,8 @@ def _read_rows(table: Path) -> list[tuple[int, dict[str, Any]]]:
                 raise DataError(f"{table} line {number} is not a JSON object with keys file, text, labels")
             rows.append((number, record))
     elif table.suffix.lower() == ".csv":
-        with table.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
+        with unreadable(table, kind, fix, catch=(csv.Error,)):
+            reader = csv.DictReader(io.StringIO(read_text(table, kind, fix), newline=""))
             absent = [c for c in _COLUMNS if c not in (reader.fieldnames or [])]
             if absent:
                 raise DataError(f"{table} lacks the column(s) {', '.join(absent)}; its header must name file, text and labels")

@@ -21,6 +21,7 @@ import numpy as np
 
 from gcnretrieval.errors import DataError
 from gcnretrieval.preparation.common import RawPairs, WriteOptions, write_prepared_dataset
+from gcnretrieval.readers import read_text
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,8 @@ FILES = ("all_imgs.txt", "all_tags.txt", "all_labels.txt", "TagList1386.txt")
 
 
 def _lines(path: Path) -> list[str]:
-    return [line.rstrip("\r") for line in path.read_text(encoding="utf-8").splitlines()]
+    text = read_text(path, "MIRFlickr annotation file", "give the annotation folder as distributed")
+    return [line.rstrip("\r") for line in text.splitlines()]
 
 
 def resolve_images(images: Path, entries: list[str], available_only: bool) -> tuple[list[int], list[Path]]:

@@ -15,7 +15,6 @@ Images are looked up in the image folder as ``file_name`` or
 """
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any, Unpack
@@ -24,6 +23,7 @@ import numpy as np
 
 from gcnretrieval.errors import DataError
 from gcnretrieval.preparation.common import RawPairs, WriteOptions, write_prepared_dataset
+from gcnretrieval.readers import read_json
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,7 @@ __all__ = ["prepare_mscoco", "read_mscoco"]
 def _load_json(path: Path, keys: tuple[str, ...]) -> dict[str, Any]:
     if not path.is_file():
         raise DataError(f"COCO annotation file {path} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as err:
-        raise DataError(f"{path} is not valid JSON ({err.args[0]}); give the COCO annotation file as distributed") from None
+    data = read_json(path, "COCO annotation file (JSON)", "give the COCO annotation file as distributed")
     absent = [k for k in keys if not isinstance(data, dict) or k not in data]
     if absent:
         raise DataError(f"{path} has no {', '.join(absent)}; give a COCO {'instances' if 'categories' in keys else 'captions'} file")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import numpy as np
 from gcnretrieval.errors import ConfigError
 from gcnretrieval.files import write_text
 from gcnretrieval.retrieval.retriever import Retriever, SearchResult
+from gcnretrieval.training.rundir import RunDirectory
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,7 @@ def _metrics_table(final: dict[str, Any]) -> str:
 
 def _describe_run(retriever: Retriever, run_dir: Path) -> str:
     config_path = run_dir / "config.resolved.json"
-    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    config = RunDirectory(run_dir).read_json(config_path.name) if config_path.is_file() else {}
     data = config.get("data", {})
     encoder = config.get("encoder", {})
     dataset = data.get("dataset") or data.get("source", "?")
@@ -149,7 +149,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, queries:
         raise ConfigError(f"{run_dir} has no final_metrics.json; finish the run first (gcnretrieval run --resume)")
     if retriever is None:
         retriever = Retriever.from_run(run_dir, checkpoint=checkpoint, device=device, index=index)
-    final = json.loads(final_path.read_text(encoding="utf-8"))
+    final = RunDirectory(run_dir).read_json(final_path.name)
     title = f"Run {run_dir.resolve().name}"
 
     body = [f"<h1>{html.escape(title)}</h1>", f'<p class="meta">{_describe_run(retriever, run_dir)}</p>',

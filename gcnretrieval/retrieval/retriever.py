@@ -219,10 +219,7 @@ class Retriever:
         path = Path(path)
         if not path.is_file():
             raise DataError(f"query image {path} does not exist; give the path of a JPEG/PNG file")
-        try:
-            image = open_image(path)  # checks the file before the (maybe slow) featurizer is built
-        except DataError:
-            raise DataError(f"query image {path} is not a readable image; give a JPEG/PNG file") from None
+        image = open_image(path, fix="give a JPEG/PNG file")  # checked before the (maybe slow) featurizer is built
         if self._featurizer is None:
             self._featurizer = self.sources.image_featurizer()
         features = np.asarray(self._featurizer.transform([image]), dtype=np.float32)[0]

@@ -8,7 +8,6 @@ row), ``vocabulary.txt`` (the words of the text features, in column order), opti
 """
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from gcnretrieval.errors import DataError
+from gcnretrieval.readers import read_json, read_text
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,11 @@ def _dataset_folder(config: Any) -> Path | None:
     return path if path.is_dir() else path.parent
 
 
+_FIX = "write the dataset folder again with `gcnretrieval prepare`"
+
+
 def _read_lines(path: Path) -> list[str]:
-    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line.strip() for line in read_text(path, "list (UTF-8 text)", _FIX).splitlines() if line.strip()]
 
 
 @dataclass
@@ -135,7 +138,7 @@ def dataset_sources(config: Any, num_test: int) -> DatasetSources:
     folder = _dataset_folder(config)
     if folder is None or not (folder / "manifest.json").is_file():
         return DatasetSources()
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_json(folder / "manifest.json", "dataset manifest (JSON)", _FIX)
     sources = DatasetSources(folder=folder, manifest=manifest)
     lists = manifest.get("image_lists") or {}
     test_list = folder / lists.get("test", "test_images.txt")

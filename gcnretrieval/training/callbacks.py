@@ -7,16 +7,20 @@ whether the epoch was selected).
 """
 from __future__ import annotations
 
+import logging
 import math
 import sys
 from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from gcnretrieval.training.ranking import cannot_rank
 from gcnretrieval.training.rundir import RunDirectory
 
 if TYPE_CHECKING:
     from gcnretrieval.options import TrainOptions
+
+log = logging.getLogger(__name__)
 
 Trainer = Any  # a gcnretrieval.training.Trainer (which imports this module)
 
@@ -42,16 +46,33 @@ class BestEpoch(Callback):
 
     An epoch is selected when its score beats the best so far by more than ``min_delta`` (the
     threshold early stopping counts with), so a run stopped early never selects the epochs in
-    which it only crept up, and "selected the last epoch" always means "still improving"."""
+    which it only crept up, and "selected the last epoch" means "still improving" (unless the
+    split cannot rank).
+
+    A selection split that cannot rank epochs (:func:`~gcnretrieval.training.ranking.cannot_rank`:
+    too few pairs, or an mAP already perfect) selects every epoch from then on, so the last one
+    trained is kept (``trainer.best_score`` stays the best score seen, so a resumed run
+    detects a saturated split again); the reason is logged once and kept as
+    ``trainer.selection_note``."""
 
     def __init__(self, min_delta: float = 0.0) -> None:
         self.min_delta = min_delta
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         score = row[f"{trainer.select_on}_avg_map"]
-        row["selected"] = score is not None and score > trainer.best_score + self.min_delta
+        if trainer.selection_note is None:
+            best = max(trainer.best_score, -math.inf if score is None else score)
+            reason = cannot_rank(len(trainer.selection_split), best)
+            if reason is not None:
+                trainer.selection_note = (f"{reason}: the last epoch is selected and early stopping is off, so the run "
+                                          "trains its whole budget (train.epochs or train.steps)")
+                log.warning("epoch %d: %s", row["epoch"], trainer.selection_note)
+        if trainer.selection_note is not None:
+            row["selected"] = score is not None
+        else:
+            row["selected"] = score is not None and score > trainer.best_score + self.min_delta
         if row["selected"]:
-            trainer.best_epoch, trainer.best_score = row["epoch"], score
+            trainer.best_epoch, trainer.best_score = row["epoch"], max(trainer.best_score, score)
 
 
 class EarlyStopping(Callback):
@@ -62,7 +83,7 @@ class EarlyStopping(Callback):
         self.patience = patience
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        if row["epoch"] - (trainer.best_epoch or 0) >= self.patience:
+        if trainer.selection_note is None and row["epoch"] - (trainer.best_epoch or 0) >= self.patience:
             trainer.should_stop, trainer.stopped_early = True, row["epoch"]
 
 

@@ -8,6 +8,7 @@ written.
 """
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import logging
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from gcnretrieval.errors import ConfigError
 from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph, label_node_features
 from gcnretrieval.losses.registry import OBJECTIVES
 from gcnretrieval.models.registry import MODELS, uses_label_graph
+from gcnretrieval.training.ranking import validation_fraction
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +75,9 @@ def load_data(config: Config) -> CrossModalDataset:
     """The dataset a recipe names, validated, with the validation split it selects on.
 
     ``eval.select_on = "val"`` carves ``eval.val_fraction`` of the training pairs (seeded
-    by ``run.seed``) unless the data ship their own validation split.
+    by ``run.seed``), raised up to 30 % when that gives too few pairs to rank epochs
+    (:func:`~gcnretrieval.training.ranking.validation_fraction`), unless the data ship their
+    own validation split.
     """
     data = config.data
     if data.source == "synthetic":
@@ -89,7 +93,14 @@ def load_data(config: Config) -> CrossModalDataset:
     else:
         dataset = load_dataset(data.path, name=data.dataset)
     if config.eval.select_on == "val":
-        dataset = carve_validation(dataset, config.eval.val_fraction, seed=config.run.seed)
+        fraction = config.eval.val_fraction
+        if dataset.val is None:
+            fraction = validation_fraction(len(dataset.train), fraction)
+            if fraction != config.eval.val_fraction:
+                log.warning("eval.val_fraction = %g carves %d of %d training pairs, too few to rank epochs; carving "
+                            "%.0f %% instead (set eval.val_fraction to choose)", config.eval.val_fraction,
+                            round(config.eval.val_fraction * len(dataset.train)), len(dataset.train), 100 * fraction)
+        dataset = carve_validation(dataset, fraction, seed=config.run.seed)
     return dataset
 
 
@@ -129,15 +140,21 @@ def build_label_graph_for(config: Config, dataset: CrossModalDataset) -> Any:
 def build_experiment(config: Config, device: torch.device | str | None = None,
                      dataset: CrossModalDataset | None = None) -> Experiment:
     """Data (``dataset`` if given, with its validation split), label graph, model and objective of
-    a recipe, seeded; nothing is written. ``run.seed`` must be set (:func:`gcnretrieval.config.with_seed`)."""
+    a recipe, seeded; nothing is written. ``run.seed`` must be set (:func:`gcnretrieval.config.with_seed`).
+    The experiment's ``config`` has ``train.batch_size = "auto"`` resolved to a number of pairs
+    (:meth:`~gcnretrieval.options.TrainOptions.batch_size_for`)."""
     if config.run.seed is None:
         raise ValueError("build_experiment needs run.seed; resolve it with gcnretrieval.config.with_seed")
     device = resolve_device(config.train.device) if device is None else torch.device(device)
     dataset = load_data(config) if dataset is None else dataset
-    if config.train.batch_size > len(dataset.train):
+    try:
+        batch_size = config.train.batch_size_for(len(dataset.train))
+    except ConfigError as err:
         carved = " left after carving the validation split" if config.eval.select_on == "val" else ""
-        raise ConfigError(f"train.batch_size = {config.train.batch_size} exceeds the {len(dataset.train)} training "
-                          f"pairs{carved}; lower train.batch_size")
+        raise ConfigError(str(err).replace(" training pairs;", f" training pairs{carved};", 1)) from None
+    if batch_size != config.train.batch_size:
+        log.info("train.batch_size = \"auto\": %d pairs per batch (%d training pairs)", batch_size, len(dataset.train))
+        config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=batch_size))
     seed_everything(config.run.seed)
     model_options = dict(config.model)
     model_class = MODELS.get(model_options.pop("name"))

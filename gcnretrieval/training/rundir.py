@@ -23,7 +23,7 @@ import numpy
 import torch
 import torch_geometric
 
-from gcnretrieval import __version__
+from gcnretrieval import __version__, readers
 from gcnretrieval.config import Config, first_difference, load_config
 from gcnretrieval.cpu import cpu_model
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, RunFailed
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 __all__ = ["RunDirectory", "cpu_model", "environment"]
 
 CHECKPOINTS = ("best", "last")
+# the fix a damaged file of a run calls for
+_DAMAGED_RUN = "train again into a new run directory"
 
 
 def environment(device: Any) -> dict[str, Any]:
@@ -127,7 +129,8 @@ class RunDirectory:
         return saved.replace(**{key: _dotted_get(new, key) for key in may_change})
 
     def read_json(self, name: str) -> Any:
-        return json.loads((self.path / name).read_text(encoding="utf-8"))
+        """A JSON file of the run; a damaged one raises :class:`~gcnretrieval.errors.RunFailed`."""
+        return readers.read_json(self.path / name, "run file (JSON)", _DAMAGED_RUN, RunFailed)
 
     def write_json(self, name: str, value: Any) -> Path:
         return write_json(self.path / name, value)
@@ -166,11 +169,7 @@ class RunDirectory:
         path = self.checkpoint_path(name)
         if not path.is_file():
             raise ConfigError(f"checkpoint {path} does not exist; train first with `gcnretrieval run`")
-        try:
-            return torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as err:  # a truncated or foreign file
-            raise RunFailed(f"cannot read checkpoint {path} ({type(err).__name__}: {err}); it may be truncated "
-                            "or not a gcnretrieval checkpoint") from None
+        return readers.load_torch(path, "gcnretrieval checkpoint", _DAMAGED_RUN, RunFailed, map_location=map_location)
 
     @contextmanager
     def capture_log(self) -> Iterator[None]:

@@ -172,6 +172,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.should_stop = False
         self.stopped_early: int | None = None
+        self.selection_note: str | None = None  # why the selection split cannot rank epochs (callbacks.BestEpoch)
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
