@@ -7,7 +7,6 @@ from typing import Literal
 from torch import Tensor, nn
 
 from gcnretrieval.checks import check_choice
-
 from gcnretrieval.models.grl import GradientReversal
 
 DiscriminatorAct = Literal["relu", "identity"]
