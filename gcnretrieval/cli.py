@@ -209,7 +209,8 @@ def run_command(recipe: str, overrides: tuple[str, ...], out: str | None, name: 
 @cli.command("evaluate")
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
-              help="which checkpoint of the run to evaluate")
+              help="which checkpoint of the run to evaluate (last: where the run kept it, "
+                   "train.keep_last_checkpoint)")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:N")
 def evaluate_command(run_dir: str, checkpoint: str, device: str) -> None:
     """Evaluate a run's checkpoint on the test split (also written to RUN_DIR/evaluation_<checkpoint>.json)."""
@@ -530,7 +531,7 @@ def _echo_search(result, top_k: int) -> None:
 @click.option("--index", type=click.Choice(["exact", "faiss"]), default="exact", show_default=True,
               help="search index (faiss: pip install 'gcnretrieval[faiss]')")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
-              help="which checkpoint of the run")
+              help="which checkpoint of the run (last: where the run kept it, train.keep_last_checkpoint)")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:N")
 def search_command(run_dir: str, image: str | None, text: str | None, query_id: int | None, modality: str,
                    top_k: int, as_json: bool, index: str, checkpoint: str, device: str) -> None:
@@ -569,7 +570,7 @@ def search_command(run_dir: str, image: str | None, text: str | None, query_id: 
 @click.option("--queries", type=click.IntRange(min=1), default=4, show_default=True, help="sample queries per direction")
 @click.option("--top-k", type=click.IntRange(min=1), default=8, show_default=True, help="results per query")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
-              help="which checkpoint of the run")
+              help="which checkpoint of the run (last: where the run kept it, train.keep_last_checkpoint)")
 @click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:N")
 def report_command(run_dir: str, out: str | None, queries: int, top_k: int, checkpoint: str, device: str) -> None:
     """Write a self-contained HTML report of a run: mAPs, curves, sample searches."""

@@ -3,7 +3,9 @@
 - **User input** (a malformed recipe, a missing file, an impossible hyper-parameter):
   a subclass of :class:`GcnRetrievalError`, whose message is one line naming the problem
   and the fix. The CLI prints that line and exits with status 2.
-- **A run that failed** (the loss diverged, a checkpoint is corrupt): :class:`RunFailed`,
+- **A folder another process is writing** (:class:`FolderBusy`): one line naming that
+  process; the CLI exits with status 2.
+- **A run that failed** (the loss diverged, a checkpoint is corrupt, the disk is full): :class:`RunFailed`,
   one line; the CLI exits with status 1.
 - Anything else is a bug and stays an ordinary exception (the CLI shows its traceback).
 """
@@ -53,8 +55,26 @@ class UnknownNameError(GcnRetrievalError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class FolderBusy(GcnRetrievalError):
+    """Another process is writing the run directory (or comparison, sweep, tuning folder) asked for."""
+
+
 class RunFailed(RuntimeError):
-    """A run could not finish: the loss diverged, or a checkpoint cannot be read."""
+    """A run could not finish: the loss diverged, a checkpoint cannot be read, or its folder cannot be written."""
+
+
+class WriteFailed(RunFailed):
+    """A run's folder cannot be written (a full disk, a read-only folder): ``problem`` (what failed,
+    how much space a run needs, what was left behind) and ``advice`` (how to continue) make its line.
+
+    Args:
+        problem: what failed and what it left behind.
+        advice: the command or step that continues the work.
+    """
+
+    def __init__(self, problem: str, advice: str) -> None:
+        super().__init__(f"{problem}; {advice}")
+        self.problem, self.advice = problem, advice
 
 
 def did_you_mean(kind: str, name: str, choices: Iterable[str]) -> str:

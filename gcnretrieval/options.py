@@ -174,6 +174,10 @@ class TrainOptions:
             CUDA graphs); where compilation fails the run warns and trains without it. On the
             CPU a compiled float32 step uses the BLAS library's products, not oneDNN's.
         tf32: TensorFloat-32 matrix products on CUDA while training.
+        keep_last_checkpoint: keep ``checkpoints/last.pt`` (weights, optimizer and RNG state: what
+            ``--resume`` continues from) once the run has finished, so that ``--resume`` can
+            extend it with more epochs. By default a finished run keeps only
+            ``checkpoints/best.pt``, the selected weights (about a third of ``last.pt`` with Adam).
     """
 
     epochs: int = 40
@@ -194,6 +198,7 @@ class TrainOptions:
     precision: Precision = "32"
     compile: bool = False
     tf32: bool = False
+    keep_last_checkpoint: bool = False
 
     def __post_init__(self) -> None:
         check_positive_int("epochs", self.epochs)

@@ -3,11 +3,15 @@
 A run reads top to bottom: check the recipe and the run directory, build the experiment
 (every user error surfaces here, before anything is written), create the directory, fit
 with callbacks, evaluate the selected checkpoint on the test split, report. A run that
-fails before its first epoch is saved leaves nothing behind; a later failure leaves a
-directory that ``resume=True`` continues.
+fails before its first epoch is saved leaves nothing behind; a later failure (a full disk
+included) leaves a directory that ``resume=True`` continues. The run directory is locked
+(:class:`~gcnretrieval.locks.FolderLock`) while the run writes it: a second process asking for
+it stops at once with a line naming the first. A finished run keeps its selected weights
+(``best.pt``) and, only with ``train.keep_last_checkpoint``, its resume state (``last.pt``).
 """
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,7 +20,8 @@ from typing import Any
 
 from gcnretrieval.config import (Config, load_config, parse_overrides, read_recipe, recipe_file, to_toml,
                                  with_absolute_paths, with_seed)
-from gcnretrieval.errors import ConfigError, GcnRetrievalError
+from gcnretrieval.errors import ConfigError, GcnRetrievalError, WriteFailed
+from gcnretrieval.locks import FolderLock
 from gcnretrieval.losses.registry import DEFAULT_OBJECTIVE
 from gcnretrieval.models.registry import DEFAULT_MODEL
 from gcnretrieval.training import (Checkpoints, Experiment, MetricsLog, ProgressBar, RunDirectory, Trainer,
@@ -76,14 +81,16 @@ def run(
         out: the run directory (default ``<run.out_dir>/<run.name>``).
         name: replaces ``run.name``.
         resume: continue the run in the existing directory from ``checkpoints/last.pt``
-            (only ``train.epochs`` and ``train.device`` may change).
+            (only ``train.epochs``, ``train.device`` and ``train.keep_last_checkpoint`` may change).
         progress: show a progress bar; ``None`` (default) when stderr is a terminal.
         **keyword_overrides: dotted keys spelt with ``__``: ``train__epochs=2``.
 
     Raises:
         GcnRetrievalError: bad input (before anything is written), an existing run
             directory without ``resume``, or nothing to resume.
-        RunFailed: the loss diverged, or a checkpoint cannot be read.
+        FolderBusy: another process is writing the run directory (the line names it).
+        RunFailed: the loss diverged, or a checkpoint cannot be read; its subclass
+            WriteFailed: the run directory cannot be written (a full disk, a read-only folder).
     """
     raw = read_recipe(recipe) if isinstance(recipe, (str, Path)) else dict(recipe)
     changes = parse_overrides(overrides, **keyword_overrides)
@@ -91,38 +98,83 @@ def run(
         changes["run.name"] = name
     config = load_config(raw, changes)
     path = Path(out) if out is not None else Path(config.run.out_dir) / config.run.name
+    lock = RunDirectory.lock(path)
     with distributed.process_group(config.train.device):
-        config = _agree(lambda: _resolve(config, path, resume))
-        if distributed.rank() != 0:
-            return _follow(config, path, resume)
-        run_dir = RunDirectory(path)
-        with run_dir.capture_log():
-            log.info("%s run %s in %s (seed %d)", "resuming" if resume else "starting", config.run.name, path,
-                     config.run.seed)
-            experiment = build_experiment(config)
-            trainer = Trainer(experiment)
+        try:
+            config = _agree(lambda: _resolve(config, path, resume, lock))
+            if distributed.rank() != 0:
+                return _follow(config, path, resume)
+            result = _lead(recipe, raw, config, path, resume, lock, progress)
+        finally:
+            lock.release()
+        if distributed.world_size() > 1:
+            distributed.broadcast_object((result.test, result.selected_epoch))
+        return result
+
+
+def _lead(recipe: str | Path | Mapping[str, Any], raw: Mapping[str, Any], config: Config, path: Path, resume: bool,
+          lock: FolderLock, progress: bool | None) -> RunResult:
+    """Rank 0 (the only process of a run without ``torchrun``): train, write the run directory, evaluate."""
+    run_dir = RunDirectory(path)
+    with run_dir.capture_log():
+        log.info("%s run %s in %s (seed %d)", "resuming" if resume else "starting", config.run.name, path,
+                 config.run.seed)
+        experiment = build_experiment(config)
+        trainer = Trainer(experiment)
+        try:
             if resume:
                 trainer.load_state_dict(run_dir.load_checkpoint("last", map_location=experiment.device))
                 run_dir.write_json(RunDirectory.CONFIG, config.to_dict())
             else:
                 recipe_text = recipe_file(recipe).read_text(encoding="utf-8") if isinstance(recipe, (str, Path)) \
                     else to_toml(raw)
-                RunDirectory.create(path, config, recipe_text=recipe_text, device=experiment.device)
+                RunDirectory.create(path, config, recipe_text=recipe_text, device=experiment.device, lock=lock)
             try:
                 trainer.fit([*selection_callbacks(config.train), MetricsLog(run_dir), Checkpoints(run_dir),
                              ProgressBar(progress)])
             except BaseException:
-                if not resume and not run_dir.checkpoint_path("last").is_file():
+                if not resume and lock.held and not run_dir.checkpoint_path("last").is_file():
                     run_dir.remove()  # no epoch completed: leave nothing behind
                 raise
-            result = _finish(run_dir, experiment, trainer)
-        if distributed.world_size() > 1:
-            distributed.broadcast_object((result.test, result.selected_epoch))
-        return result
+            return _finish(run_dir, experiment, trainer)
+        except OSError as err:
+            if err.errno not in WRITE_ERRORS:
+                raise
+            raise _write_failure(err, run_dir, trainer) from None
 
 
-def _resolve(config: Config, path: Path, resume: bool) -> Config:
+#: the operating system's answers to a write that mean "this folder cannot take the run"
+WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size < 1e9 else f"{size / 1e9:.2f} GB"
+
+
+def _write_failure(err: OSError, run_dir: RunDirectory, trainer: Trainer) -> WriteFailed:
+    """One line: the file that could not be written, why, what a run needs, what was left behind, what to do."""
+    problem = f"cannot write {err.filename or run_dir.path}: {err.strerror or err}"
+    space = err.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+    if space:
+        # while last.pt is saved the previous one still exists: two resume states and the selected weights
+        resume_bytes, weights_bytes = trainer.checkpoint_bytes()
+        problem += (f"; this run needs about {_megabytes(2 * resume_bytes + weights_bytes + 2**20)} free while it "
+                    f"trains and keeps {_megabytes(weights_bytes)} once finished")
+    fix = "free space" if space else "make it writable"
+    if run_dir.checkpoint_path("last").is_file():
+        problem += f"; {run_dir.path} keeps the epochs saved so far"
+        advice = f"{fix}, then run it again with --resume to continue"
+    elif run_dir.path.exists():
+        problem, advice = f"{problem}; {run_dir.path} was left as it was", f"{fix} and run again"
+    else:
+        problem, advice = f"{problem}; nothing was written", f"{fix} or choose another --out, and run again"
+    return WriteFailed(problem, advice)
+
+
+def _resolve(config: Config, path: Path, resume: bool, lock: FolderLock) -> Config:
     if resume:
+        if path.is_dir():
+            lock.acquire()
         return RunDirectory(path).resumable_config(config)
     RunDirectory.check_free(path)
     return with_absolute_paths(with_seed(config))
@@ -166,9 +218,11 @@ def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> 
              "still_improving": best["best_epoch"] == trainer.epoch and trainer.selection_note is None,
              "selection_note": trainer.selection_note, "batch_size": config.train.batch_size,
              "selection_pairs": len(trainer.selection_split)}
-    run_dir.write_json("final_metrics.json", final)
     plot_history(trainer.history, run_dir.path / "figures", selected_epoch=final["selected_epoch"])
     run_dir.write_text("report.md", _report(experiment, final, trainer.history))
+    run_dir.write_json("final_metrics.json", final)  # last: a run with it has finished
+    if not config.train.keep_last_checkpoint:
+        run_dir.drop_resume_state()
     log.info("selected epoch %s on %s; test mAP i2t %.4f t2i %.4f avg %.4f", final["selected_epoch"],
              final["selected_on"], test["i2t_map"], test["t2i_map"], test["avg_map"])
     if final["still_improving"]:
@@ -228,7 +282,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto"
     """A run's experiment rebuilt from ``config.resolved.json`` on ``device``, with the weights of
     ``checkpoint`` (``"best"``, the selected epoch, or ``"last"``); returns ``(experiment, state)``."""
     folder = RunDirectory.open(run_dir)
-    folder.checkpoint_path(checkpoint)  # checks the name before the data is read
+    folder.require_checkpoint(checkpoint)  # checks the name and the file before the data is read
     experiment = build_experiment(folder.config(), device=resolve_device(device))
     state = folder.load_checkpoint(checkpoint, map_location=experiment.device)
     experiment.model.load_state_dict(state["model"])
@@ -239,9 +293,10 @@ def evaluate(run_dir: str | Path, checkpoint: str = "best", device: str = "auto"
     """Test mAPs of a run's checkpoint (rebuilt by :func:`load_run`; the data must still be where the
     run read them), also written to ``<run_dir>/evaluation_<checkpoint>.json``:
     ``{"checkpoint", "epoch", "test": {"i2t_map", "t2i_map", "avg_map"}}``."""
-    experiment, state = load_run(run_dir, checkpoint, device)
-    test = evaluate_split(experiment.model, experiment.dataset.test, experiment.device,
-                          experiment.config.eval.batch_size)
-    result = {"checkpoint": checkpoint, "epoch": int(state["epoch"]), "test": test}
-    RunDirectory(run_dir).write_json(f"evaluation_{checkpoint}.json", result)
+    with RunDirectory.lock(RunDirectory.open(run_dir).path):
+        experiment, state = load_run(run_dir, checkpoint, device)
+        test = evaluate_split(experiment.model, experiment.dataset.test, experiment.device,
+                              experiment.config.eval.batch_size)
+        result = {"checkpoint": checkpoint, "epoch": int(state["epoch"]), "test": test}
+        RunDirectory(run_dir).write_json(f"evaluation_{checkpoint}.json", result)
     return result

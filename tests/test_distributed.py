@@ -132,7 +132,8 @@ def _run_worker(rank: int, world: int, init_file: str, run_dir: str, epochs: int
     dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world)
     succeeded = False
     try:
-        result = run(_recipe(6), {"train.epochs": epochs}, out=run_dir, resume=resume, progress=False)
+        result = run(_recipe(6), {"train.epochs": epochs, "train.keep_last_checkpoint": True}, out=run_dir,
+                     resume=resume, progress=False)
         assert set(result.test) == {"i2t_map", "t2i_map", "avg_map"}  # every rank gets rank 0's evaluation
         succeeded = True
     finally:
@@ -149,7 +150,7 @@ def test_two_process_run_resumes_and_matches_one(tmp_path):
     rows = (two / "metrics.jsonl").read_text().splitlines()
     assert len(rows) == 2  # written once (rank 0), epoch 1 then the resumed epoch 2
     one = tmp_path / "one"
-    run(_recipe(6), {"train.epochs": 2}, out=one, progress=False)
+    run(_recipe(6), {"train.epochs": 2, "train.keep_last_checkpoint": True}, out=one, progress=False)
     a = RunDirectory(two).load_checkpoint("last")["model"]
     b = RunDirectory(one).load_checkpoint("last")["model"]
     for key, value in b.items():

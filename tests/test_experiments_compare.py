@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 
 import pytest
@@ -10,6 +11,7 @@ from click.testing import CliRunner
 
 import gcnretrieval
 import gcnretrieval.experiments.cells
+import gcnretrieval.runner
 from gcnretrieval.cli import cli
 from gcnretrieval.config import flatten
 from gcnretrieval.errors import ConfigError, UnknownNameError
@@ -122,13 +124,26 @@ def test_interrupted_compare_resumes_without_redoing_finished_cells(tmp_path, mo
     for path, (mtime, content) in finished.items():
         assert path.stat().st_mtime_ns == mtime and path.read_bytes() == content, path
 
-    # a cell that lost its final metrics (stopped after its last epoch) is resumed from its checkpoint
-    (out / "none_seed1" / "final_metrics.json").unlink()
+    # a finished cell keeps its selected weights only
+    assert [p.name for p in (out / "none_seed1" / "checkpoints").iterdir()] == ["best.pt"]
+    # a cell stopped after its last epoch, before its final metrics, is resumed from its checkpoint
+    shutil.rmtree(out / "none_seed1")
+
+    def killed(*args, **kwargs):
+        raise RuntimeError("killed during the final evaluation")
+
+    monkeypatch.setattr(gcnretrieval.runner, "plot_history", killed)
+    with pytest.raises(RuntimeError, match="killed"):
+        compare(TINY, ["gcn", "none"], seeds=[0, 1], out=out)
+    assert (out / "none_seed1" / "checkpoints" / "last.pt").is_file()
+    assert not (out / "none_seed1" / "final_metrics.json").exists()
+    monkeypatch.undo()
     again = compare(TINY, ["gcn", "none"], seeds=[0, 1], out=out)
     status = {c["name"]: c["status"] for c in again.cells}
     assert status == {"gcn_seed0": "skipped", "gcn_seed1": "skipped", "none_seed0": "skipped",
                       "none_seed1": "resumed"}
     assert (out / "none_seed1" / "final_metrics.json").is_file()
+    assert not (out / "none_seed1" / "checkpoints" / "last.pt").exists()
 
 
 def test_partial_cell_without_checkpoint_is_restarted(tmp_path):
@@ -136,7 +151,7 @@ def test_partial_cell_without_checkpoint_is_restarted(tmp_path):
     compare(TINY, ["gcn"], seeds=[0], out=out)
     cell = out / "gcn_seed0"
     (cell / "final_metrics.json").unlink()
-    (cell / "checkpoints" / "last.pt").unlink()
+    assert not (cell / "checkpoints" / "last.pt").exists()  # a finished cell does not keep it
     result = compare(TINY, ["gcn"], seeds=[0], out=out)
     assert result.cells[0]["status"] == "ran"
     assert (cell / "final_metrics.json").is_file()

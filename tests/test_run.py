@@ -42,7 +42,6 @@ RUN_FILES = [
     "train.log",
     "metrics.jsonl",
     "final_metrics.json",
-    "checkpoints/last.pt",
     "checkpoints/best.pt",
     "figures/loss.png",
     "figures/map.png",
@@ -96,6 +95,9 @@ def test_cli_run_writes_every_file(demo_run):
     assert result.exit_code == 0, result.output
     for name in RUN_FILES:
         assert (out / name).is_file(), name
+    # a finished run keeps the selected weights only: no resume state, no lock
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["best.pt"]
+    assert not (out / ".lock").exists()
     assert f"run directory: {out}" in result.output
     assert "test mAP" in result.output
 
@@ -135,15 +137,21 @@ def test_shipped_demo_recipe_runs_one_epoch_on_the_bundled_dataset(tmp_path):
     assert all(0.0 < value <= 1.0 for value in final["test"].values())
 
 
-def test_checkpoints_load_with_weights_only(demo_run):
+def test_checkpoints_load_with_weights_only(demo_run, tmp_path):
     out, _ = demo_run
-    for name in ("last", "best"):
-        state = torch.load(out / "checkpoints" / f"{name}.pt", weights_only=True)
-        assert state["epoch"] == 1
-        assert {"model", "objective", "optimizer", "rng"} <= set(state)
-        assert "circle_soft.lambda_raw" in state["objective"]
-        assert isinstance(state["rng"]["torch"], torch.Tensor)
-        assert {"state", "param_groups"} <= set(state["optimizer"])
+    best = torch.load(out / "checkpoints" / "best.pt", weights_only=True)
+    assert best["epoch"] == 1 and best["best_epoch"] == 1
+    assert {"model", "objective"} <= set(best) and not {"optimizer", "rng", "history"} & set(best)
+    assert "circle_soft.lambda_raw" in best["objective"]
+    kept = gcnretrieval.run(DEMO, _overrides("train.keep_last_checkpoint=true"), out=tmp_path / "kept").run_dir
+    state = torch.load(kept / "checkpoints" / "last.pt", weights_only=True)
+    assert state["epoch"] == 1
+    assert {"model", "objective", "optimizer", "rng"} <= set(state)
+    assert isinstance(state["rng"]["torch"], torch.Tensor)
+    assert {"state", "param_groups"} <= set(state["optimizer"])
+    best = torch.load(kept / "checkpoints" / "best.pt", weights_only=True)
+    for key, value in best["model"].items():
+        assert torch.equal(value, state["model"][key]), key
 
 
 def test_lambda_is_in_the_optimizer():
@@ -176,7 +184,8 @@ def test_evaluate_matches_final_metrics(demo_run):
     written = json.loads((out / "evaluation_best.json").read_text())
     assert written["test"] == pytest.approx(final["test"], abs=1e-9)
     assert f"{final['test']['avg_map']:.4f}" in result.output
-    assert gcnretrieval.evaluate(out, checkpoint="last")["epoch"] == 1
+    with pytest.raises(ConfigError, match="kept only its selected weights .* train.keep_last_checkpoint = true"):
+        gcnretrieval.evaluate(out, checkpoint="last")
     with pytest.raises(ConfigError, match="checkpoint must be one of best, last"):
         gcnretrieval.evaluate(out, checkpoint="first")
 
@@ -194,6 +203,7 @@ def _overrides(*extra: str) -> dict:
 
 def test_resume_equals_an_uninterrupted_run(tmp_path):
     deterministic = _overrides("train.deterministic=true", "train.epochs=2")
+    deterministic["train.keep_last_checkpoint"] = True  # a finished run that can be extended
     straight = gcnretrieval.run(DEMO, deterministic, out=tmp_path / "straight")
     first = gcnretrieval.run(DEMO, {**deterministic, "train.epochs": 1}, out=tmp_path / "resumed")
     assert len(first.history) == 1
@@ -217,12 +227,25 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
 
 
 def test_resume_refuses_other_changes(tmp_path):
-    gcnretrieval.run(DEMO, _overrides(), out=tmp_path / "r")
-    with pytest.raises(ConfigError, match="'train.lr' was 0.001 and is now 0.01; only train.epochs and train.device may change"):
+    gcnretrieval.run(DEMO, _overrides("train.keep_last_checkpoint=true"), out=tmp_path / "r")
+    with pytest.raises(ConfigError, match="'train.lr' was 0.001 and is now 0.01; only train.epochs, train.device "
+                                          "and train.keep_last_checkpoint may change"):
         gcnretrieval.run(DEMO, _overrides("train.lr=1e-2"), out=tmp_path / "r", resume=True)
     with pytest.raises(ConfigError, match="nothing to resume"):
         gcnretrieval.run(DEMO, _overrides(), out=tmp_path / "none", resume=True)
     assert not (tmp_path / "none").exists()
+
+
+def test_a_finished_run_without_its_resume_state_says_how_to_keep_it(tmp_path, main):
+    gcnretrieval.run(DEMO, _overrides(), out=tmp_path / "r", progress=False)
+    before = _snapshot(tmp_path / "r")
+    code, stdout, stderr = main(["run", str(DEMO), "--out", str(tmp_path / "r"), "--resume",
+                                 *_sets(*TINY, "train.epochs=2")])
+    assert code == 2 and stdout == ""
+    assert stderr.splitlines() == [f"error: {tmp_path / 'r'} has finished and did not keep its resume state "
+                                   "(checkpoints/last.pt); start a new run (runs that should stay extendable: "
+                                   "--set train.keep_last_checkpoint=true)"]
+    assert _snapshot(tmp_path / "r") == before
 
 
 def test_library_run_with_dict_recipe_and_keyword_overrides(tmp_path, monkeypatch):

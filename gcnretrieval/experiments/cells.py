@@ -5,7 +5,9 @@ A cell trains a model (:func:`gcnretrieval.runner.run`) or fits a classical base
 the complete cells (after checking that each ran with the configuration asked for now, any
 difference but ``train.device`` refused), resumes a trained cell from its ``last.pt``,
 and deletes and reruns a partial cell with nothing to resume from. A folder in a cell's
-place that is not a run directory is never deleted.
+place that is not a run directory is never deleted. The experiment's folder is locked while
+its cells run (:class:`~gcnretrieval.locks.FolderLock`): a second process stops at once with
+a line naming the first and the command that continues the experiment.
 """
 from __future__ import annotations
 
@@ -17,19 +19,23 @@ from pathlib import Path
 from typing import Any
 
 from gcnretrieval.config import Config, first_difference, load_config, parse_overrides, with_absolute_paths
-from gcnretrieval.errors import ConfigError
+from gcnretrieval.errors import ConfigError, WriteFailed
 from gcnretrieval.experiments.baselines import run_baseline
+from gcnretrieval.locks import FolderLock, current_command
 from gcnretrieval.runner import run
 from gcnretrieval.training import RunDirectory
+from gcnretrieval.training.rundir import RunExists
 
 log = logging.getLogger(__name__)
 
 __all__ = ["Cell", "CellResult", "parse_seeds", "run_cells", "shared_overrides", "slug"]
 
 #: keys a finished cell may differ in from the experiment's configuration
-_IGNORED_KEYS = ("train.device", "run.out_dir")
+_IGNORED_KEYS = ("train.device", "run.out_dir", "train.keep_last_checkpoint")
 #: keys an experiment sets per cell (not allowed in the shared overrides)
 MANAGED_KEYS = ("run.seed", "run.name")
+#: what a second process that finds an experiment's folder locked is told
+BUSY_ADVICE = "wait for it to finish, or stop it; then `{command}` continues it (finished cells are skipped)"
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,15 @@ def run_cells(
     configuration; ``baseline_options`` maps a baseline to its options (``{"cca": {"n_components": 32}}``)."""
     configs = [expected_config(recipe_raw, cell) for cell in cells]
     root.mkdir(parents=True, exist_ok=True)
+    with FolderLock(root, "experiment folder", BUSY_ADVICE):
+        return _run_cells(recipe, cells, configs, root, baseline_options, progress, callback)
+
+
+def _run_cells(recipe: str | Path | Mapping[str, Any], cells: Sequence[Cell], configs: Sequence[Config], root: Path,
+               baseline_options: Mapping[str, Mapping[str, Any]] | None, progress: bool | None,
+               callback: Callable[[int, int, CellResult], None] | None) -> list[CellResult]:
     results: list[CellResult] = []
+    again = f"`{current_command()}` continues it (finished cells are skipped, a stopped one resumes)"
     for index, (cell, expected) in enumerate(zip(cells, configs), start=1):
         path = root / cell.name
         status = "ran"
@@ -129,13 +143,20 @@ def run_cells(
                 log.info("cell %d/%d %s: partial with nothing to resume, restarting it", index, len(cells), cell.name)
                 run_dir.remove()
         log.info("cell %d/%d %s: %s", index, len(cells), cell.name, "resuming" if status == "resumed" else "running")
-        if cell.baseline is not None:
-            run_baseline(recipe, cell.overrides, out=path, method=cell.baseline,
-                         **dict((baseline_options or {}).get(cell.baseline, {})))
-        else:
-            run(recipe if cell.recipe is None else cell.recipe, cell.overrides, out=path, resume=status == "resumed",
-                progress=progress)
+        try:
+            if cell.baseline is not None:
+                run_baseline(recipe, cell.overrides, out=path, method=cell.baseline,
+                             **dict((baseline_options or {}).get(cell.baseline, {})))
+            else:
+                run(recipe if cell.recipe is None else cell.recipe, cell.overrides, out=path,
+                    resume=status == "resumed", progress=progress)
+        except WriteFailed as err:
+            raise WriteFailed(f"cell {cell.name}: {err.problem}", f"free space, then {again}") from None
+        except RunExists:  # appeared since it was checked: another writer that takes no lock
+            raise ConfigError(f"cell {path} was written by another process meanwhile; {again}") from None
         result = _finished(cell, RunDirectory(path), status)
+        log.info("cell %d/%d %s: %s; test mAP i2t %.4f t2i %.4f mean %.4f", index, len(cells), cell.name, status,
+                 result.test["i2t_map"], result.test["t2i_map"], result.test["avg_map"])
         results.append(result)
         if callback is not None:
             callback(index, len(cells), result)

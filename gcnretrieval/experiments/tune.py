@@ -37,8 +37,9 @@ from gcnretrieval.checks import check_positive, check_positive_int
 from gcnretrieval.config import (Config, first_difference, flatten, load_config, parse_overrides, read_recipe,
                                  space_samples, with_absolute_paths, with_seed)
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument, RunFailed
-from gcnretrieval.experiments.cells import Cell, CellResult, run_cells
+from gcnretrieval.experiments.cells import BUSY_ADVICE, Cell, CellResult, run_cells
 from gcnretrieval.files import write_json, write_text
+from gcnretrieval.locks import LOCK_FILE, FolderLock
 from gcnretrieval.metrics import retrieval_report
 from gcnretrieval.models.baselines import fit_baseline
 from gcnretrieval.options import SearchKey
@@ -191,7 +192,8 @@ def _open_study(folder: Path, record: dict[str, Any], seed: int, pruner: Any) ->
     match the one the study was started with."""
     import optuna
 
-    if folder.exists() and not (folder / STUDY_FILE).is_file() and (not folder.is_dir() or any(folder.iterdir())):
+    if folder.exists() and not (folder / STUDY_FILE).is_file() and (
+            not folder.is_dir() or any(path.name != LOCK_FILE for path in folder.iterdir())):
         raise ConfigError(f"{folder} is in the way: it exists and holds no {STUDY_FILE}; choose another --out or "
                           "--name, or delete it")
     folder.mkdir(parents=True, exist_ok=True)
@@ -262,12 +264,26 @@ def run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
     """Run (or continue) the study of ``folder`` until ``trials`` trials have finished, or ``timeout``
     seconds have passed; ``config`` (``run.seed`` possibly unset) and ``space`` must be those the study
     was started with. ``objective(trial, seed)`` returns the trial's validation mean mAP, or NaN when
-    its loss diverged (the trial then fails, with its reason in the user attribute ``error``)."""
+    its loss diverged (the trial then fails, with its reason in the user attribute ``error``).
+    ``folder`` is locked meanwhile (:class:`~gcnretrieval.locks.FolderLock`)."""
+    lock = FolderLock(folder, "tuning folder", BUSY_ADVICE)
+    try:
+        if folder.is_dir():
+            lock.acquire()
+        return _run_study(folder, method, config, space, objective, trials, pruner, options, timeout, callback, lock)
+    finally:
+        lock.release()
+
+
+def _run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
+               objective: Callable[[Any, int], float], trials: int, pruner: Any, options: Mapping[str, Any] | None, timeout: float | None,
+               callback: Callable[[int, int, dict[str, Any]], None] | None, lock: FolderLock) -> StudyResult:
     import optuna
 
     record = {"method": method, "config": config.to_dict(), "space": [key.to_dict() for key in space]}
     study, storage, seed = _open_study(folder, record, config.run.seed if config.run.seed is not None else
                                        with_seed(config).run.seed, pruner or optuna.pruners.NopPruner())
+    lock.acquire()  # in the folder _open_study made, when there was none
     _recover(study, storage, {key.key for key in space})
     finished = sum(_state(t) in FINISHED for t in study.get_trials(deepcopy=False))
     if finished < trials:

@@ -10,10 +10,12 @@ from __future__ import annotations
 import logging
 import math
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from tqdm.auto import tqdm
 
+from gcnretrieval.errors import ConfigError, RunFailed
 from gcnretrieval.training.ranking import cannot_rank
 from gcnretrieval.training.rundir import RunDirectory
 
@@ -107,39 +109,78 @@ class MetricsLog(Callback):
 
 
 class Checkpoints(Callback):
-    """``checkpoints/last.pt`` after every epoch, ``checkpoints/best.pt`` after a selected one."""
+    """``checkpoints/last.pt`` after every epoch (everything ``--resume`` needs), then
+    ``checkpoints/best.pt`` after a selected one (the weights only: :meth:`Trainer.weights_state`).
+
+    A run stopped between the two (a full disk, a crash) has a ``last.pt`` whose selected epoch
+    is its own epoch and an older ``best.pt``: on resume, ``best.pt`` is written again from
+    ``last.pt``'s weights, so the selected weights are never lost."""
 
     def __init__(self, run_dir: RunDirectory) -> None:
         self.run_dir = run_dir
 
+    def on_fit_start(self, trainer: Trainer) -> None:
+        if trainer.best_epoch is None or trainer.best_epoch != trainer.epoch:
+            return
+        try:
+            saved = self.run_dir.load_checkpoint("best")["epoch"]
+        except (ConfigError, RunFailed):  # absent or unreadable: written again below
+            saved = None
+        if saved != trainer.best_epoch:
+            self.run_dir.save_checkpoint("best", trainer.weights_state())
+
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        state = trainer.state_dict()
+        self.run_dir.save_checkpoint("last", trainer.state_dict())
         if row.get("selected"):
-            self.run_dir.save_checkpoint("best", state)
-        self.run_dir.save_checkpoint("last", state)
+            self.run_dir.save_checkpoint("best", trainer.weights_state())
 
 
 class ProgressBar(Callback):
-    """A tqdm bar per epoch, on stderr; hidden when stderr is not a terminal (``enabled=None``)."""
+    """Progress on stderr: on a terminal a tqdm bar per epoch and a line per finished epoch;
+    elsewhere (a log file, a batch job, CI) plain lines only: one per finished epoch, and one
+    every ``interval`` seconds inside an epoch that runs longer.
 
-    def __init__(self, enabled: bool | None = None) -> None:
+    Args:
+        enabled: ``True`` a bar, ``False`` nothing, ``None`` (default) a bar when stderr is a
+            terminal and plain lines when it is not.
+        interval: seconds between the lines inside an epoch when stderr is not a terminal
+            (default 60).
+    """
+
+    def __init__(self, enabled: bool | None = None, interval: float = 60.0) -> None:
+        self.lines = enabled is None and not sys.stderr.isatty()
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.interval = interval
         self.bar: Any = None
+        self.next_line = math.inf
 
     def on_epoch_start(self, trainer: Trainer, num_batches: int) -> None:
         epochs = trainer.epochs
         self.bar = tqdm(total=num_batches, desc=f"epoch {trainer.epoch + 1}/{epochs}", leave=False,
                         disable=not self.enabled, file=sys.stderr)
+        self.started = time.monotonic()
+        self.next_line = self.started + self.interval if self.lines else math.inf
 
     def on_batch_end(self, trainer: Trainer, step: int) -> None:
         self.bar.update(1)
+        if time.monotonic() >= self.next_line:
+            self.next_line += self.interval
+            _line(f"{trainer.config.run.name}: epoch {trainer.epoch + 1}/{trainer.epochs}: "
+                  f"batch {step + 1}/{self.bar.total} ({time.monotonic() - self.started:.0f} s)")
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         loss, score = row.get("loss_total"), row.get(f"{trainer.select_on}_avg_map")
-        if self.enabled:
-            tqdm.write(f"epoch {row['epoch']}: loss {_number(loss)}, {trainer.select_on} mAP {_number(score)}",
-                       file=sys.stderr)
+        if self.enabled or self.lines:
+            _line(f"{trainer.config.run.name}: epoch {row['epoch']}/{trainer.epochs}: loss {_number(loss)}, "
+                  f"{trainer.select_on} mAP {_number(score)}{' (selected)' if row.get('selected') else ''}, "
+                  f"{row['seconds']:.1f} s")
         self.bar.close()
+
+
+def _line(text: str) -> None:
+    """One line on stderr, above a progress bar if one is shown (flushed: stderr may be a file)."""
+    tqdm.write(text, file=sys.stderr)
+    sys.stderr.flush()
 
 
 def _number(value: float | None) -> str:

@@ -2,13 +2,16 @@
 
 ``recipe.toml`` (as given), ``config.resolved.json`` (every key, the seed used, absolute
 data paths), ``environment.json``, ``train.log``, ``metrics.jsonl`` (one line per epoch),
-``final_metrics.json``, ``checkpoints/{last,best}.pt``, ``figures/``, ``report.md``.
+``final_metrics.json``, ``checkpoints/best.pt`` (the selected weights), ``checkpoints/last.pt``
+(the resume state, until the run has finished), ``figures/``, ``report.md``.
 :meth:`RunDirectory.create` assembles the first files in a staging folder and renames it
-into place; it refuses a non-empty folder and uses an empty one. Everything follows the
-user's umask.
+into place; it refuses a non-empty folder and uses an empty one. While a process writes the
+folder it holds its lock (:class:`~gcnretrieval.locks.FolderLock`, ``.lock``). Everything
+follows the user's umask.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -26,16 +29,23 @@ import torch_geometric
 from gcnretrieval import __version__, readers
 from gcnretrieval.config import Config, first_difference, load_config
 from gcnretrieval.cpu import cpu_model
-from gcnretrieval.errors import ConfigError, GcnRetrievalError, RunFailed
+from gcnretrieval.errors import ConfigError, FolderBusy, GcnRetrievalError, RunFailed
 from gcnretrieval.files import atomic_directory, atomic_path, write_json, write_text
+from gcnretrieval.locks import FolderLock, busy_message, holder
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunDirectory", "cpu_model", "environment"]
+__all__ = ["RunDirectory", "RunExists", "cpu_model", "environment"]
 
 CHECKPOINTS = ("best", "last")
 # the fix a damaged file of a run calls for
 _DAMAGED_RUN = "train again into a new run directory"
+#: what a process that finds a run directory locked is told
+BUSY_ADVICE = "wait for it to finish, or stop that process"
+
+
+class RunExists(ConfigError):
+    """A new run was asked for in a folder that already holds one."""
 
 
 def environment(device: Any) -> dict[str, Any]:
@@ -61,20 +71,30 @@ class RunDirectory:
         self.path = Path(path)
 
     @classmethod
+    def lock(cls, path: str | Path) -> FolderLock:
+        """The lock of the run directory ``path`` (not yet taken)."""
+        return FolderLock(path, "run directory", BUSY_ADVICE)
+
+    @classmethod
     def check_free(cls, path: str | Path) -> None:
-        """Refuse ``path`` if it holds anything (an empty folder is fine)."""
+        """Refuse ``path`` if it holds anything (an empty folder is fine): :class:`FolderBusy` while
+        another process writes it, else :class:`RunExists`."""
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise ConfigError(f"run directory {path} already exists; pass --resume to continue it, "
-                              "or choose another --name or --out")
+            found = holder(path) if path.is_dir() else None
+            if found is not None:
+                raise FolderBusy(busy_message(path, "run directory", found, BUSY_ADVICE))
+            raise RunExists(f"run directory {path} already exists; pass --resume to continue it, "
+                            "or choose another --name or --out")
 
     @classmethod
     def create(cls, path: str | Path, config: Config, *, recipe_text: str, device: Any = "cpu",
-               files: Mapping[str, Any] | None = None, folders: tuple[str, ...] = ("checkpoints", "figures")
-               ) -> RunDirectory:
+               files: Mapping[str, Any] | None = None, folders: tuple[str, ...] = ("checkpoints", "figures"),
+               lock: FolderLock | None = None) -> RunDirectory:
         """Write ``recipe.toml``, ``config.resolved.json``, ``environment.json``, an empty
         ``metrics.jsonl``, the empty ``folders`` and ``files`` (name -> text or JSON value) in a
-        staging folder, then rename it to ``path``."""
+        staging folder, then rename it to ``path``; ``lock`` (:meth:`lock`), when given, is taken
+        in the staging folder, so the directory appears already locked."""
         cls.check_free(path)
         files = {"recipe.toml": recipe_text, cls.CONFIG: config.to_dict(), "environment.json": environment(device),
                  "metrics.jsonl": "", **(files or {})}
@@ -87,10 +107,15 @@ class RunDirectory:
                         write_json(staging / name, content)
                 for name in folders:
                     (staging / name).mkdir()
+                if lock is not None:
+                    lock.acquire(staging)
         except OSError as err:
+            if lock is not None:
+                lock.release()
             if Path(path).exists():
                 cls.check_free(path)  # it appeared meanwhile
-            raise
+            # name the run directory, not the staging folder the user never asked for
+            raise OSError(err.errno, err.strerror, str(path)) from None
         return cls(path)
 
     @classmethod
@@ -114,8 +139,13 @@ class RunDirectory:
             raise ConfigError(f"{self.path} has a configuration this version cannot read ({err}); "
                               "choose another --out/--name or delete that directory") from None
 
-    def resumable_config(self, new: Config, may_change: tuple[str, ...] = ("train.epochs", "train.device")) -> Config:
+    def resumable_config(self, new: Config, may_change: tuple[str, ...] = ("train.epochs", "train.device",
+                                                                          "train.keep_last_checkpoint")) -> Config:
         """The saved configuration with ``new``'s values of ``may_change``; any other difference is refused."""
+        if not self.checkpoint_path("last").is_file() and self.finished():
+            raise ConfigError(f"{self.path} has finished and did not keep its resume state (checkpoints/last.pt); "
+                              "start a new run (runs that should stay extendable: "
+                              "--set train.keep_last_checkpoint=true)")
         if not self.checkpoint_path("last").is_file() or not (self.path / self.CONFIG).is_file():
             raise ConfigError(f"nothing to resume in {self.path}: no checkpoints/last.pt or {self.CONFIG}; "
                               "run without --resume")
@@ -125,7 +155,7 @@ class RunDirectory:
         if difference is not None:
             key, old, now = difference
             raise ConfigError(f"cannot resume {self.path}: '{key}' was {old!r} and is now {now!r}; "
-                              f"only {' and '.join(may_change)} may change on --resume")
+                              f"only {', '.join(may_change[:-1])} and {may_change[-1]} may change on --resume")
         return saved.replace(**{key: _dotted_get(new, key) for key in may_change})
 
     def read_json(self, name: str) -> Any:
@@ -156,13 +186,41 @@ class RunDirectory:
         return self.path / "checkpoints" / f"{name}.pt"
 
     def save_checkpoint(self, name: str, state: dict[str, Any]) -> Path:
-        """Write a checkpoint (tensors and plain containers only), flushed to disk, atomically."""
-        with atomic_path(self.checkpoint_path(name)) as tmp:
-            with tmp.open("wb") as handle:
-                torch.save(state, handle)
-                handle.flush()
-                os.fsync(handle.fileno())
-        return self.checkpoint_path(name)
+        """Write a checkpoint (tensors and plain containers only), flushed to disk, atomically.
+
+        It is serialised in memory first, so a full disk raises ``OSError`` (``ENOSPC``) rather than
+        the serialiser's ``RuntimeError``; the previous checkpoint of that name is left as it was."""
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        path = self.checkpoint_path(name)
+        try:
+            with atomic_path(path) as tmp:
+                with tmp.open("wb") as handle:
+                    handle.write(buffer.getbuffer())
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        except OSError as err:
+            if err.filename is None:  # a failed write() names no file
+                raise OSError(err.errno, err.strerror, str(path)) from None
+            raise
+        return path
+
+    def drop_resume_state(self) -> None:
+        """Delete ``checkpoints/last.pt`` (a finished run that does not keep it)."""
+        self.checkpoint_path("last").unlink(missing_ok=True)
+
+    def finished(self) -> bool:
+        """Whether the run has finished (``final_metrics.json`` is written last)."""
+        return (self.path / "final_metrics.json").is_file()
+
+    def require_checkpoint(self, name: str) -> Path:
+        """The path of checkpoint ``name``, or one line saying why it is absent."""
+        path = self.checkpoint_path(name)
+        if not path.is_file() and name == "last" and self.finished():
+            raise ConfigError(f"{self.path} has finished and kept only its selected weights (checkpoints/best.pt); "
+                              "use the best checkpoint, or set train.keep_last_checkpoint = true in the runs "
+                              "that should keep last.pt")
+        return path
 
     def load_checkpoint(self, name: str, map_location: Any = "cpu") -> dict[str, Any]:
         """A checkpoint, loaded with ``torch.load(weights_only=True)``."""
@@ -200,8 +258,11 @@ class _RunLog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.buffer.append(self.format(record) + "\n")
         if (self.path.parent / RunDirectory.CONFIG).is_file():
-            with self.path.open("a", encoding="utf-8") as handle:
-                handle.writelines(self.buffer)
+            try:
+                with self.path.open("a", encoding="utf-8") as handle:
+                    handle.writelines(self.buffer)
+            except OSError:  # a full or read-only disk: the run's own writes report it, once
+                pass
             self.buffer = []
 
 

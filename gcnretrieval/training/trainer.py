@@ -187,6 +187,29 @@ class Trainer:
                 "best_epoch": self.best_epoch, "best_score": self.best_score, "select_on": self.select_on,
                 "history": self.history, "config": self.config.to_dict()}
 
+    def weights_state(self) -> dict[str, Any]:
+        """The model's and the objective's weights with the epoch they belong to: what evaluation,
+        search and reports read (``checkpoints/best.pt``); no optimizer or RNG state."""
+        return {"format": 2, "epoch": self.epoch, "step": self.step, "model": self.model.state_dict(),
+                "objective": self.objective.state_dict(), "best_epoch": self.best_epoch,
+                "best_score": self.best_score, "select_on": self.select_on, "config": self.config.to_dict()}
+
+    def checkpoint_bytes(self) -> tuple[int, int]:
+        """The tensor bytes of a resume checkpoint (:meth:`state_dict`) and of the weights
+        (:meth:`weights_state`); before the first step, the optimizer's state is counted as it
+        will be (Adam and AdamW: two tensors per parameter, SGD with momentum: one)."""
+        weights = sum(t.numel() * t.element_size() for module in (self.model, self.objective)
+                      for t in module.state_dict().values())
+        state = [t for slot in self.optimizer.state.values() for t in slot.values() if isinstance(t, torch.Tensor)]
+        if state:
+            optimizer = sum(t.numel() * t.element_size() for t in state)
+        else:
+            parameters = sum(p.numel() * p.element_size() for group in self.optimizer.param_groups
+                             for p in group["params"])
+            slots = 2 if self.config.train.optimizer in ("adam", "adamw") else int(self.config.train.betas[0] > 0)
+            optimizer = slots * parameters
+        return weights + optimizer, weights
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore model, objective (lambda), optimizer, epoch, selection and RNG state."""
         self.model.load_state_dict(state["model"])
