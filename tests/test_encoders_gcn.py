@@ -81,6 +81,59 @@ def test_defaults():
     assert all(conv.normalize and conv.add_self_loops for conv in encoder.convs)
 
 
+def reference_out_degree_layer(h, A, weight):
+    """out_i = sum_j e_i^-1/2 A_ij e_j^-1/2 (h_j W^T), e_k = sum_i A_ik (weights of the messages leaving k)."""
+    W = weight.tolist()
+    hw = [[sum(W[r][c] * row[c] for c in range(len(row))) for r in range(len(W))] for row in h]
+    out_deg = [sum(A[i][k] for i in range(len(A))) for k in range(len(A))]
+    out = []
+    for i in range(len(A)):
+        acc = [0.0] * len(W)
+        for j in range(len(A)):
+            if A[i][j] != 0:
+                norm = A[i][j] / math.sqrt(out_deg[i] * out_deg[j])
+                acc = [a + norm * v for a, v in zip(acc, hw[j])]
+        out.append(acc)
+    return out
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("self_loops", [True, False])
+def test_out_degree_without_bias_matches_loop_reference(dtype, self_loops):
+    A, edge_index, weight = dense_graph(self_loops)
+    A_used = [[A[i][j] if (i != j or A[i][i] != 0) else 1.0 for j in range(C)] for i in range(C)]
+    x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=2, jk=None, degree="source", bias=False).to(dtype)
+    assert all(conv.bias is None for conv in encoder.convs)
+    h = leaky(reference_out_degree_layer(x.tolist(), A_used, encoder.convs[0].lin.weight.double()))
+    h = reference_out_degree_layer(h, A_used, encoder.convs[1].lin.weight.double())
+    out = encoder(x.to(dtype), edge_index, weight.to(dtype))
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    assert out.dtype == dtype
+    assert (out.double() - torch.tensor(h, dtype=torch.float64)).abs().max() < tol
+
+
+def test_out_degree_equals_in_degree_on_a_symmetric_graph():
+    A, edge_index, weight = dense_graph(self_loops=True)
+    sym = [[max(A[i][j], A[j][i]) for j in range(C)] for i in range(C)]
+    listed = [(j, i) for i in range(C) for j in range(C) if sym[i][j] != 0]
+    edge_index = torch.tensor(listed, dtype=torch.long).t()
+    weight = torch.tensor([sym[i][j] for j, i in listed], dtype=torch.float64)
+    x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    torch.manual_seed(0)
+    a = build_encoder("gcn", F_IN, F_OUT, num_layers=2, degree="source").double()
+    b = build_encoder("gcn", F_IN, F_OUT, num_layers=2, degree="target").double()
+    b.load_state_dict({k.replace("conv.", "", 1) if k.startswith("convs") else k: v
+                       for k, v in a.state_dict().items()})
+    assert torch.allclose(a(x, edge_index, weight), b(x, edge_index, weight), atol=1e-12)
+
+
+def test_unknown_degree_is_refused():
+    from gcnretrieval.errors import InvalidArgument
+    with pytest.raises(InvalidArgument, match="degree"):
+        build_encoder("gcn", F_IN, F_OUT, degree="both")
+
+
 def reference_raw_layer(h, A, weight):
     """out_i = sum_j A_ij (h_j W^T): the given weights as they are, no bias."""
     W = weight.tolist()

@@ -89,3 +89,35 @@ def test_prior_graph_and_fixed_word_vectors():
     data = graph.to_data()
     data.validate(raise_on_error=True)
     assert data.label_names == ["a", "b", "c"]
+
+
+def test_cosine_prior_keeps_the_thresholded_similarities():
+    torch.manual_seed(4)
+    c, t = 6, 0.3
+    x0 = torch.randn(c, 10, dtype=torch.float64) + 0.3
+    graph = AdaptiveLabelGraph(x0, threshold=t, num_weights=8, prior_weights="cosine")
+    _, edge_index, edge_weight = graph()
+    x = x0.float().double().tolist()
+    w = graph.weight.double().tolist()
+    expected = [[0.0] * c for _ in range(c)]
+    for i in range(c):
+        for j in range(c):
+            s = sum(cos([p * q for p, q in zip(x[i], wk)], [p * q for p, q in zip(x[j], wk)]) for wk in w) / len(w)
+            prior = 1.0 if i == j else (cos(x[i], x[j]) if cos(x[i], x[j]) >= t else 0.0)
+            expected[i][j] = 0.5 * prior + 0.5 * (s if s >= t else 0.0)
+    expected = torch.tensor(expected, dtype=torch.float64)
+    assert torch.allclose(dense_from(edge_index, edge_weight, c), expected, atol=1e-5)
+    binary = AdaptiveLabelGraph(x0, threshold=t, num_weights=8)
+    off_diagonal = ~torch.eye(c, dtype=torch.bool)
+    kept = binary.prior_adjacency.bool() & off_diagonal
+    assert kept.any() and not torch.allclose(graph.prior_adjacency[kept], binary.prior_adjacency[kept])
+
+
+def test_cosine_prior_refuses_a_given_prior_graph():
+    import pytest
+    from gcnretrieval.errors import GraphError
+    torch.manual_seed(0)
+    x0 = torch.randn(4, 5)
+    prior = build_label_graph(None, x0, kind="embedding", threshold=0.1)
+    with pytest.raises(GraphError, match="prior_weights"):
+        AdaptiveLabelGraph(x0, prior=prior, prior_weights="cosine")

@@ -144,3 +144,32 @@ def test_word_vector_source_matched_by_name():
     vectors = {"plant life": [1.0, 0.0], "tv": [0.0, 1.0], "dog": [1.0, 1.0]}
     data = build_label_graph(None, vectors, kind="embedding", label_names=["TV", "dog", "plant_life"])
     assert data.x.tolist() == [[0.0, 1.0], [1.0, 1.0], [1.0, 0.0]]
+
+
+def test_reverse_keeps_the_message_from_the_implied_label():
+    # the three-label graph above: P(a|b) = 1, P(b|a) = 1/3; reversed, a (0) -> b (1) is the one message
+    y = np.array([[1, 1, 0], [1, 0, 0], [1, 0, 0], [0, 0, 1]])
+    data = build_label_graph(y, np.eye(3, 4), threshold=0.4, reverse=True)
+    off_diagonal = {k: v for k, v in edge_dict(data).items() if k[0] != k[1]}
+    assert off_diagonal == {(0, 1): 0.5}
+
+
+@pytest.mark.parametrize("p", [None, 0.2])
+def test_reverse_matches_loop_reference(p):
+    """Loops: message j -> i kept when P(j|i) = N_ij / N_ii >= t."""
+    y = random_labels(seed=7).tolist()
+    n, c, t = len(y), len(y[0]), 0.35
+    counts = [[sum(y[s][i] * y[s][j] for s in range(n)) for j in range(c)] for i in range(c)]
+    expected = {}
+    for i in range(c):
+        sources = [j for j in range(c) if j != i and counts[i][j] / counts[i][i] >= t]
+        for j in sources:
+            expected[(j, i)] = 0.5 if p is None else p / len(sources)
+        expected[(i, i)] = 1.0 if (p is None or not sources) else 1.0 - p
+    assert_same_edges(build_label_graph(y, np.ones((c, 3)), threshold=t, reweight=p, reverse=True), expected)
+
+
+def test_reverse_is_refused_for_the_symmetric_embedding_graph():
+    from gcnretrieval.errors import GraphError
+    with pytest.raises(GraphError, match="reverse"):
+        build_label_graph(None, np.eye(3, 4) + 0.1, kind="embedding", reverse=True)

@@ -314,3 +314,27 @@ def test_default_widths_follow_the_method():
     assert model.image_discriminator.hidden_channels == (1024, 256)
     assert model.text_discriminator.hidden_channels == (16, 4)
     assert model.image_projector.in_channels == 12 and model.text_projector.in_channels == 64
+
+
+def test_dagnn_code_options_drop_batch_norm_and_discriminator_activations():
+    model = CrossModalModel(64, 32, tiny_graph(), encoder_options={"num_layers": 2}, common_dim=D,
+                            image_discriminator_hidden=None, batch_norm=False, discriminator_act="identity")
+    assert model.image_discriminator.hidden_channels == (16, 4)
+    parts = [model.image_projector, model.text_projector, model.image_to_text, model.text_to_image,
+             model.image_discriminator, model.text_discriminator]
+    assert not any(isinstance(m, nn.BatchNorm1d) for part in parts for m in part.modules())
+    assert not any(isinstance(m, nn.ReLU) for d in parts[4:] for m in d.modules())
+    model.reset_parameters()
+    g = torch.Generator().manual_seed(5)
+    image, text = torch.randn(N, 64, generator=g), torch.randn(N, 32, generator=g)
+    # written out: D(x) = W3 (W2 (W1 x + b1) + b2) + b3, P(x) = ReLU(W x + b)
+    d = model.image_discriminator
+    expected = image
+    for lin in d.lins:
+        expected = expected @ lin.weight.T + lin.bias
+    out = model(image, text)
+    assert torch.allclose(out.image_real_logits, expected, atol=1e-5)
+    p = model.image_projector.lins[0]
+    assert torch.allclose(out.image_embedding, (image @ p.weight.T + p.bias).clamp(min=0), atol=1e-5)
+    with pytest.raises(GcnRetrievalError, match="discriminator_act|act"):
+        CrossModalModel(64, 32, tiny_graph(), discriminator_act="tanh")

@@ -2,7 +2,7 @@ r"""A label graph learned with the model (METHOD §2, ``adaptive``)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -10,7 +10,10 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from gcnretrieval.errors import GraphError
+from gcnretrieval.checks import check_choice
 from gcnretrieval.graphs.build import _check_threshold, _to_numpy, dense_to_label_graph
+
+PriorWeights = Literal["binary", "cosine"]
 
 
 class AdaptiveLabelGraph(nn.Module):
@@ -25,6 +28,9 @@ class AdaptiveLabelGraph(nn.Module):
     :math:`A^0 = \mathbb{1}[\cos(x^{(0)}_i, x^{(0)}_j) \ge t]` is computed once from the
     initial word vectors (or is the binarised structure of a given ``prior`` graph) and
     includes the diagonal, so self-loops get :math:`A_{ii} = \frac{1}{2} + \frac{1}{2} = 1`.
+    With ``prior_weights="cosine"`` the prior keeps the similarities it thresholds,
+    :math:`A^0_{ij} = \cos(x^{(0)}_i, x^{(0)}_j)\,\mathbb{1}[\cos(x^{(0)}_i, x^{(0)}_j) \ge t]`
+    (diagonal 1), as the I-GNN reference code does.
     Edges are the non-zero entries of :math:`A`, with the direction convention of
     :func:`~gcnretrieval.graphs.build_label_graph` (``A[i, j]`` weighs the message
     :math:`j \to i`). :math:`A` and the edge set are recomputed on every call.
@@ -45,6 +51,8 @@ class AdaptiveLabelGraph(nn.Module):
         label_names: the :math:`C` label names. (default: ``label_0 ...``)
         train_features (bool): make :math:`x` a trainable parameter. (default: ``True``)
         init_range (tuple): bounds of the uniform init of :math:`w_k`. (default: ``(0.3, 0.6)``)
+        prior_weights (str): ``"binary"`` (default) or ``"cosine"`` (the word-vector prior
+            only). (default: ``"binary"``)
 
     Shapes:
         - **output:** ``x`` :math:`(C, F)`, ``edge_index`` :math:`(2, E)`,
@@ -64,6 +72,7 @@ class AdaptiveLabelGraph(nn.Module):
         label_names: Sequence[str] | None = None,
         train_features: bool = True,
         init_range: tuple[float, float] = (0.3, 0.6),
+        prior_weights: PriorWeights = "binary",
     ) -> None:
         super().__init__()
         x0 = torch.as_tensor(_to_numpy(node_features), dtype=torch.get_default_dtype())
@@ -86,6 +95,10 @@ class AdaptiveLabelGraph(nn.Module):
             raise GraphError(f"got {len(label_names)} label names for {c} node-feature rows; "
                              "give one name per label")
         self.threshold = _check_threshold(threshold)
+        self.prior_weights = check_choice("prior_weights", prior_weights, PriorWeights)
+        if prior is not None and self.prior_weights != "binary":
+            raise GraphError("prior_weights = \"cosine\" weighs the word-vector prior; a given prior graph "
+                             "is binarised, so drop prior or prior_weights")
         self.num_nodes = c
         self.in_channels = f
         self.num_weights = num_weights
@@ -104,6 +117,8 @@ class AdaptiveLabelGraph(nn.Module):
         if prior is None:
             cos = F.normalize(x0, dim=1) @ F.normalize(x0, dim=1).T
             a0 = (cos >= self.threshold).to(x0.dtype)
+            if self.prior_weights == "cosine":
+                a0 = a0 * cos
         else:
             if getattr(prior, "num_nodes", None) != c or getattr(prior, "edge_index", None) is None:
                 raise GraphError(f"prior graph must have {c} nodes (one per node-feature row) and an "

@@ -179,6 +179,7 @@ def build_label_graph(
     reweight: float | None = None,
     edge_value: float = 0.5,
     self_loops: bool = True,
+    reverse: bool = False,
 ) -> Data:
     r"""Build the label graph (nodes = labels) as a validated ``torch_geometric.data.Data``.
 
@@ -210,6 +211,11 @@ def build_label_graph(
     (``edge_value`` is then unused). A label that never occurs in the training labels has no
     edge but its self-loop (a warning names it).
 
+    ``reverse=True`` (co-occurrence only) reverses every edge, :math:`B_{ij} = \mathbb{1}[P(j \mid i)
+    \ge t]`: label :math:`i` then aggregates from the labels its own presence implies. This is
+    the graph the DAGNN / I-GNN reference code builds when its ``adj.mat`` is read with SciPy (its
+    ``gen_A`` divides by the label counts loaded as a :math:`1 \times C` row, i.e. column-wise).
+
     Args:
         labels: :math:`(n, C)` 0/1 training labels (tensor or array), or ``None`` when
             ``cooccurrence`` is given or ``kind="embedding"``.
@@ -223,6 +229,7 @@ def build_label_graph(
         reweight (float, optional): :math:`p \in (0, 1)` for p-reweighting. (default: ``None``)
         edge_value (float): weight of kept edges without reweighting. (default: ``0.5``)
         self_loops (bool): add the self-loops :math:`A_{ii}`. (default: ``True``)
+        reverse (bool): reverse every co-occurrence edge. (default: ``False``)
 
     Returns:
         ``Data`` with ``x`` :math:`(C, F)` float32, ``edge_index`` :math:`(2, E)` long,
@@ -242,6 +249,11 @@ def build_label_graph(
     if isinstance(edge_value, bool) or not isinstance(edge_value, (int, float)) or not (
             math.isfinite(edge_value) and edge_value > 0):
         raise GraphError(f"edge_value must be a positive number, got {edge_value!r}")
+
+    if not isinstance(reverse, bool):
+        raise GraphError(f"reverse must be true or false, got {reverse!r}")
+    if reverse and kind != "cooccurrence":
+        raise GraphError(f"reverse applies to kind 'cooccurrence' only (the '{kind}' graph is symmetric); drop it")
 
     features = _resolve_features(node_features, label_names)
     c = features.shape[0]
@@ -284,6 +296,8 @@ def build_label_graph(
         scores = cosine_similarities(features)
 
     mask = scores >= t
+    if reverse:
+        mask = mask.T.copy()
     np.fill_diagonal(mask, False)
     weights = _weights(mask, float(edge_value), reweight, self_loops)
 

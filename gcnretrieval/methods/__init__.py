@@ -8,8 +8,10 @@ from gcnretrieval.methods.base import METHODS, Method, apply_method, available_m
 from gcnretrieval.methods import acmr  # noqa: F401
 from gcnretrieval.methods import algcn  # noqa: F401
 from gcnretrieval.methods import classical  # noqa: F401
+from gcnretrieval.methods import dagnn  # noqa: F401
 from gcnretrieval.methods import dcca  # noqa: F401
 from gcnretrieval.methods import dscmr  # noqa: F401
+from gcnretrieval.methods import ignn_con  # noqa: F401
 from gcnretrieval.methods import l2gcn  # noqa: F401
 from gcnretrieval.methods import mlcca  # noqa: F401
 

@@ -13,7 +13,7 @@ from torch_geometric.data import Data
 from gcnretrieval.checks import check_non_negative, check_positive_int, values_readable
 from gcnretrieval.encoders import DEFAULT_ENCODER, build_encoder
 from gcnretrieval.errors import ConfigError, DataError, GraphError
-from gcnretrieval.models.discriminators import Discriminator, tapered_widths
+from gcnretrieval.models.discriminators import Discriminator, DiscriminatorAct, tapered_widths
 from gcnretrieval.models.generators import Generator
 from gcnretrieval.models.label_graph import StaticLabelGraph
 from gcnretrieval.models.projectors import Projector
@@ -115,9 +115,14 @@ class CrossModalModel(nn.Module):
         text_to_image_hidden (int, optional): hidden width of :math:`G_{tv}`.
             (default: :obj:`2048`)
         image_discriminator_hidden (Sequence[int], optional): hidden widths of
-            :math:`D_v`. (default: :obj:`(1024, 256)`)
+            :math:`D_v`; :obj:`None` gives :math:`(d_v/4, d_v/16)`, the reference code's rule
+            (equal to the default for :math:`d_v = 4096`). (default: :obj:`(1024, 256)`)
         text_discriminator_hidden (Sequence[int], optional): hidden widths of
             :math:`D_t`; :obj:`None` gives :math:`(d_t/4, d_t/16)`. (default: :obj:`None`)
+        batch_norm (bool, optional): the input BatchNorm1d of the projectors, generators
+            and discriminators; DAGNN's code (AAAI 2021) has none. (default: :obj:`True`)
+        discriminator_act (str, optional): hidden activation of the discriminators,
+            ``"relu"`` or ``"identity"`` (DAGNN's code). (default: :obj:`"relu"`)
 
     Shapes:
         - **image:** :math:`(n, d_v)`; **text:** :math:`(n, d_t)`
@@ -137,8 +142,10 @@ class CrossModalModel(nn.Module):
         *,
         image_to_text_hidden: int = 512,
         text_to_image_hidden: int = 2048,
-        image_discriminator_hidden: Sequence[int] = (1024, 256),
+        image_discriminator_hidden: Sequence[int] | None = (1024, 256),
         text_discriminator_hidden: Sequence[int] | None = None,
+        batch_norm: bool = True,
+        discriminator_act: DiscriminatorAct = "relu",
     ) -> None:
         super().__init__()
         self.image_dim = check_positive_int("image_dim", image_dim)
@@ -163,18 +170,22 @@ class CrossModalModel(nn.Module):
             self.label_encoder = build_encoder(encoder, self.node_feature_dim, self.common_dim,
                                                **dict(encoder_options or {}))
 
-        self.image_projector = Projector(self.image_dim, self.common_dim, self.projector_layers)
-        self.text_projector = Projector(self.text_dim, self.common_dim, self.projector_layers)
+        self.batch_norm = bool(batch_norm)
+        norm = {"batch_norm": self.batch_norm}
+        self.image_projector = Projector(self.image_dim, self.common_dim, self.projector_layers, **norm)
+        self.text_projector = Projector(self.text_dim, self.common_dim, self.projector_layers, **norm)
         self.image_to_text = Generator(self.common_dim, image_to_text_hidden, self.text_dim,
-                                       negative_slope=0.2)
+                                       negative_slope=0.2, **norm)
         self.text_to_image = Generator(self.common_dim, text_to_image_hidden, self.image_dim,
-                                       negative_slope=0.0)
+                                       negative_slope=0.0, **norm)
+        if image_discriminator_hidden is None:
+            image_discriminator_hidden = tapered_widths(self.image_dim)
         if text_discriminator_hidden is None:
             text_discriminator_hidden = tapered_widths(self.text_dim)
         self.image_discriminator = Discriminator(self.image_dim, image_discriminator_hidden,
-                                                 grl_coefficient=grl_coefficient)
+                                                 grl_coefficient=grl_coefficient, act=discriminator_act, **norm)
         self.text_discriminator = Discriminator(self.text_dim, text_discriminator_hidden,
-                                                grl_coefficient=grl_coefficient)
+                                                grl_coefficient=grl_coefficient, act=discriminator_act, **norm)
 
     # ------------------------------------------------------------------ setup
     def reset_parameters(self) -> None:

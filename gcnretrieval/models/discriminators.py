@@ -2,10 +2,14 @@ r"""Modality discriminators behind a gradient reversal layer."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from torch import Tensor, nn
 
+from gcnretrieval.checks import check_choice
 from gcnretrieval.models.grl import GradientReversal
+
+DiscriminatorAct = Literal["relu", "identity"]
 
 
 def tapered_widths(in_channels: int, divisors: Sequence[int] = (4, 16)) -> tuple[int, ...]:
@@ -51,6 +55,10 @@ class Discriminator(nn.Module):
         num_classes (int, optional): number of output logits. (default: :obj:`2`)
         grl_coefficient (float, optional): gradient reversal coefficient.
             (default: :obj:`1.0`)
+        batch_norm (bool, optional): the BatchNorm1d after :math:`R` (``False``: the
+            identity, as in DAGNN's code). (default: :obj:`True`)
+        act (str, optional): the hidden activation, ``"relu"`` or ``"identity"`` (DAGNN's
+            code: a stack of linear layers). (default: :obj:`"relu"`)
 
     Shapes:
         - **input:** :math:`(n, \text{in\_channels})`
@@ -58,7 +66,8 @@ class Discriminator(nn.Module):
     """
 
     def __init__(self, in_channels: int, hidden_channels: Sequence[int], num_classes: int = 2,
-                 grl_coefficient: float = 1.0) -> None:
+                 grl_coefficient: float = 1.0, batch_norm: bool = True,
+                 act: DiscriminatorAct = "relu") -> None:
         super().__init__()
         if len(hidden_channels) == 0:
             raise ValueError("hidden_channels must list at least one width")
@@ -66,13 +75,14 @@ class Discriminator(nn.Module):
         self.hidden_channels = tuple(int(w) for w in hidden_channels)
         self.num_classes = num_classes
         self.grl = GradientReversal(grl_coefficient)
-        self.norm = nn.BatchNorm1d(in_channels)
+        self.norm = nn.BatchNorm1d(in_channels) if batch_norm else nn.Identity()
         widths = (in_channels, *self.hidden_channels, num_classes)
         self.lins = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
-        self.act = nn.ReLU()
+        self.act = nn.ReLU() if check_choice("act", act, DiscriminatorAct) == "relu" else nn.Identity()
 
     def reset_parameters(self) -> None:
-        self.norm.reset_parameters()
+        if isinstance(self.norm, nn.BatchNorm1d):
+            self.norm.reset_parameters()
         for lin in self.lins:
             lin.reset_parameters()
 

@@ -25,6 +25,8 @@ class Generator(nn.Module):
         out_channels (int): target modality's feature size.
         negative_slope (float, optional): slope of :math:`\sigma` for negative inputs;
             ``0.0`` gives ReLU, anything else LeakyReLU. (default: :obj:`0.0`)
+        batch_norm (bool, optional): normalise the input with BatchNorm1d (``False``: the
+            identity, as in DAGNN's code). (default: :obj:`True`)
 
     Shapes:
         - **input:** :math:`(n, d)`
@@ -32,13 +34,13 @@ class Generator(nn.Module):
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 negative_slope: float = 0.0) -> None:
+                 negative_slope: float = 0.0, batch_norm: bool = True) -> None:
         super().__init__()
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         self.out_channels = out_channels
         self.negative_slope = float(negative_slope)
-        self.norm = nn.BatchNorm1d(in_channels)
+        self.norm = nn.BatchNorm1d(in_channels) if batch_norm else nn.Identity()
         self.lin1 = nn.Linear(in_channels, hidden_channels)
         self.lin2 = nn.Linear(hidden_channels, out_channels)
         if self.negative_slope == 0.0:
@@ -47,7 +49,8 @@ class Generator(nn.Module):
             self.act = nn.LeakyReLU(self.negative_slope)
 
     def reset_parameters(self) -> None:
-        self.norm.reset_parameters()
+        if isinstance(self.norm, nn.BatchNorm1d):
+            self.norm.reset_parameters()
         self.lin1.reset_parameters()
         self.lin2.reset_parameters()
 
