@@ -44,18 +44,41 @@ def _warning_line(seen: set[str]):
     return show
 
 
+class _Warnings(logging.Handler):
+    """Holds the package's warnings (an enlarged validation split, a label without edges, ...) while a
+    command runs; they are printed as one ``warning: ...`` line each when it succeeds (a failing command
+    prints its one error line only; a run keeps them in its ``train.log`` either way)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = f"warning: {record.getMessage()}"
+        if line not in self.lines:
+            self.lines.append(line)
+
+
 class _Group(click.Group):
     def invoke(self, ctx: click.Context):  # noqa: D102
+        held = _Warnings()
+        package_log = logging.getLogger("gcnretrieval")
+        package_log.addHandler(held)
         try:
             with warnings.catch_warnings():
                 warnings.showwarning = _warning_line(set())
-                return super().invoke(ctx)
+                result = super().invoke(ctx)
         except GcnRetrievalError as err:
             raise _UserError(str(err)) from None
         except RunFailed as err:
             raise _RunFailed(str(err)) from None
         except OSError as err:
             raise _RunFailed(f"{err.strerror or err}: {err.filename}" if err.filename else str(err)) from None
+        finally:
+            package_log.removeHandler(held)
+        for line in held.lines:
+            click.echo(line, err=True)
+        return result
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -150,7 +150,7 @@ def test_cli_search_query_id_table_and_json(demo_run, modality):
 
     out = _cli(["search", demo_run, "--query-id", 2, "--modality", modality, "--top-k", 5, "--json"])
     assert out.exit_code == 0, out.output
-    payload = json.loads(out.output)
+    payload = json.loads(out.stdout)
     assert set(payload) == {"run_dir", "checkpoint", "query", "database", "index", "results"}
     assert set(payload["query"]) == {"kind", "modality", "value", "index", "labels", "item", "ignored_words"}
     assert payload["query"]["kind"] == "id" and payload["query"]["index"] == 2
@@ -185,7 +185,7 @@ def test_text_and_image_queries_on_a_prepared_dataset(tagged_run, tagged_retriev
 def test_cli_text_and_image(tagged_run, tagged_retriever):
     out = _cli(["search", tagged_run, "--text", "green grass", "--top-k", 4, "--json"])
     assert out.exit_code == 0, out.output
-    payload = json.loads(out.output)
+    payload = json.loads(out.stdout)
     assert payload["query"]["kind"] == "text" and payload["database"]["modality"] == "image"
     assert len(payload["results"]) == 4
     image_file = tagged_run.parent / "images" / tagged_retriever.sources.test_images[1]
@@ -292,7 +292,7 @@ def test_report_embeds_thumbnails_and_words(tagged_run, tagged_retriever, tmp_pa
 def test_cli_faiss_index_matches_exact(demo_run):
     pytest.importorskip("faiss", reason="faiss-cpu is part of the test extra")
     runs = [_cli(["search", demo_run, "--query-id", 7, "--json", "--index", name]) for name in ("exact", "faiss")]
-    exact, flat = (json.loads(r.output) for r in runs)
+    exact, flat = (json.loads(r.stdout) for r in runs)
     assert flat["index"] == "faiss"
     assert [row["index"] for row in flat["results"]] == [row["index"] for row in exact["results"]]
 
@@ -336,7 +336,7 @@ def test_image_query_uses_the_manifest_featurizer(efficientnet_run, lite0):
         assert hit.score == pytest.approx(float(q @ x) / math.sqrt(float(q @ q) * float(x @ x)), abs=1e-5)
     out = _cli(["search", efficientnet_run, "--image", photo, "--top-k", 3, "--json"])
     assert out.exit_code == 0, out.output
-    assert [row["index"] for row in json.loads(out.output)["results"]] == ranks[:3]
+    assert [row["index"] for row in json.loads(out.stdout)["results"]] == ranks[:3]
 
 
 def test_image_featurizer_is_rebuilt_from_the_manifest(efficientnet_run, lite0):
