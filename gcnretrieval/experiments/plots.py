@@ -5,6 +5,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -12,6 +13,13 @@ from gcnretrieval.experiments.summary import METRIC_TITLES, METRICS
 from gcnretrieval.files import write_figure
 
 __all__ = ["epoch_curves", "grouped_bars", "heatmap", "lines"]
+
+
+def colour_of(index: int, count: int) -> Any:
+    """The colour of item ``index`` of ``count``: matplotlib's ten-colour cycle, or twenty distinct ones past ten."""
+    if count <= 10:
+        return f"C{index}"
+    return matplotlib.colormaps["tab20"](index % 20)
 
 
 def _figure(size: tuple[float, float], columns: int = 1) -> tuple[Figure, Any]:
@@ -49,7 +57,7 @@ def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "", 
         lows.extend(mean - std for mean, std in zip(means, stds))
         highs.extend(mean + std for mean, std in zip(means, stds))
         bars.bar(positions + (index - (len(rows) - 1) / 2) * width, means, width, yerr=stds, capsize=3,
-                 label=str(row["group"]))
+                 label=str(row["group"]), color=colour_of(index, len(rows)))
     bars.set_xticks(positions, [METRIC_TITLES[m] for m in METRICS])
     bars.set_ylabel("test mAP@all (error bars: sample std over seeds)")
     if lows:
@@ -67,7 +75,7 @@ def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "", 
 
 def _difference_panel(axes: Any, rows: list[dict[str, Any]], others: list[dict[str, Any]], reference: str) -> None:
     """Paired differences from the reference, with their intervals, in the colours of the bars."""
-    colours = {row["group"]: f"C{index}" for index, row in enumerate(rows)}
+    colours = {row["group"]: colour_of(index, len(rows)) for index, row in enumerate(rows)}
     width = 0.8 / max(len(others), 1)
     positions = np.arange(len(METRICS))
     for index, row in enumerate(others):
