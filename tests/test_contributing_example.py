@@ -12,9 +12,10 @@ from gcnretrieval.encoders import ENCODERS, available_encoders, build_encoder
 CONTRIBUTING = Path(__file__).resolve().parents[1] / "CONTRIBUTING.md"
 
 
-def example_code() -> str:
+def example_code(title: str = "Adding a new graph layer") -> str:
+    """The one python block of CONTRIBUTING.md's section ``title``."""
     text = CONTRIBUTING.read_text(encoding="utf-8")
-    section = text.split("## Adding a new graph layer", 1)[1]
+    section = text.split(f"## {title}", 1)[1]
     section = re.split(r"^## ", section, maxsplit=1, flags=re.MULTILINE)[0]
     blocks = re.findall(r"^```python\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
     assert len(blocks) == 1, "the section should hold exactly one python block"
@@ -49,15 +50,6 @@ def test_example_encoder_is_gone_afterwards():
     assert "sage" not in available_encoders()
 
 
-def method_example_code() -> str:
-    text = CONTRIBUTING.read_text(encoding="utf-8")
-    section = text.split("## Adding a method", 1)[1]
-    section = re.split(r"^## ", section, maxsplit=1, flags=re.MULTILINE)[0]
-    blocks = re.findall(r"^```python\n(.*?)^```", section, flags=re.MULTILINE | re.DOTALL)
-    assert len(blocks) == 1, "the section should hold exactly one python block"
-    return blocks[0]
-
-
 @pytest.fixture
 def scratch_method_registries(monkeypatch):
     """Copies of the model, objective and method tables, restored afterwards."""
@@ -73,7 +65,7 @@ def test_method_example_runs_verbatim_and_trains_in_a_comparison(scratch_method_
     from gcnretrieval.experiments import compare
     from gcnretrieval.methods import available_methods
 
-    code = method_example_code()
+    code = example_code("Adding a method")
     exec(compile(code, str(CONTRIBUTING), "exec"), {"__name__": "contributing_method_example"})
     assert "two_towers" in available_methods()
     recipe = {"run": {"name": "example", "seed": 0},
