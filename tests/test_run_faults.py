@@ -50,24 +50,6 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.fixture
-def main(monkeypatch, capsys):
-    """``gcnretrieval ARGS`` through the console entry point: ``(exit code, stdout, stderr)``."""
-    from gcnretrieval.cli import main as entry
-
-    def call(args: list[str]) -> tuple[int, str, str]:
-        monkeypatch.setattr("sys.argv", ["gcnretrieval", *args])
-        code = 0
-        try:
-            entry()
-        except SystemExit as exit_:
-            code = exit_.code
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return call
-
-
 # -- the lock ---------------------------------------------------------------------------------------------------
 
 
