@@ -23,19 +23,12 @@ from gcnretrieval.locks import FolderLock, holder
 from gcnretrieval.training import RunDirectory, Trainer
 from gcnretrieval.training.callbacks import ProgressBar
 
+from test_experiments_compare import TINY as TINY_COMPARE
+
 DEMO = Path(__file__).resolve().parents[1] / "recipes" / "synthetic.toml"
 TINY = ["data.synthetic.num_train=150", "data.synthetic.num_test=40", "data.synthetic.num_labels=6",
         "data.synthetic.image_dim=32", "data.synthetic.text_dim=24", "graph.node_feature_dim=16", "model.common_dim=32",
         "encoder.num_layers=2", "train.batch_size=32", "train.epochs=1"]
-TINY_COMPARE = {
-    "run": {"name": "tiny", "seed": 0},
-    "data": {"source": "synthetic",
-             "synthetic": {"num_train": 60, "num_test": 30, "num_labels": 5, "image_dim": 12, "text_dim": 10}},
-    "graph": {"node_features": "random", "node_feature_dim": 8},
-    "encoder": {"num_layers": 1},
-    "model": {"common_dim": 8},
-    "train": {"epochs": 1, "batch_size": 16, "lr": 1e-3, "device": "cpu"},
-}
 
 
 def _overrides(*extra: str) -> dict:
