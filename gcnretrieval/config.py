@@ -37,7 +37,7 @@ from gcnretrieval.models.registry import DEFAULT_MODEL, MODELS, SUPPLIED, uses_l
 from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions, TuneOptions
 from gcnretrieval.readers import read_toml
 
-__all__ = ["Config", "Table", "construct", "first_difference", "flatten", "import_plugins", "load_config",
+__all__ = ["IDENTITY_KEYS", "Config", "Table", "check_same_config", "construct", "first_difference", "flatten", "import_plugins", "load_config",
            "packaged_recipes", "parse_overrides", "read_recipe", "recipe_file", "space_samples", "to_toml", "unknown_key",
            "with_seed", "with_absolute_paths"]
 
@@ -456,6 +456,21 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[f"{prefix}{key}"] = value
     return flat
+
+
+#: the keys that name a run rather than say what it computes: its name and its folder
+IDENTITY_KEYS = ("run.name", "run.out_dir")
+
+
+def check_same_config(saved: Config, asked: Config, *, where: str, fix: str, may_differ: Iterable[str] = ()) -> None:
+    """Refuse a folder whose saved configuration differs from the asked one in a key other than the
+    run's identity (:data:`IDENTITY_KEYS`), ``may_differ`` and, when ``asked`` leaves it unset, the
+    seed: ``ConfigError("<where> with '<key>' = <saved> but now asks for <asked>; <fix>")``."""
+    ignore = (*IDENTITY_KEYS, *may_differ) + (("run.seed",) if asked.run.seed is None else ())
+    difference = first_difference(saved, asked, ignore)
+    if difference is not None:
+        key, old, new = difference
+        raise ConfigError(f"{where} with '{key}' = {old!r} but now asks for {new!r}; {fix}")
 
 
 def first_difference(a: Config, b: Config, ignore: Iterable[str] = ()) -> tuple[str, Any, Any] | None:

@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_directory", "atomic_path", "write_csv", "write_figure", "write_json", "write_text"]
+from gcnretrieval.errors import ConfigError
+
+__all__ = ["check_not_in_the_way", "atomic_directory", "atomic_path", "write_csv", "write_figure", "write_json", "write_text"]
 
 
 def _temporary_name(path: Path) -> Path:
@@ -93,3 +95,12 @@ def atomic_directory(path: str | Path, replace: bool = False) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def check_not_in_the_way(path: Path, what: str, marker: str, ignore: tuple[str, ...] = ()) -> None:
+    """Refuse a ``path`` that exists without ``marker`` (the file that makes it ``what``), unless it is an
+    empty folder or holds only ``ignore``: ``ConfigError("<path> is in the way ...")``, never deleted."""
+    if path.exists() and not (path / marker).is_file() and (
+            not path.is_dir() or any(entry.name not in ignore for entry in path.iterdir())):
+        raise ConfigError(f"{path} is in the way: it exists and holds no {marker}, so it is not {what}; "
+                          "choose another --out or --name, or move or delete it")

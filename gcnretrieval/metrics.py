@@ -92,6 +92,7 @@ _KEY_COLUMNS = 16
 _GROUP_SCORES = 2**24
 
 __all__ = [
+    "METRIC_KEYS",
     "mean_average_precision",
     "precision_at_k",
     "precision_recall_curve",
@@ -432,6 +433,10 @@ def precision_recall_curve(
     precision = precision_sum.cpu().numpy() / ranks / num_queries
     recall = recall_sum.cpu().numpy() / max(num_with_relevant, 1)
     return precision, recall, ranks
+
+
+#: the keys of :func:`retrieval_report`: image->text, text->image and their mean
+METRIC_KEYS = ("i2t_map", "t2i_map", "avg_map")
 
 
 def retrieval_report(

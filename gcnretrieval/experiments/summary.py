@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from gcnretrieval.files import write_csv, write_json, write_text
+from gcnretrieval.formatting import METRIC_TITLES
+from gcnretrieval.metrics import METRIC_KEYS as METRICS
 
 __all__ = ["CONFIDENCE", "METRICS", "format_difference", "format_mean_std", "mean_std", "paired_difference",
            "summarise", "write_summary"]
 
-METRICS = ("i2t_map", "t2i_map", "avg_map")
-METRIC_TITLES = {"i2t_map": "image → text", "t2i_map": "text → image", "avg_map": "mean"}
 #: coverage of the paired-difference intervals
 CONFIDENCE = 0.95
 
