@@ -18,7 +18,7 @@ import warnings
 import click
 
 from gcnretrieval import __version__
-from gcnretrieval.errors import GcnRetrievalError, RunFailed
+from gcnretrieval.errors import ConfigError, GcnRetrievalError, RunFailed
 
 
 class _UserError(click.ClickException):
@@ -102,6 +102,35 @@ def main() -> None:
     except click.ClickException as exc:
         click.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code if isinstance(exc, _RunFailed) else 2)  # usage errors exit with 2 too
+
+
+# --- parsing of option strings into the library's values -----------------------------
+
+
+def _parse_overrides(ctx: click.Context, param: click.Parameter, texts: tuple[str, ...]) -> dict:
+    from gcnretrieval.config import parse_overrides
+
+    return parse_overrides(texts)
+
+
+def _parse_grid(ctx: click.Context, param: click.Parameter, texts: tuple[str, ...]) -> dict:
+    from gcnretrieval.experiments.sweep import parse_grid
+
+    return parse_grid(texts)
+
+
+def _parse_seeds(ctx: click.Context, param: click.Parameter, text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"seeds must be non-negative integers separated by commas (e.g. 0,1,2), "
+                                f"got {text!r}") from None
+
+
+def _parse_names(ctx: click.Context, param: click.Parameter, text: str | None) -> list[str] | None:
+    return None if text is None else text.split(",")
 
 
 # --- commands -------------------------------------------------------------------------
@@ -201,7 +230,7 @@ def recipes_command() -> None:
 
 @cli.command("run", epilog=_RECIPE_HELP)
 @click.argument("recipe")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", callback=_parse_overrides,
               help="override a recipe key; the value is read as TOML, bare words as strings "
                    "(--set train.epochs=2 --set encoder.name=gcn); repeatable")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
@@ -214,7 +243,7 @@ def run_command(recipe: str, overrides: tuple[str, ...], out: str | None, name: 
     from gcnretrieval.training.host_memory import keep_freed_host_memory
 
     keep_freed_host_memory()
-    result = run(recipe, list(overrides), out=out, name=name, resume=resume)
+    result = run(recipe, overrides, out=out, name=name, resume=resume)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return
     click.echo(f"run directory: {result.run_dir}")
@@ -391,9 +420,9 @@ def prepare_folder_command(images, table, label_file, vocabulary, separator, top
 
 
 def _echo_cell(index: int, total: int, result) -> None:
-    test = result.test
-    click.echo(f"[{index}/{total}] {result.cell.name}: {result.status}; test mAP i2t {test['i2t_map']:.4f} "
-               f"t2i {test['t2i_map']:.4f} mean {test['avg_map']:.4f}")
+    from gcnretrieval.formatting import maps_text
+
+    click.echo(f"[{index}/{total}] {result.cell.name}: {result.status}; test mAP {maps_text(result.test)}")
 
 
 _SET_HELP = "override a recipe key for every cell (read as TOML, like `run --set`); repeatable"
@@ -419,7 +448,7 @@ def _quiet_optuna() -> None:
               help="trials of the study (those of an interrupted earlier call on --out count)")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=None, metavar="SECONDS",
               help="start no new trial after this many seconds")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", callback=_parse_overrides,
               help="override a recipe key for every trial and the final run (read as TOML, like `run --set`); repeatable")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="tune directory (default: <run.out_dir>/tune_<name>)")
@@ -435,7 +464,7 @@ def tune_command(recipe, trials, timeout, overrides, out, name) -> None:
 
     keep_freed_host_memory()
     _quiet_optuna()
-    result = tune(recipe, trials, timeout, list(overrides), out=out, name=name, callback=_echo_trial)
+    result = tune(recipe, trials, timeout, overrides, out=out, name=name, callback=_echo_trial)
     click.echo(result.table)
     values = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in result.best_params.items())
     click.echo(f"best: trial {result.best_trial}, val mAP {result.best_value:.4f}: {values}")
@@ -446,13 +475,14 @@ def tune_command(recipe, trials, timeout, overrides, out, name) -> None:
 
 @cli.command("compare", epilog=_RECIPE_HELP)
 @click.argument("recipe", default="demo")
-@click.option("--encoders", default=None, metavar="NAMES",
+@click.option("--encoders", default=None, metavar="NAMES", callback=_parse_names,
               help="comma-separated encoders and baselines, e.g. gcn,gat,bagfn,l2gcn,none,cca,pls,random")
-@click.option("--methods", default=None, metavar="NAMES",
+@click.option("--methods", default=None, metavar="NAMES", callback=_parse_names,
               help="comma-separated methods (gcnretrieval methods lists them), e.g. dscmr,l2gcn,cca; "
                    "with --encoders, after them")
-@click.option("--seeds", default=None, metavar="SEEDS", help="comma-separated run.seed values (default: the recipe's)")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@click.option("--seeds", default=None, metavar="SEEDS", callback=_parse_seeds,
+              help="comma-separated run.seed values (default: the recipe's)")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP, callback=_parse_overrides)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="comparison directory (default: <run.out_dir>/compare_<name>)")
 @click.option("--name", default=None, help="comparison name (default: the recipe's run.name)")
@@ -483,7 +513,7 @@ def compare_command(recipe, encoders, methods, seeds, overrides, out, name, comp
     if trials is not None:
         _quiet_optuna()
     options = {b: {"n_components": components} for b in available_baselines()} if components else None
-    result = compare(recipe, encoders, seeds, list(overrides), methods=methods, out=out, name=name,
+    result = compare(recipe, encoders, seeds, overrides, methods=methods, out=out, name=name,
                      baseline_options=options,
                      tune=trials, reference=reference, callback=_echo_cell,
                      tune_callback=lambda method, *args: _echo_trial(*args, prefix=f"{method} "))
@@ -493,10 +523,11 @@ def compare_command(recipe, encoders, methods, seeds, overrides, out, name, comp
 
 @cli.command("sweep", epilog=_RECIPE_HELP)
 @click.argument("recipe")
-@click.option("--grid", "grid", multiple=True, required=True, metavar="KEY=V1,V2,...",
+@click.option("--grid", "grid", multiple=True, required=True, metavar="KEY=V1,V2,...", callback=_parse_grid,
               help="a recipe key and its values (read as TOML); repeat for a cartesian product")
-@click.option("--seeds", default=None, metavar="SEEDS", help="comma-separated run.seed values (default: the recipe's)")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP)
+@click.option("--seeds", default=None, metavar="SEEDS", callback=_parse_seeds,
+              help="comma-separated run.seed values (default: the recipe's)")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=_SET_HELP, callback=_parse_overrides)
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help="sweep directory (default: <run.out_dir>/sweep_<name>)")
 @click.option("--name", default=None, help="sweep name (default: the recipe's run.name)")
@@ -509,7 +540,7 @@ def sweep_command(recipe, grid, seeds, overrides, out, name) -> None:
     from gcnretrieval.training.host_memory import keep_freed_host_memory
 
     keep_freed_host_memory()
-    result = sweep(recipe, list(grid), seeds, list(overrides), out=out, name=name, callback=_echo_cell)
+    result = sweep(recipe, grid, seeds, overrides, out=out, name=name, callback=_echo_cell)
     click.echo(result.table)
     click.echo(f"sweep directory: {result.out_dir}")
 

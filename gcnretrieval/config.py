@@ -25,7 +25,8 @@ import tomllib
 import types
 import typing
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ from gcnretrieval.models.registry import DEFAULT_MODEL, MODELS, SUPPLIED, uses_l
 from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions, TuneOptions
 from gcnretrieval.readers import read_toml
 
-__all__ = ["IDENTITY_KEYS", "Config", "Table", "check_same_config", "construct", "first_difference", "flatten", "import_plugins", "load_config",
+__all__ = ["IDENTITY_KEYS", "Config", "Recipe", "Table", "check_same_config", "construct", "first_difference", "flatten", "import_plugins", "load_config",
            "packaged_recipes", "parse_overrides", "read_recipe", "recipe_file", "space_samples", "to_toml", "unknown_key",
            "with_seed", "with_absolute_paths"]
 
@@ -160,21 +161,10 @@ def _parse_override(text: str) -> tuple[str, Any]:
         return key, value
 
 
-def parse_overrides(overrides: Mapping[str, Any] | Sequence[str] | None = None, **keywords: Any) -> dict[str, Any]:
-    """Every spelling of overrides as one dict of dotted keys.
-
-    ``overrides`` is ``{"train.epochs": 2}`` (values as given) or ``["train.epochs=2"]``
-    (values read as on the command line); ``keywords`` spell the dots as double
-    underscores (``train__epochs=2``) and come last.
-    """
-    if overrides is None:
-        changes: dict[str, Any] = {}
-    elif isinstance(overrides, Mapping):
-        changes = {str(key).replace("__", "."): value for key, value in overrides.items()}
-    else:
-        changes = dict(_parse_override(text) for text in overrides)
-    changes.update({key.replace("__", "."): value for key, value in keywords.items()})
-    return changes
+def parse_overrides(texts: Iterable[str]) -> dict[str, Any]:
+    """Command-line overrides (``["train.epochs=2", "encoder.name=gcn"]``) as one dict of dotted keys,
+    each value read as TOML, else as a plain string; the library takes that dict."""
+    return dict(_parse_override(text) for text in texts)
 
 
 def _apply_overrides(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
@@ -193,13 +183,15 @@ def _apply_overrides(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> dict
 # --- loading --------------------------------------------------------------------------
 
 
-def load_config(recipe: str | Path | Mapping[str, Any],
-                overrides: Mapping[str, Any] | Sequence[str] | None = None) -> Config:
-    """Read a recipe (a path, a packaged name or a nested dict), apply overrides and check it."""
-    raw = read_recipe(recipe) if isinstance(recipe, (str, Path)) else recipe
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"a recipe must be a table of sections, got {type(raw).__name__}")
-    tree = _apply_overrides(raw, parse_overrides(overrides))
+def load_config(recipe: RecipeLike, overrides: Mapping[str, Any] | None = None) -> Config:
+    """The checked configuration of a recipe (a path, a packaged name, a nested dict or a :class:`Recipe`)
+    with ``overrides`` (dotted keys) laid over it: ``Recipe.of(recipe, overrides).config``."""
+    return Recipe.of(recipe, overrides).config
+
+
+def _check(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> Config:
+    """Apply the overrides to a recipe's tables and check every table."""
+    tree = _apply_overrides(raw, changes)
     for key in tree:
         if key not in (*SECTIONS, "plugins"):
             raise unknown_key(str(key), [*SECTIONS, "plugins"])
@@ -504,3 +496,65 @@ def _copy(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_copy(v) for v in value]
     return value
+
+
+# --- the recipe as the library takes it -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A recipe as every entry point of the library takes it: its tables as read (``tree``), the
+    dotted overrides laid over them (``changes``) and the file it was read from (``source``;
+    ``None`` for a recipe given as a dict). :meth:`of` is the only place a recipe is normalised;
+    :attr:`config` checks it once."""
+
+    tree: Mapping[str, Any]
+    changes: Mapping[str, Any] = field(default_factory=dict)
+    source: Path | None = None
+
+    @classmethod
+    def of(cls, recipe: RecipeLike, overrides: Mapping[str, Any] | None = None) -> Recipe:
+        """A path, the name of a packaged recipe (``"demo"``), a nested dict or a :class:`Recipe`,
+        with ``overrides`` (``{"train.epochs": 2}``) added to its own."""
+        if overrides is not None and not isinstance(overrides, Mapping):
+            raise TypeError("overrides are a mapping of dotted recipe keys, e.g. {'train.epochs': 2}; "
+                            "parse command-line strings with gcnretrieval.config.parse_overrides")
+        if isinstance(recipe, Recipe):
+            base = recipe
+        elif isinstance(recipe, (str, Path)):
+            path = recipe_file(recipe)
+            base = cls(read_recipe(path), {}, path)
+        elif isinstance(recipe, Mapping):
+            base = cls(_copy(recipe))
+        else:
+            raise ConfigError(f"a recipe must be a table of sections, got {type(recipe).__name__}")
+        return base.with_changes(overrides or {})
+
+    def with_changes(self, changes: Mapping[str, Any]) -> Recipe:
+        """The same recipe with more overrides (later ones win)."""
+        return Recipe(self.tree, {**self.changes, **changes}, self.source) if changes else self
+
+    def with_tree(self, tree: Mapping[str, Any]) -> Recipe:
+        """Other tables (a method's preset laid over these) with the same overrides, read from no file."""
+        return Recipe(tree, self.changes)
+
+    @cached_property
+    def config(self) -> Config:
+        """The checked configuration (the overrides applied)."""
+        return _check(self.tree, self.changes)
+
+    def text(self) -> str:
+        """The recipe as written: the file's text, or the tables as TOML (saved as a run's ``recipe.toml``)."""
+        return self.source.read_text(encoding="utf-8") if self.source is not None else to_toml(self.tree)
+
+    def out_dir(self, prefix: str = "", name: str | None = None) -> Path:
+        """The default output folder of a command: ``<run.out_dir>/<prefix><name or run.name>``."""
+        return Path(self.config.run.out_dir) / f"{prefix}{name or self.config.run.name}"
+
+    def label(self) -> str | None:
+        """The recipe's file for summaries (``None`` for a dict)."""
+        return None if self.source is None else str(self.source)
+
+
+#: what the entry points accept as a recipe (normalised by :meth:`Recipe.of`)
+RecipeLike = str | Path | Mapping[str, Any] | Recipe

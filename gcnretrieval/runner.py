@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gcnretrieval.config import (Config, load_config, parse_overrides, read_recipe, recipe_file, to_toml,
-                                 with_absolute_paths, with_seed)
+from gcnretrieval.config import Config, Recipe, RecipeLike, load_config, with_absolute_paths, with_seed
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, WriteFailed
 from gcnretrieval.locks import FolderLock
 from gcnretrieval.losses.registry import DEFAULT_OBJECTIVE
@@ -63,27 +62,25 @@ class RunResult:
 
 
 def run(
-    recipe: str | Path | Mapping[str, Any],
-    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+    recipe: RecipeLike,
+    overrides: Mapping[str, Any] | None = None,
     *,
     out: str | Path | None = None,
     name: str | None = None,
     resume: bool = False,
     progress: bool | None = None,
-    **keyword_overrides: Any,
 ) -> RunResult:
     """Train a recipe and write its run directory.
 
     Args:
-        recipe: a TOML file, the name of a packaged recipe (``"demo"``), or a nested dict.
-        overrides: dotted keys, ``{"train.epochs": 2}`` (values as given), or
-            ``["train.epochs=2", "encoder.name=gcn"]`` (values read as on the command line).
+        recipe: a :class:`~gcnretrieval.config.Recipe`, a TOML file, the name of a packaged recipe
+            (``"demo"``) or a nested dict.
+        overrides: dotted keys with their values, ``{"train.epochs": 2, "encoder.name": "gcn"}``.
         out: the run directory (default ``<run.out_dir>/<run.name>``).
         name: replaces ``run.name``.
         resume: continue the run in the existing directory from ``checkpoints/last.pt``
             (only ``train.epochs``, ``train.device`` and ``train.keep_last_checkpoint`` may change).
         progress: show a progress bar; ``None`` (default) when stderr is a terminal.
-        **keyword_overrides: dotted keys spelt with ``__``: ``train__epochs=2``.
 
     Raises:
         GcnRetrievalError: bad input (before anything is written), an existing run
@@ -92,19 +89,16 @@ def run(
         RunFailed: the loss diverged, or a checkpoint cannot be read; its subclass
             WriteFailed: the run directory cannot be written (a full disk, a read-only folder).
     """
-    raw = read_recipe(recipe) if isinstance(recipe, (str, Path)) else dict(recipe)
-    changes = parse_overrides(overrides, **keyword_overrides)
-    if name is not None:
-        changes["run.name"] = name
-    config = load_config(raw, changes)
-    path = Path(out) if out is not None else Path(config.run.out_dir) / config.run.name
+    recipe = Recipe.of(recipe, overrides).with_changes({} if name is None else {"run.name": name})
+    config = recipe.config
+    path = Path(out) if out is not None else recipe.out_dir()
     lock = RunDirectory.lock(path)
     with distributed.process_group(config.train.device):
         try:
             config = _agree(lambda: _resolve(config, path, resume, lock))
             if distributed.rank() != 0:
                 return _follow(config, path, resume)
-            result = _lead(recipe, raw, config, path, resume, lock, progress)
+            result = _lead(recipe, config, path, resume, lock, progress)
         finally:
             lock.release()
         if distributed.world_size() > 1:
@@ -112,8 +106,8 @@ def run(
         return result
 
 
-def _lead(recipe: str | Path | Mapping[str, Any], raw: Mapping[str, Any], config: Config, path: Path, resume: bool,
-          lock: FolderLock, progress: bool | None) -> RunResult:
+def _lead(recipe: Recipe, config: Config, path: Path, resume: bool, lock: FolderLock,
+          progress: bool | None) -> RunResult:
     """Rank 0 (the only process of a run without ``torchrun``): train, write the run directory, evaluate."""
     run_dir = RunDirectory(path)
     with run_dir.capture_log():
@@ -126,9 +120,7 @@ def _lead(recipe: str | Path | Mapping[str, Any], raw: Mapping[str, Any], config
                 trainer.load_state_dict(run_dir.load_checkpoint("last", map_location=experiment.device))
                 run_dir.write_json(RunDirectory.CONFIG, config.to_dict())
             else:
-                recipe_text = recipe_file(recipe).read_text(encoding="utf-8") if isinstance(recipe, (str, Path)) \
-                    else to_toml(raw)
-                RunDirectory.create(path, config, recipe_text=recipe_text, device=experiment.device, lock=lock)
+                RunDirectory.create(path, config, recipe_text=recipe.text(), device=experiment.device, lock=lock)
             try:
                 trainer.fit([*selection_callbacks(config.train), MetricsLog(run_dir), Checkpoints(run_dir),
                              ProgressBar(progress)])

@@ -129,7 +129,7 @@ def test_compare_runs_mlcca_with_the_training_labels(tmp_path):
               "data": {"source": "synthetic", "synthetic": {"num_train": 120, "num_test": 30, "num_labels": 5,
                                                             "image_dim": 16, "text_dim": 12}},
               "graph": {"node_features": "random"}, "encoder": {"name": "gcn"}, "train": {"device": "cpu"}}
-    result = compare(recipe, methods="mlcca,cca", out=tmp_path / "c")
+    result = compare(recipe, methods=["mlcca", "cca"], out=tmp_path / "c")
     rows = {row["method"]: row for row in result.rows}
     assert rows["mlcca"]["kind"] == "baseline" and 0.0 < rows["mlcca"]["avg_map_mean"] <= 1.0
     assert rows["mlcca"]["avg_map_mean"] != rows["cca"]["avg_map_mean"]

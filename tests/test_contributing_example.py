@@ -72,7 +72,7 @@ def test_method_example_runs_verbatim_and_trains_in_a_comparison(scratch_method_
               "data": {"source": "synthetic", "synthetic": {"num_train": 120, "num_test": 30, "num_labels": 5,
                                                             "image_dim": 16, "text_dim": 12}},
               "graph": {"node_features": "random"}, "train": {"batch_size": 40, "device": "cpu"}}
-    result = compare(recipe, methods="two_towers,l2gcn", out=tmp_path / "cmp", overrides={"train.epochs": 2})
+    result = compare(recipe, methods=["two_towers", "l2gcn"], out=tmp_path / "cmp", overrides={"train.epochs": 2})
     rows = {row["method"]: row for row in result.rows}
     assert set(rows) == {"two_towers", "l2gcn"} and rows["two_towers"]["kind"] == "method"
     history = [json.loads(line) for line in (tmp_path / "cmp" / "two_towers_seed0" / "metrics.jsonl").open()]

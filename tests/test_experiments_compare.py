@@ -29,7 +29,7 @@ TINY = {
 
 
 def test_compare_runs_every_cell_with_identical_settings_and_tabulates(tmp_path):
-    result = gcnretrieval.compare(TINY, "gcn,l2gcn", seeds=[0, 1], overrides={"loss.alpha": 0.5}, out=tmp_path / "c")
+    result = gcnretrieval.compare(TINY, ["gcn", "l2gcn"], seeds=[0, 1], overrides={"loss.alpha": 0.5}, out=tmp_path / "c")
     out = tmp_path / "c"
     names = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert names == ["gcn_seed0", "gcn_seed1", "l2gcn_seed0", "l2gcn_seed1"]
@@ -104,11 +104,11 @@ def test_interrupted_compare_resumes_without_redoing_finished_cells(tmp_path, mo
     real_run = gcnretrieval.experiments.cells.run
     calls = []
 
-    def crashing_run(recipe, overrides, **kwargs):
-        calls.append(overrides["run.name"])
+    def crashing_run(recipe, **kwargs):
+        calls.append(recipe.config.run.name)
         if len(calls) == 2:
             raise RuntimeError("simulated crash")
-        return real_run(recipe, overrides, **kwargs)
+        return real_run(recipe, **kwargs)
 
     monkeypatch.setattr(gcnretrieval.experiments.cells, "run", crashing_run)
     with pytest.raises(RuntimeError, match="simulated crash"):
@@ -166,13 +166,13 @@ def test_finished_cell_with_other_settings_is_refused(tmp_path):
     del saved["train"]["drop_last"]
     path.write_text(json.dumps(saved))
     assert compare(TINY, ["gcn"], seeds=[0], out=out).cells[0]["status"] == "skipped"
-    with pytest.raises(ConfigError, match=r"'loss\.alpha' = 1\.1 but the experiment now asks for 2\.0"):
+    with pytest.raises(ConfigError, match=r"was run with 'loss\.alpha' = 1\.1 but now asks for 2\.0"):
         compare(TINY, ["gcn"], seeds=[0], overrides={"loss.alpha": 2.0}, out=out)
 
 
 def test_unknown_encoder_fails_before_any_cell_runs(tmp_path):
     with pytest.raises(UnknownNameError) as info:
-        compare(TINY, "gcn,gcm", seeds=[0], out=tmp_path / "c")
+        compare(TINY, ["gcn", "gcm"], seeds=[0], out=tmp_path / "c")
     message = str(info.value)
     assert message.startswith("unknown encoder or baseline 'gcm' — did you mean 'gcn'? choices: ")
     assert "cca" in message and "\n" not in message

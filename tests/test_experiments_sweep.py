@@ -9,6 +9,7 @@ from click.testing import CliRunner
 from gcnretrieval.cli import cli
 from gcnretrieval.errors import ConfigError, GcnRetrievalError
 from gcnretrieval.experiments import parse_grid, sweep
+from gcnretrieval.experiments.sweep import check_grid
 
 from test_experiments_compare import TINY
 
@@ -31,7 +32,7 @@ def test_parse_grid_reads_values_as_toml():
 ])
 def test_malformed_grid_is_one_clear_error(grid, fragment):
     with pytest.raises(ConfigError) as info:
-        parse_grid(grid)
+        check_grid(parse_grid(grid))
     assert fragment in str(info.value) and "\n" not in str(info.value)
 
 
@@ -43,7 +44,7 @@ def test_malformed_grid_is_one_clear_error(grid, fragment):
 ])
 def test_bad_grid_keys_and_values_fail_before_anything_runs(tmp_path, grid, fragment):
     with pytest.raises(GcnRetrievalError) as info:
-        sweep(TINY, grid, seeds=[0], out=tmp_path / "s")
+        sweep(TINY, parse_grid(grid), seeds=[0], out=tmp_path / "s")
     assert fragment in str(info.value) and "\n" not in str(info.value)
     assert not (tmp_path / "s").exists()
 

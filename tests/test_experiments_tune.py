@@ -313,7 +313,7 @@ def test_compare_tune_gives_every_method_the_same_budget_and_runs_the_seeds_with
 
     # rerunning the finished comparison trains nothing
     monkeypatch.setattr(tune_module, "build_experiment", lambda *a, **k: pytest.fail("a trial ran again"))
-    again = gcnretrieval.compare(raw, "gcn,l2gcn,cca", seeds=[0, 1], tune=2, out=out)
+    again = gcnretrieval.compare(raw, ["gcn", "l2gcn", "cca"], seeds=[0, 1], tune=2, out=out)
     assert {c["status"] for c in again.cells} == {"skipped"}
 
 

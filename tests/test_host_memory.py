@@ -30,7 +30,7 @@ def calls(monkeypatch):
 
 def test_the_library_leaves_the_allocator_alone(tmp_path, calls):
     gcnretrieval.run(_tiny_recipe(), out=tmp_path / "run", progress=False)
-    gcnretrieval.sweep(_tiny_recipe(), ["model.common_dim=8"], out=tmp_path / "sweep")
+    gcnretrieval.sweep(_tiny_recipe(), {"model.common_dim": [8]}, out=tmp_path / "sweep")
     assert calls == []
 
 

@@ -72,7 +72,7 @@ def test_unknown_method_names_get_a_suggestion():
     with pytest.raises(UnknownNameError, match="did you mean 'l2gcn'"):
         apply_method(RECIPE, "l2gnc")
     with pytest.raises(UnknownNameError, match="method"):
-        compare(RECIPE, methods="l2gcn,nope")
+        compare(RECIPE, methods=["l2gcn", "nope"])
 
 
 def test_model_and_loss_names_are_checked_and_a_graphless_model_refuses_graph_tables(monkeypatch):
@@ -101,7 +101,7 @@ def test_model_and_loss_names_are_checked_and_a_graphless_model_refuses_graph_ta
 
 
 def test_encoders_and_methods_share_one_table_and_a_name_in_both_runs_once(tmp_path):
-    result = compare(RECIPE, "gcn,l2gcn", methods="l2gcn,cca", out=tmp_path / "c", overrides={"train.epochs": 1})
+    result = compare(RECIPE, ["gcn", "l2gcn"], methods=["l2gcn", "cca"], out=tmp_path / "c", overrides={"train.epochs": 1})
     assert [row["method"] for row in result.rows] == ["gcn", "l2gcn", "cca"]
     assert {row["method"]: row["kind"] for row in result.rows} == {"gcn": "encoder", "l2gcn": "encoder",
                                                                    "cca": "baseline"}

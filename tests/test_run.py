@@ -137,7 +137,7 @@ def test_checkpoints_load_with_weights_only(demo_run, tmp_path):
 
 
 def test_lambda_is_in_the_optimizer():
-    config = load_config(DEMO, TINY)
+    config = load_config(DEMO, parse_overrides(TINY))
     trainer = Trainer(build_experiment(config, device="cpu"))
     optimised = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
     assert all(id(p) in optimised for p in trainer.objective.parameters())
@@ -230,11 +230,11 @@ def test_a_finished_run_without_its_resume_state_says_how_to_keep_it(tmp_path, m
     assert _snapshot(tmp_path / "r") == before
 
 
-def test_library_run_with_dict_recipe_and_keyword_overrides(tmp_path, monkeypatch):
+def test_library_run_with_dict_recipe_and_overrides(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    recipe = load_config(DEMO, TINY).to_dict()
+    recipe = load_config(DEMO, parse_overrides(TINY)).to_dict()
     del recipe["run"]["seed"]  # drawn at random and recorded
-    result = gcnretrieval.run(recipe, train__epochs=2, train__batch_size=50, name="lib")
+    result = gcnretrieval.run(recipe, {"train.epochs": 2, "train.batch_size": 50}, name="lib")
     assert result.run_dir == Path("runs") / "lib"
     assert [row["epoch"] for row in result.history] == [1, 2]
     resolved = json.loads((result.run_dir / "config.resolved.json").read_text())

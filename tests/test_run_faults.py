@@ -133,7 +133,7 @@ def test_a_locked_sweep_or_tuning_folder_stops_before_training(tmp_path, command
     with FolderLock(out, "experiment folder", gcnretrieval.experiments.cells.BUSY_ADVICE):
         with pytest.raises(FolderBusy, match=f"folder {out} is in use by pid {os.getpid()} .* continues it"):
             if command == "sweep":
-                gcnretrieval.sweep(TINY_COMPARE, ["loss.alpha=0.5,1.0"], out=out)
+                gcnretrieval.sweep(TINY_COMPARE, {"loss.alpha": [0.5, 1.0]}, out=out)
             else:
                 gcnretrieval.tune(TINY_COMPARE, 1, out=out)
     assert trained == [] and list(out.iterdir()) == []
@@ -338,7 +338,7 @@ def test_progress_off_a_terminal_is_one_line_per_epoch(tmp_path, capsys, monkeyp
 def test_progress_off_a_terminal_also_reports_inside_a_long_epoch(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr("sys.stderr.isatty", lambda: False)
     bar = ProgressBar(interval=0.0)  # every batch counts as "a minute later"
-    trainer = Trainer(gcnretrieval.training.build_experiment(gcnretrieval.config.load_config(DEMO, TINY),
+    trainer = Trainer(gcnretrieval.training.build_experiment(gcnretrieval.config.load_config(DEMO, parse_overrides(TINY)),
                                                              device="cpu"))
     trainer.fit([*gcnretrieval.training.selection_callbacks(trainer.config.train), bar])
     lines = capsys.readouterr().err.splitlines()

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from gcnretrieval.config import load_config, parse_overrides, read_recipe, recipe_file, to_toml, with_absolute_paths, with_seed
+from gcnretrieval.config import Recipe, RecipeLike, with_absolute_paths, with_seed
 from gcnretrieval.metrics import retrieval_report
 from gcnretrieval.models.baselines import BASELINES, available_baselines, fit_baseline
 from gcnretrieval.runner import RunResult, map_table
@@ -41,8 +41,8 @@ def _report(config: Any, dataset: Any, final: dict[str, Any]) -> str:
 
 
 def run_baseline(
-    recipe: str | Path | Mapping[str, Any],
-    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+    recipe: RecipeLike,
+    overrides: Mapping[str, Any] | None = None,
     *,
     method: str,
     out: str | Path | None = None,
@@ -58,17 +58,17 @@ def run_baseline(
     ``baseline`` entry) and ``report.md``, written at once.
 
     Args:
-        recipe: a TOML recipe, a packaged recipe's name, or the same structure as a dict.
-        overrides: dotted keys or ``"key=value"`` strings.
+        recipe: a :class:`~gcnretrieval.config.Recipe`, a TOML recipe, a packaged recipe's name, or a dict.
+        overrides: dotted keys with their values.
         method: ``"cca"``, ``"mlcca"`` (multi-label CCA), ``"pls"`` or ``"random"`` (chance level).
         out: the run directory (default ``<run.out_dir>/<run.name>``); must be free.
         n_components: common dimension (default ``min(64, d_v, d_t, n_train)``).
         **options: options of the method (``regularization`` of ``cca``, default ``1e-3``).
     """
     BASELINES.get(method)
-    raw = read_recipe(recipe) if isinstance(recipe, (str, Path)) else dict(recipe)
-    config = with_absolute_paths(with_seed(load_config(raw, parse_overrides(overrides))))
-    run_dir = Path(out) if out is not None else Path(config.run.out_dir) / config.run.name
+    recipe = Recipe.of(recipe, overrides)
+    config = with_absolute_paths(with_seed(recipe.config))
+    run_dir = Path(out) if out is not None else recipe.out_dir()
     RunDirectory.check_free(run_dir)
 
     dataset = load_data(config)
@@ -86,7 +86,6 @@ def run_baseline(
     }
     log.info("%s (%d components, fitted in %.2f s): test mAP i2t %.4f t2i %.4f avg %.4f", method,
              fitted.n_components, fit_seconds, test["i2t_map"], test["t2i_map"], test["avg_map"])
-    recipe_text = recipe_file(recipe).read_text(encoding="utf-8") if isinstance(recipe, (str, Path)) else to_toml(raw)
-    RunDirectory.create(run_dir, config, recipe_text=recipe_text, folders=(),
+    RunDirectory.create(run_dir, config, recipe_text=recipe.text(), folders=(),
                         files={"final_metrics.json": final, "report.md": _report(config, dataset, final)})
     return RunResult(run_dir, test, None, None, [], config)

@@ -18,8 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gcnretrieval.config import Config, first_difference, load_config, parse_overrides, with_absolute_paths
+from gcnretrieval.config import Config, Recipe, check_same_config, with_absolute_paths
 from gcnretrieval.errors import ConfigError, WriteFailed
+from gcnretrieval.files import check_not_in_the_way
+from gcnretrieval.formatting import maps_text
+from gcnretrieval.metrics import METRIC_KEYS
 from gcnretrieval.experiments.baselines import run_baseline
 from gcnretrieval.locks import FolderLock, current_command
 from gcnretrieval.runner import run
@@ -28,20 +31,23 @@ from gcnretrieval.training.rundir import RunExists
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Cell", "CellResult", "parse_seeds", "run_cells", "shared_overrides", "slug"]
+__all__ = ["Cell", "CellResult", "cell_recipe", "check_seeds", "check_shared_overrides", "run_cells", "slug"]
 
-#: keys a finished cell may differ in from the experiment's configuration
-_IGNORED_KEYS = ("train.device", "run.out_dir", "train.keep_last_checkpoint")
+#: keys a finished cell may differ in from the experiment's configuration (besides the run's identity)
+_MAY_DIFFER = ("train.device", "train.keep_last_checkpoint")
 #: keys an experiment sets per cell (not allowed in the shared overrides)
 MANAGED_KEYS = ("run.seed", "run.name")
 #: what a second process that finds an experiment's folder locked is told
 BUSY_ADVICE = "wait for it to finish, or stop it; then `{command}` continues it (finished cells are skipped)"
+#: what a finished cell run with other values is told
+_OTHER_VALUES = "choose another --out/--name or delete that directory"
 
 
 @dataclass(frozen=True)
 class Cell:
     """One run of an experiment: its directory name, method (the encoder's, the baseline's or the
-    method's name), seed, swept values, every override, the ``baseline`` it fits instead of training (or
+    method's name), seed, swept values, its own overrides (seed, name, encoder, swept values: the
+    experiment's recipe carries the shared ones), the ``baseline`` it fits instead of training (or
     ``None``), and the ``recipe`` it trains when it is not the experiment's (a method's preset laid over it)."""
 
     name: str
@@ -50,7 +56,7 @@ class Cell:
     values: dict[str, Any]
     overrides: dict[str, Any]
     baseline: str | None = None
-    recipe: Mapping[str, Any] | None = None
+    recipe: Recipe | None = None
 
 
 @dataclass
@@ -72,15 +78,15 @@ class CellResult:
         return {
             "name": self.cell.name, "method": self.cell.method, "seed": self.cell.seed,
             "values": dict(self.cell.values), "run_dir": str(self.run_dir), "status": self.status,
-            **{key: self.test[key] for key in ("i2t_map", "t2i_map", "avg_map")},
+            **{key: self.test[key] for key in METRIC_KEYS},
             "selected_epoch": self.selected_epoch, "seconds_per_epoch": self.seconds_per_epoch,
             "fit_seconds": self.fit_seconds,
         }
 
 
-def expected_config(recipe_raw: Mapping[str, Any], cell: Cell) -> Config:
-    """The configuration a cell runs with (data paths resolved as the runner does)."""
-    return with_absolute_paths(load_config(recipe_raw if cell.recipe is None else cell.recipe, cell.overrides))
+def cell_recipe(recipe: Recipe, cell: Cell) -> Recipe:
+    """The recipe a cell runs: the experiment's (or its method's) with the cell's overrides."""
+    return (cell.recipe or recipe).with_changes(cell.overrides)
 
 
 def _finished(cell: Cell, run_dir: RunDirectory, status: str) -> CellResult:
@@ -93,8 +99,7 @@ def _finished(cell: Cell, run_dir: RunDirectory, status: str) -> CellResult:
 
 
 def run_cells(
-    recipe: str | Path | Mapping[str, Any],
-    recipe_raw: Mapping[str, Any],
+    recipe: Recipe,
     cells: Sequence[Cell],
     root: Path,
     *,
@@ -104,63 +109,50 @@ def run_cells(
 ) -> list[CellResult]:
     """Run (or skip, or resume) every cell under ``root``, in order, after checking every cell's
     configuration; ``baseline_options`` maps a baseline to its options (``{"cca": {"n_components": 32}}``)."""
-    configs = [expected_config(recipe_raw, cell) for cell in cells]
+    expected = [with_absolute_paths(cell_recipe(recipe, cell).config) for cell in cells]
+    options = baseline_options or {}
     root.mkdir(parents=True, exist_ok=True)
-    with FolderLock(root, "experiment folder", BUSY_ADVICE):
-        return _run_cells(recipe, cells, configs, root, baseline_options, progress, callback)
-
-
-def _run_cells(recipe: str | Path | Mapping[str, Any], cells: Sequence[Cell], configs: Sequence[Config], root: Path,
-               baseline_options: Mapping[str, Mapping[str, Any]] | None, progress: bool | None,
-               callback: Callable[[int, int, CellResult], None] | None) -> list[CellResult]:
     results: list[CellResult] = []
-    again = f"`{current_command()}` continues it (finished cells are skipped, a stopped one resumes)"
-    for index, (cell, expected) in enumerate(zip(cells, configs), start=1):
-        path = root / cell.name
-        status = "ran"
-        if path.exists():
-            run_dir = RunDirectory.open(path) if (path / RunDirectory.CONFIG).is_file() else None
-            if run_dir is None:
-                raise ConfigError(f"{path} is in the way of a cell and is not a run directory; move or delete it")
-            if (path / "final_metrics.json").is_file():
-                difference = first_difference(run_dir.config(), expected, _IGNORED_KEYS)
-                if difference is not None:
-                    key, old, new = difference
-                    raise ConfigError(f"{path} was run with '{key}' = {old!r} but the experiment now asks for "
-                                      f"{new!r}; choose another --out/--name or delete that directory")
-                if cell.baseline is not None:
-                    _check_baseline_options(path, run_dir.read_json("final_metrics.json").get("baseline", {}),
-                                            (baseline_options or {}).get(cell.baseline, {}))
-                log.info("cell %d/%d %s: complete, skipped", index, len(cells), cell.name)
-                result = _finished(cell, run_dir, "skipped")
-                results.append(result)
-                if callback is not None:
-                    callback(index, len(cells), result)
-                continue
-            if cell.baseline is None and run_dir.checkpoint_path("last").is_file():
-                status = "resumed"
-            else:
-                log.info("cell %d/%d %s: partial with nothing to resume, restarting it", index, len(cells), cell.name)
-                run_dir.remove()
-        log.info("cell %d/%d %s: %s", index, len(cells), cell.name, "resuming" if status == "resumed" else "running")
-        try:
-            if cell.baseline is not None:
-                run_baseline(recipe, cell.overrides, out=path, method=cell.baseline,
-                             **dict((baseline_options or {}).get(cell.baseline, {})))
-            else:
-                run(recipe if cell.recipe is None else cell.recipe, cell.overrides, out=path,
-                    resume=status == "resumed", progress=progress)
-        except WriteFailed as err:
-            raise WriteFailed(f"cell {cell.name}: {err.problem}", f"free space, then {again}") from None
-        except RunExists:  # appeared since it was checked: another writer that takes no lock
-            raise ConfigError(f"cell {path} was written by another process meanwhile; {again}") from None
-        result = _finished(cell, RunDirectory(path), status)
-        log.info("cell %d/%d %s: %s; test mAP i2t %.4f t2i %.4f mean %.4f", index, len(cells), cell.name, status,
-                 result.test["i2t_map"], result.test["t2i_map"], result.test["avg_map"])
-        results.append(result)
-        if callback is not None:
-            callback(index, len(cells), result)
+    with FolderLock(root, "experiment folder", BUSY_ADVICE):
+        for index, (cell, config) in enumerate(zip(cells, expected), start=1):
+            result = _run_cell(recipe, cell, config, root / cell.name, options.get(cell.baseline or "", {}), progress)
+            log.info("cell %d/%d %s: %s; test mAP %s", index, len(cells), cell.name, result.status,
+                     maps_text(result.test))
+            results.append(result)
+            if callback is not None:
+                callback(index, len(cells), result)
     return results
+
+
+def _run_cell(recipe: Recipe, cell: Cell, expected: Config, path: Path, options: Mapping[str, Any],
+              progress: bool | None) -> CellResult:
+    """One cell: skipped when finished with the values asked for, resumed from ``last.pt``, else (re)run."""
+    check_not_in_the_way(path, "a run directory", RunDirectory.CONFIG)
+    status = "ran"
+    if path.exists() and any(path.iterdir()):
+        run_dir = RunDirectory.open(path)
+        if run_dir.finished():
+            check_same_config(run_dir.config(), expected, where=f"{path} was run", fix=_OTHER_VALUES,
+                              may_differ=_MAY_DIFFER)
+            if cell.baseline is not None:
+                _check_baseline_options(path, run_dir.read_json("final_metrics.json").get("baseline", {}), options)
+            return _finished(cell, run_dir, "skipped")
+        if cell.baseline is None and run_dir.checkpoint_path("last").is_file():
+            status = "resumed"
+        else:
+            log.info("cell %s: partial with nothing to resume, restarting it", cell.name)
+            run_dir.remove()
+    again = f"`{current_command()}` continues it (finished cells are skipped, a stopped one resumes)"
+    try:
+        if cell.baseline is not None:
+            run_baseline(recipe, cell.overrides, out=path, method=cell.baseline, **dict(options))
+        else:
+            run(cell_recipe(recipe, cell), out=path, resume=status == "resumed", progress=progress)
+    except WriteFailed as err:
+        raise WriteFailed(f"cell {cell.name}: {err.problem}", f"free space, then {again}") from None
+    except RunExists:  # appeared since it was checked: another writer that takes no lock
+        raise ConfigError(f"cell {path} was written by another process meanwhile; {again}") from None
+    return _finished(cell, RunDirectory(path), status)
 
 
 def _check_baseline_options(path: Path, recorded: Mapping[str, Any], asked: Mapping[str, Any]) -> None:
@@ -169,7 +161,7 @@ def _check_baseline_options(path: Path, recorded: Mapping[str, Any], asked: Mapp
     for key, value in asked.items():
         if value is not None and fitted.get(key) != value:
             raise ConfigError(f"{path} was fitted with {key} = {fitted.get(key)!r} but the experiment now asks for "
-                              f"{value!r}; choose another --out/--name or delete that directory")
+                              f"{value!r}; {_OTHER_VALUES}")
 
 
 def slug(value: Any) -> str:
@@ -183,33 +175,23 @@ def slug(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9.+\-]+", "_", text).strip("_") or "empty"
 
 
-def parse_seeds(seeds: Any, default: int | None) -> list[int]:
-    """``"0,1,2"``, ``[0, 1, 2]`` or ``None`` (the recipe's ``run.seed``) -> a list of distinct seeds."""
+def check_seeds(seeds: Sequence[int] | None, default: int | None) -> list[int]:
+    """The distinct seeds of an experiment (``None``: the recipe's ``run.seed``), each a non-negative integer."""
     if seeds is None:
         if default is None:
             raise ConfigError("the recipe has no run.seed; give the seeds explicitly, e.g. --seeds 0,1,2")
         return [default]
-    parts = [p.strip() for p in seeds.split(",")] if isinstance(seeds, str) else (
-        [seeds] if isinstance(seeds, int) else list(seeds))
-    out: list[int] = []
-    for part in parts:
-        try:
-            if isinstance(part, (bool, float)) or int(part) < 0:
-                raise ValueError
-            seed = int(part)
-        except (TypeError, ValueError):
-            raise ConfigError(f"seeds must be non-negative integers separated by commas (e.g. 0,1,2), got {seeds!r}") from None
-        if seed not in out:
-            out.append(seed)
-    if not out:
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ConfigError(f"seeds must be non-negative integers (e.g. --seeds 0,1,2), got {seed!r}")
+    if not seeds:
         raise ConfigError("no seeds given; write e.g. --seeds 0,1,2")
-    return out
+    return list(dict.fromkeys(seeds))
 
 
-def shared_overrides(overrides: Mapping[str, Any] | Sequence[str] | None, forbidden: tuple[str, ...]) -> dict[str, Any]:
+def check_shared_overrides(overrides: Mapping[str, Any] | None, forbidden: tuple[str, ...]) -> dict[str, Any]:
     """The overrides every cell shares; keys the experiment sets per cell are refused."""
-    changes = parse_overrides(overrides)
-    for key in changes:
+    for key in overrides or {}:
         if key in forbidden:
             raise ConfigError(f"'{key}' is set per cell by the experiment; do not --set it (use the command's own options)")
-    return changes
+    return dict(overrides or {})

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from gcnretrieval.checks import check_positive_int
-from gcnretrieval.config import load_config
+from gcnretrieval.config import RecipeLike
 from gcnretrieval.encoders import available_encoders
 from gcnretrieval.errors import ConfigError, InvalidArgument, UnknownNameError, did_you_mean
 from gcnretrieval.methods import METHODS, apply_method, available_methods
 from gcnretrieval.models.baselines import available_baselines
-from gcnretrieval.experiments.cells import Cell, CellResult, run_cells
+from gcnretrieval.experiments.cells import Cell, CellResult, cell_recipe, run_cells
 from gcnretrieval.experiments.complexity import experiment_complexity
 from gcnretrieval.experiments.plots import grouped_bars
 from gcnretrieval.experiments.summary import (CONFIDENCE, METRICS, format_difference, format_mean_std,
@@ -39,11 +39,12 @@ from gcnretrieval.experiments.summary import (CONFIDENCE, METRICS, format_differ
 from gcnretrieval.experiments.sweep import ExperimentPlan, prepare
 from gcnretrieval.experiments.tune import (StudyResult, params_text, search_space, tune_baseline, tune_recipe,
                                            write_study)
+from gcnretrieval.formatting import METRIC_TITLES, map_number, markdown_table as table, significant
 from gcnretrieval.training import RunDirectory
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ComparisonResult", "compare", "parse_methods"]
+__all__ = ["ComparisonResult", "check_names", "compare"]
 
 DEFAULT_RECIPE = "demo"
 DEFAULT_ENCODERS = ("gcn", "gat", "l2gcn")
@@ -62,51 +63,57 @@ class ComparisonResult:
     table: str
 
 
-def parse_methods(methods: str | Sequence[str], kind: str = "encoders") -> list[str]:
-    """``"gcn,gat"`` or ``["gcn", "gat"]`` -> lower-case names, order kept, duplicates dropped, each known:
-    encoders and baselines (``kind="encoders"``) or registered methods (``kind="methods"``)."""
-    parts = methods.split(",") if isinstance(methods, str) else list(methods)
-    names = list(dict.fromkeys(p.strip().lower() for p in parts if p and p.strip()))
-    example = "gcn,gat,bagfn,l2gcn" if kind == "encoders" else "dscmr,l2gcn,cca"
-    if not names:
-        raise ConfigError(f"no {kind} given; write e.g. --{kind} {example}")
-    if kind == "encoders":
-        what, choices = "encoder or baseline", sorted({*available_encoders(), *available_baselines()})
-    else:
-        what, choices = "method", available_methods()
-    for name in names:
-        if name not in choices:
-            raise UnknownNameError(did_you_mean(what, name, choices))
-    return names
+def check_names(names: Sequence[str], kind: str = "encoders") -> list[str]:
+    """Lower-case names, order kept, duplicates dropped, each known: encoders and baselines
+    (``kind="encoders"``) or registered methods (``kind="methods"``)."""
+    if isinstance(names, str):
+        raise TypeError(f"{kind} are a list of names, e.g. ['gcn', 'l2gcn']")
+    checked = list(dict.fromkeys(name.strip().lower() for name in names if name.strip()))
+    if not checked:
+        raise ConfigError(f"no {kind} given; write e.g. --{kind} {'gcn,gat,l2gcn' if kind == 'encoders' else 'dscmr,l2gcn'}")
+    what, known = (("encoder or baseline", sorted({*available_encoders(), *available_baselines()}))
+                   if kind == "encoders" else ("method", available_methods()))
+    for name in checked:
+        if name not in known:
+            raise UnknownNameError(did_you_mean(what, name, known))
+    return checked
 
 
-def _baseline_of(name: str, from_methods: bool) -> str | None:
-    """The closed-form baseline a compared name fits, or ``None`` when it trains."""
-    if from_methods:
-        return METHODS.get(name).baseline
-    return name if name in available_baselines() else None
+def _cells(plan: ExperimentPlan, encoders: Sequence[str], methods: Sequence[str]) -> tuple[list[str], list[Cell]]:
+    """The compared names (encoders first; a name in both runs once) and one cell per name and seed: an
+    encoder swaps ``encoder.name``, a baseline fits, a method trains its preset laid over the recipe."""
+    encoder_names = check_names(encoders, "encoders") if encoders else []
+    method_names = [m for m in (check_names(methods, "methods") if methods else []) if m not in encoder_names]
+    cells = []
+    for name in [*encoder_names, *method_names]:
+        method = METHODS.get(name) if name in method_names else None
+        baseline = method.baseline if method else (name if name in available_baselines() else None)
+        recipe = plan.recipe.with_tree(apply_method(plan.recipe.tree, name)) if method and not baseline else None
+        swap = {} if method or baseline else {"encoder.name": name}
+        cells += [Cell(f"{name}_seed{seed}", name, seed, {},
+                       {**swap, "run.seed": seed, "run.name": f"{name}_seed{seed}"}, baseline, recipe)
+                  for seed in plan.seeds]
+    return [*encoder_names, *method_names], cells
 
 
-def _number(value: float | None, scale: float, digits: int) -> str:
-    return "—" if value is None else f"{value / scale:.{digits}g}"
+def _kind(cell: Cell) -> str:
+    return "baseline" if cell.baseline else "method" if cell.recipe is not None else "encoder"
 
 
 def markdown_table(rows: list[dict[str, Any]], reference: str | None = None) -> str:
     """The comparison table (one row per method), with the paired difference of the mean mAP from ``reference``."""
-    head = f" Δ mean vs {reference} (95 % CI) |" if reference else ""
-    lines = ["| method | image → text | text → image | mean |" + head + " seeds | parameters (M) | MFLOPs / sample "
-             "| s / epoch |", "|---|---|---|---|" + ("---|" if reference else "") + "---|---|---|---|"]
+    header = ["method", *METRIC_TITLES.values(), *([f"Δ mean vs {reference} (95 % CI)"] if reference else []),
+              "seeds", "parameters (M)", "MFLOPs / sample", "s / epoch"]
+    lines = []
     for row in rows:
-        maps = " | ".join(format_mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS)
-        seconds = (_number(row["seconds_per_epoch"], 1, 3) if row["kind"] != "baseline"
-                   else f"{_number(row['fit_seconds'], 1, 3)} (fit)")
-        difference = ""
-        if reference:
-            difference = " reference |" if row["method"] == reference else \
-                f" {format_difference(_difference(row, 'avg_map'))} |"
-        lines.append(f"| {row['method']} | {maps} |{difference} {len(row['seeds'])} | "
-                     f"{_number(row['parameters'], 1e6, 4)} | {_number(row['flops_per_sample'], 1e6, 4)} | {seconds} |")
-    return "\n".join(lines)
+        difference = [] if not reference else ["reference" if row["method"] == reference else
+                                               format_difference(_difference(row, "avg_map"))]
+        seconds = (significant(row["seconds_per_epoch"], 3) if row["kind"] != "baseline"
+                   else f"{significant(row['fit_seconds'], 3)} (fit)")
+        lines.append([row["method"], *(format_mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS),
+                      *difference, len(row["seeds"]), significant(row["parameters"], 4, 1e6),
+                      significant(row["flops_per_sample"], 4, 1e6), seconds])
+    return table(header, lines)
 
 
 def _difference(row: dict[str, Any], metric: str) -> dict[str, Any]:
@@ -140,7 +147,7 @@ def choose_reference(plan: ExperimentPlan, methods: list[str], reference: str | 
             raise ConfigError(f"reference '{reference}' is not among the compared methods ({', '.join(methods)}); "
                               "add it to the encoders or choose one of them")
         return name
-    recipe_encoder = load_config(plan.raw, plan.changes).encoder.name
+    recipe_encoder = plan.recipe.config.encoder.name
     if recipe_encoder in methods:
         return recipe_encoder
     log.info("the recipe's encoder '%s' is not compared: differences are taken from '%s'", recipe_encoder, methods[0])
@@ -162,35 +169,58 @@ def _tune_methods(plan: ExperimentPlan, cells: list[Cell], trials: int, folder: 
     that seed's validation split; every search space is checked before the first trial runs."""
     seed = plan.seeds[0]
     firsts = {cell.method: cell for cell in cells if cell.seed == seed}
-    changes = {m: {k: v for k, v in cell.overrides.items() if k != "run.name"} for m, cell in firsts.items()}
-    if "encoder.name" in load_config(plan.raw, plan.changes).tune.space:
+    recipes = {m: cell_recipe(plan.recipe, cell) for m, cell in firsts.items()}
+    if "encoder.name" in plan.recipe.config.tune.space:
         raise ConfigError("compare tunes each encoder in turn; remove 'encoder.name' from [tune.space]")
     for method, cell in firsts.items():
         if cell.baseline is None:
-            search_space(cell.recipe or plan.raw, changes[method])
+            search_space(recipes[method].tree, _without_name(recipes[method].changes))
     studies = {}
     for method, cell in firsts.items():
         report = None if callback is None else (lambda done, total, trial, m=method: callback(m, done, total, trial))
+        tree, changes = recipes[method].tree, _without_name(recipes[method].changes)
         if cell.baseline is not None:
-            study = tune_baseline(plan.raw, changes[method], cell.baseline, folder / method, trials, callback=report)
+            study = tune_baseline(tree, changes, cell.baseline, folder / method, trials, callback=report)
         else:
-            study = tune_recipe(cell.recipe or plan.raw, changes[method], folder / method, trials, progress=progress,
-                                callback=report)
+            study = tune_recipe(tree, changes, folder / method, trials, progress=progress, callback=report)
         write_study(folder / method, f"Tuning `{method}` for comparison `{plan.name}`", study,
-                    {"method": method, "overrides": plan.changes, "trials_budget": trials})
+                    {"method": method, "overrides": dict(plan.recipe.changes), "trials_budget": trials})
         log.info("%s: best of %d trials on the validation split of seed %d: %s (val mean mAP %.4f)", method, trials,
                  seed, study.best_params, study.best["val_avg_map"])
         studies[method] = study
     return studies
 
 
+def _without_name(changes: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in changes.items() if key != "run.name"}
+
+
+def _tuned(plan: ExperimentPlan, cells: list[Cell], trials: int, baseline_options: Mapping[str, Any] | None,
+           folder: Path, progress: bool | None, callback: Any) -> tuple[list[Cell], dict[str, Any], dict[str, StudyResult]]:
+    """Every method's study, then its cells with the best values (a baseline's as its options)."""
+    try:
+        check_positive_int("tune", trials)
+    except InvalidArgument as err:
+        raise ConfigError(f"--{err}") from None
+    baselines = {cell.baseline for cell in cells if cell.baseline}
+    given = [b for b in (baseline_options or {}) if b in baselines and baseline_options[b]]
+    if given:
+        raise ConfigError(f"options of baseline '{given[0]}' are both given and tuned; drop them (or --components) "
+                          "or tuning")
+    studies = _tune_methods(plan, cells, trials, folder, progress, callback)
+    tuned = [replace(cell, overrides={**cell.overrides, **studies[cell.method].best_params})
+             if cell.baseline is None else cell for cell in cells]
+    options = {cell.baseline: studies[cell.method].best_params for cell in cells if cell.baseline}
+    return tuned, options, studies
+
+
 def compare(
-    recipe: str | Path | Mapping[str, Any] = DEFAULT_RECIPE,
-    encoders: str | Sequence[str] | None = None,
-    seeds: str | Sequence[int] | None = None,
-    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+    recipe: RecipeLike = DEFAULT_RECIPE,
+    encoders: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
+    overrides: Mapping[str, Any] | None = None,
     *,
-    methods: str | Sequence[str] | None = None,
+    methods: Sequence[str] | None = None,
     out: str | Path | None = None,
     name: str | None = None,
     baseline_options: Mapping[str, Mapping[str, Any]] | None = None,
@@ -203,11 +233,12 @@ def compare(
     """Run one recipe with several encoders and methods, over seeds; tabulate and plot.
 
     Args:
-        recipe: a TOML recipe, a packaged recipe's name (default ``"demo"``), or a dict.
-        encoders: encoder and baseline names, a list or comma-separated (``"gcn,gat,l2gcn,cca,pls"``);
-            default, when no ``methods`` are given either: ``gcn,gat,l2gcn``.
-        methods: registered methods (:func:`~gcnretrieval.methods.available_methods`), a list or
-            comma-separated (``"dscmr,l2gcn,cca"``), after the encoders; a name in both runs once.
+        recipe: a :class:`~gcnretrieval.config.Recipe`, a TOML recipe, a packaged recipe's name
+            (default ``"demo"``), or a dict.
+        encoders: encoder and baseline names (``["gcn", "gat", "l2gcn", "cca"]``); default, when no
+            ``methods`` are given either: ``gcn``, ``gat``, ``l2gcn``.
+        methods: registered methods (:func:`~gcnretrieval.methods.available_methods`), after the encoders;
+            a name in both runs once.
         seeds: ``run.seed`` of each repetition (default: the recipe's seed).
         overrides: ``--set`` overrides of every cell (not ``encoder.name``, ``run.seed``, ``run.name``).
         out: the comparison directory (default ``<run.out_dir>/compare_<name>``); ``name``: default ``run.name``.
@@ -220,78 +251,56 @@ def compare(
         tune_callback: called as ``tune_callback(method, finished, trials, trial)`` after each trial.
     """
     plan = prepare(recipe, seeds, overrides, name, forbidden=("encoder.name",))
-    if encoders is None and methods is None:
-        encoders = DEFAULT_ENCODERS
-    encoder_names = parse_methods(encoders) if encoders is not None else []
-    method_names = [m for m in (parse_methods(methods, "methods") if methods is not None else [])
-                    if m not in encoder_names]
-    names = [*encoder_names, *method_names]
-    baselines = {m: _baseline_of(m, m in method_names) for m in names}
+    names, cells = _cells(plan, DEFAULT_ENCODERS if encoders is None and methods is None else encoders or [],
+                          methods or [])
     reference = choose_reference(plan, names, reference)
-    out_dir = Path(out) if out is not None else Path(load_config(plan.raw).run.out_dir) / f"compare_{plan.name}"
-    cells = []
-    for method in names:
-        recipe_tree = apply_method(plan.raw, method) if method in method_names and baselines[method] is None else None
-        changes = plan.changes if recipe_tree is not None or baselines[method] else \
-            {**plan.changes, "encoder.name": method}
-        cells += [Cell(f"{method}_seed{seed}", method, seed, {}, {**changes, "run.seed": seed,
-                                                                    "run.name": f"{method}_seed{seed}"},
-                       baselines[method], recipe_tree) for seed in plan.seeds]
+    out_dir = Path(out) if out is not None else plan.recipe.out_dir("compare_", plan.name)
     studies: dict[str, StudyResult] = {}
     if tune is not None:
-        try:
-            check_positive_int("tune", tune)
-        except InvalidArgument as err:
-            raise ConfigError(f"--{err}") from None
-        given = [b for b in (baseline_options or {}) if b in baselines.values() and baseline_options[b]]
-        if given:
-            raise ConfigError(f"options of baseline '{given[0]}' are both given and tuned; drop them (or --components) "
-                              "or tuning")
-        studies = _tune_methods(plan, cells, tune, out_dir / "tune", progress, tune_callback)
-        cells = [replace(cell, overrides={**cell.overrides, **studies[cell.method].best_params})
-                 if cell.baseline is None else cell for cell in cells]
-        baseline_options = {baselines[m]: study.best_params for m, study in studies.items() if baselines[m]}
-    results = run_cells(recipe, plan.raw, cells, out_dir, baseline_options=baseline_options, progress=progress,
+        cells, baseline_options, studies = _tuned(plan, cells, tune, baseline_options, out_dir / "tune", progress,
+                                                  tune_callback)
+    results = run_cells(plan.recipe, cells, out_dir, baseline_options=baseline_options, progress=progress,
                         callback=callback)
-
     cell_dicts = [r.to_dict() for r in results]
     rows = []
     for summary in summarise(cell_dicts, key=lambda c: c["method"]):
         method = summary.pop("group")
         first = next(r for r in results if r.cell.method == method)
-        kind = "baseline" if first.cell.baseline else "method" if first.cell.recipe is not None else "encoder"
         tuned = studies[method].best_params if method in studies else None
-        rows.append({"method": method, "kind": kind, **summary, **_complexity(first), "tuned": tuned,
+        rows.append({"method": method, "kind": _kind(first.cell), **summary, **_complexity(first), "tuned": tuned,
                      "tuned_values": params_text(tuned, "; ") if tuned else None})
     add_paired_differences(rows, cell_dicts, reference)
-    table = markdown_table(rows, reference)
+    table_text = markdown_table(rows, reference)
+    _write(plan, out_dir, names, reference, rows, cell_dicts, table_text, studies, tune)
+    return ComparisonResult(out_dir, rows, cell_dicts, table_text)
+
+
+def _write(plan: ExperimentPlan, out_dir: Path, names: list[str], reference: str, rows: list[dict[str, Any]],
+           cells: list[dict[str, Any]], table_text: str, studies: Mapping[str, StudyResult], trials: int | None) -> None:
+    """``compare.{json,csv,md,png}``."""
     figure = grouped_bars([{**row, "group": row["method"]} for row in rows], out_dir / "compare.png",
                           title=f"{plan.name}: test mAP over {len(plan.seeds)} seed(s)", reference=reference)
-    summary = {"recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": plan.changes,
+    interval = f"{CONFIDENCE * 100:g} % paired t interval"
+    summary = {"recipe": plan.recipe.label(), "overrides": dict(plan.recipe.changes),
                "methods": names, "seeds": plan.seeds, "reference": reference,
-               "differences": f"paired over the same seeds: mean of (method - {reference}) with a "
-                              f"{CONFIDENCE * 100:g} % paired t interval; verdict better / worse when the interval "
-                              "excludes 0, indistinguishable when it contains 0, 'one seed' without an interval",
+               "differences": f"paired over the same seeds: mean of (method - {reference}) with a {interval}; "
+                              "verdict better / worse when the interval excludes 0, indistinguishable when it "
+                              "contains 0, 'one seed' without an interval",
                "flops": "forward pass of one training step divided by the batch size (label encoder once per "
-                        "batch); flops_batch_of_one: forward pass on one pair", "rows": rows, "cells": cell_dicts}
-    notes = [f"Δ: paired difference of the mean mAP from `{reference}` over the same seeds, with its "
-             f"{CONFIDENCE * 100:g} % paired t interval; *better* / *worse* when the interval excludes 0, "
-             "*indistinguishable* when it contains it. In the figure the bars' error bars are the sample standard "
-             f"deviation over seeds and the right panel's the {CONFIDENCE * 100:g} % paired t intervals of the differences."]
+                        "batch); flops_batch_of_one: forward pass on one pair", "rows": rows, "cells": cells}
+    notes = [f"Δ: paired difference of the mean mAP from `{reference}` over the same seeds, with its {interval}; "
+             "*better* / *worse* when the interval excludes 0, *indistinguishable* when it contains it. In the "
+             "figure the bars' error bars are the sample standard deviation over seeds and the right panel's the "
+             f"{CONFIDENCE * 100:g} % paired t intervals of the differences."]
     if studies:
-        summary["tune"] = {"trials": tune, "seed": plan.seeds[0], "split": "validation",
+        summary["tune"] = {"trials": trials, "seed": plan.seeds[0], "split": "validation",
                            "methods": {m: {"values": study.best_params, "val_avg_map": study.best["val_avg_map"],
                                            "best_trial": study.best["number"], "tune_dir": str(study.folder)}
                                        for m, study in studies.items()}}
-        notes.append(_tuned_table(studies, tune, plan.seeds[0]))
-    write_summary(out_dir, "compare", f"Comparison `{plan.name}`", summary, rows, CSV_COLUMNS, table, [figure], notes)
-    return ComparisonResult(out_dir, rows, cell_dicts, table)
-
-
-def _tuned_table(studies: Mapping[str, StudyResult], trials: int, seed: int) -> str:
-    lines = [f"Values tuned for each method: {trials} trial(s) on the validation split of seed {seed} "
-             "(`tune/<method>/tune.md`), used by every seed.", "",
-             "| method | val mean mAP | values |", "|---|---|---|"]
-    lines += [f"| {m} | {study.best['val_avg_map']:.4f} | {params_text(study.best_params, '; ')} |"
-              for m, study in studies.items()]
-    return "\n".join(lines)
+        notes.append(f"Values tuned for each method: {trials} trial(s) on the validation split of seed "
+                     f"{plan.seeds[0]} (`tune/<method>/tune.md`), used by every seed.\n\n" +
+                     table(["method", "val mean mAP", "values"],
+                           [[m, map_number(study.best["val_avg_map"]), params_text(study.best_params, "; ")]
+                            for m, study in studies.items()]))
+    write_summary(out_dir, "compare", f"Comparison `{plan.name}`", summary, rows, CSV_COLUMNS, table_text, [figure],
+                  notes)

@@ -17,15 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gcnretrieval.config import load_config, parse_overrides, read_recipe
+from gcnretrieval.config import Recipe, RecipeLike, parse_overrides
 from gcnretrieval.errors import ConfigError, GcnRetrievalError
-from gcnretrieval.experiments.cells import MANAGED_KEYS, Cell, CellResult, parse_seeds, run_cells, shared_overrides, slug
+from gcnretrieval.experiments.cells import (MANAGED_KEYS, Cell, CellResult, check_seeds, check_shared_overrides,
+                                            run_cells, slug)
+from gcnretrieval.formatting import METRIC_TITLES, markdown_table as table, significant
 from gcnretrieval.experiments.plots import heatmap, lines
 from gcnretrieval.experiments.summary import METRICS, format_mean_std, summarise, write_summary
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ExperimentPlan", "SweepResult", "prepare", "grid_cells", "parse_grid", "sweep"]
+__all__ = ["ExperimentPlan", "SweepResult", "check_grid", "grid_cells", "parse_grid", "prepare", "sweep"]
 
 
 @dataclass
@@ -40,39 +42,34 @@ class SweepResult:
     table: str
 
 
-def _split_values(key: str, listing: str) -> list[Any]:
-    """``v1,v2,...`` as values: a TOML array when it is one (commas inside brackets or quotes do not
-    split), else split at the commas and each read like a ``--set`` value."""
-    try:
-        return list(tomllib.loads(f"v = [{listing}]")["v"])
-    except tomllib.TOMLDecodeError:
-        pieces = [p.strip() for p in listing.split(",")]
-        if any(p == "" for p in pieces):
-            raise ConfigError(f"--grid {key}={listing!r} has an empty value; separate values with single commas") from None
-        return [parse_overrides([f"{key}={p}"])[key] for p in pieces]
+def parse_grid(texts: Sequence[str]) -> dict[str, list[Any]]:
+    """Command-line grids (``["encoder.num_layers=1,2,3", ...]``) -> ``{key: values}``, each ``v1,v2,...`` a
+    TOML array when it is one (commas inside brackets or quotes do not split), else split at the commas and
+    each read like a ``--set`` value. One clear error for a grid without ``=`` or without values."""
+    grid: dict[str, list[Any]] = {}
+    for text in texts:
+        if "=" not in text:
+            raise ConfigError(f"--grid {text!r} is not key=v1,v2,...; write e.g. --grid encoder.num_layers=1,2,3")
+        key, _, listing = (part.strip() for part in text.partition("="))
+        if key in grid:
+            raise ConfigError(f"--grid names '{key}' twice; list all its values in one --grid {key}=v1,v2,...")
+        try:
+            grid[key] = list(tomllib.loads(f"v = [{listing}]")["v"])
+        except tomllib.TOMLDecodeError:
+            pieces = [p.strip() for p in listing.split(",")]
+            if any(p == "" for p in pieces):
+                raise ConfigError(f"--grid {key}={listing!r} has an empty value; separate values with single "
+                                  "commas") from None
+            grid[key] = [parse_overrides([f"{key}={p}"])[key] for p in pieces]
+    return grid
 
 
-def parse_grid(grid: Mapping[str, Any] | Sequence[str]) -> dict[str, list[Any]]:
-    """``["encoder.num_layers=1,2,3", ...]`` (or ``{"encoder.num_layers": [1, 2, 3]}``) -> ``{key: values}``.
-
-    One clear error for a grid without ``=``, without values, with an empty value, or
-    naming a key twice. The keys themselves are checked by :func:`grid_cells`.
-    """
-    items: list[tuple[str, list[Any]]] = []
-    if isinstance(grid, Mapping):
-        items = [(str(k).replace("__", "."), list(v) if isinstance(v, (list, tuple)) else [v]) for k, v in grid.items()]
-    else:
-        for text in grid:
-            if "=" not in text:
-                raise ConfigError(f"--grid {text!r} is not key=v1,v2,...; write e.g. --grid encoder.num_layers=1,2,3")
-            key, _, listing = (part.strip() for part in text.partition("="))
-            items.append((key, _split_values(key, listing) if listing else []))
-    if not items:
+def check_grid(grid: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
+    """``{key: values}`` with each key's repeated values dropped; at least one key, each with values."""
+    if not grid:
         raise ConfigError("no --grid given; write e.g. --grid encoder.num_layers=1,2,3")
     out: dict[str, list[Any]] = {}
-    for key, values in items:
-        if key in out:
-            raise ConfigError(f"--grid names '{key}' twice; list all its values in one --grid {key}=v1,v2,...")
+    for key, values in grid.items():
         if not values:
             raise ConfigError(f"--grid {key}= lists no values; write e.g. --grid {key}=v1,v2")
         out[key] = [v for i, v in enumerate(values) if v not in values[:i]]
@@ -87,22 +84,19 @@ def _default_name(keys: list[str], point: tuple[Any, ...], seed: int) -> str:
 
 @dataclass
 class ExperimentPlan:
-    """An experiment's recipe (as given and as a dict), the overrides its cells share, its seeds and name."""
+    """An experiment's recipe with the overrides its cells share, its seeds and its name."""
 
-    recipe: Any
-    raw: dict[str, Any]
-    changes: dict[str, Any]
+    recipe: Recipe
     seeds: list[int]
     name: str
 
 
-def prepare(recipe: str | Path | Mapping[str, Any], seeds: Any, overrides: Any, name: str | None,
+def prepare(recipe: RecipeLike, seeds: Sequence[int] | None, overrides: Mapping[str, Any] | None, name: str | None,
             forbidden: tuple[str, ...] = ()) -> ExperimentPlan:
     """Read the recipe and shared overrides (keys managed per cell refused) and the seeds."""
-    raw = read_recipe(recipe) if isinstance(recipe, (str, Path)) else dict(recipe)
-    changes = shared_overrides(overrides, MANAGED_KEYS + forbidden)
-    base = load_config(raw, changes)
-    return ExperimentPlan(recipe, raw, changes, parse_seeds(seeds, base.run.seed), name or base.run.name)
+    recipe = Recipe.of(recipe, check_shared_overrides(overrides, MANAGED_KEYS + forbidden))
+    base = recipe.config
+    return ExperimentPlan(recipe, check_seeds(seeds, base.run.seed), name or base.run.name)
 
 
 def grid_cells(experiment: ExperimentPlan, grid: Mapping[str, list[Any]],
@@ -112,19 +106,19 @@ def grid_cells(experiment: ExperimentPlan, grid: Mapping[str, list[Any]],
     for key in keys:
         if key in MANAGED_KEYS:
             raise ConfigError(f"--grid cannot sweep '{key}': seeds go in --seeds and names are set per cell")
-        if key in experiment.changes:
+        if key in experiment.recipe.changes:
             raise ConfigError(f"'{key}' is both swept (--grid) and set (--set); keep one")
     cells = []
     for point in itertools.product(*(grid[k] for k in keys)):
         assignment = dict(zip(keys, point))
         try:
-            config = load_config(experiment.raw, {**experiment.changes, **assignment})
+            config = experiment.recipe.with_changes(assignment).config
         except GcnRetrievalError as err:
             raise ConfigError(f"--grid {', '.join(f'{k}={v!r}' for k, v in assignment.items())}: {err}") from None
         for seed in experiment.seeds:
             name = naming(keys, point, seed)
-            cells.append(Cell(name, config.encoder.name, seed, assignment,
-                              {**experiment.changes, **assignment, "run.seed": seed, "run.name": name}))
+            cells.append(Cell(name, config.encoder.name, seed, assignment, {**assignment, "run.seed": seed,
+                                                                             "run.name": name}))
     if len({c.name for c in cells}) != len(cells):  # values with the same slug
         per_point = len(experiment.seeds)
         cells = [Cell(f"point{i // per_point:03d}__seed{c.seed}", c.method, c.seed, c.values,
@@ -135,21 +129,16 @@ def grid_cells(experiment: ExperimentPlan, grid: Mapping[str, list[Any]],
 
 def markdown_table(keys: list[str], rows: list[dict[str, Any]]) -> str:
     """The sweep table (one row per grid point)."""
-    lines_ = ["| " + " | ".join(keys) + " | image → text | text → image | mean | seeds | s / epoch |",
-              "|" + "---|" * (len(keys) + 5)]
-    for row in rows:
-        values = " | ".join(str(row["values"][k]) for k in keys)
-        maps = " | ".join(format_mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS)
-        seconds = "—" if row["seconds_per_epoch"] is None else f"{row['seconds_per_epoch']:.2f}"
-        lines_.append(f"| {values} | {maps} | {len(row['seeds'])} | {seconds} |")
-    return "\n".join(lines_)
+    return table([*keys, *METRIC_TITLES.values(), "seeds", "s / epoch"],
+                 [[*(row["values"][k] for k in keys), *(format_mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS),
+                   len(row["seeds"]), significant(row["seconds_per_epoch"], 3)] for row in rows])
 
 
 def sweep(
-    recipe: str | Path | Mapping[str, Any],
-    grid: Mapping[str, Any] | Sequence[str],
-    seeds: str | Sequence[int] | None = None,
-    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+    recipe: RecipeLike,
+    grid: Mapping[str, Sequence[Any]],
+    seeds: Sequence[int] | None = None,
+    overrides: Mapping[str, Any] | None = None,
     *,
     out: str | Path | None = None,
     name: str | None = None,
@@ -159,19 +148,19 @@ def sweep(
     """Run a recipe over a grid of values of recipe keys, and seeds; tabulate and plot.
 
     Args:
-        recipe: a TOML recipe, a packaged recipe's name, or the same structure as a dict.
-        grid: ``["key=v1,v2", ...]`` (values read as TOML) or ``{"key": [v1, v2]}``.
+        recipe: a :class:`~gcnretrieval.config.Recipe`, a TOML recipe, a packaged recipe's name, or a dict.
+        grid: ``{"key": [v1, v2]}`` (:func:`parse_grid` reads the command line's ``key=v1,v2``).
         seeds: ``run.seed`` of each repetition (default: the recipe's seed).
         overrides: ``--set`` overrides of every cell; a swept key may not also be set.
         out: the sweep directory (default ``<run.out_dir>/sweep_<name>``); ``name``: default ``run.name``.
         callback: called as ``callback(index, total, cell_result)`` after each cell.
     """
-    values = parse_grid(grid)
+    values = check_grid(grid)
     keys = list(values)
     experiment = prepare(recipe, seeds, overrides, name)
     cells = grid_cells(experiment, values)
-    out_dir = Path(out) if out is not None else Path(load_config(experiment.raw).run.out_dir) / f"sweep_{experiment.name}"
-    results = run_cells(recipe, experiment.raw, cells, out_dir, progress=progress, callback=callback)
+    out_dir = Path(out) if out is not None else experiment.recipe.out_dir("sweep_", experiment.name)
+    results = run_cells(experiment.recipe, cells, out_dir, progress=progress, callback=callback)
 
     cell_dicts = [r.to_dict() for r in results]
 
@@ -181,7 +170,7 @@ def sweep(
     values_of = {point_of(c): c["values"] for c in cell_dicts}
     rows = [{"values": dict(values_of[summary.pop("group")]), **summary} for summary in summarise(cell_dicts, point_of)]
     table = markdown_table(keys, rows)
-    summary = {"recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": experiment.changes,
+    summary = {"recipe": experiment.recipe.label(), "overrides": dict(experiment.recipe.changes),
                "grid": values, "seeds": experiment.seeds, "rows": rows, "cells": cell_dicts}
     columns = keys + ["seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] + ["seconds_per_epoch"]
     write_summary(out_dir, "sweep", f"Sweep `{experiment.name}`", summary, [{**row["values"], **row} for row in rows],

@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from gcnretrieval.checks import check_positive, check_positive_int
-from gcnretrieval.config import (Config, first_difference, flatten, load_config, parse_overrides, read_recipe,
-                                 space_samples, with_absolute_paths, with_seed)
+from gcnretrieval.config import (Config, Recipe, RecipeLike, first_difference, flatten, load_config, space_samples,
+                                 with_absolute_paths, with_seed)
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument, RunFailed
 from gcnretrieval.experiments.cells import BUSY_ADVICE, Cell, CellResult, run_cells
 from gcnretrieval.files import write_json, write_text
@@ -471,10 +471,10 @@ def write_study(folder: Path, title: str, study: StudyResult, extra: Mapping[str
 
 
 def tune(
-    recipe: str | Path | Mapping[str, Any],
+    recipe: RecipeLike,
     trials: int,
     timeout: float | None = None,
-    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
     *,
     out: str | Path | None = None,
     name: str | None = None,
@@ -504,19 +504,17 @@ def tune(
             check_positive("timeout", timeout)
     except InvalidArgument as err:
         raise ConfigError(f"--{err}") from None
-    raw = read_recipe(recipe) if isinstance(recipe, (str, Path)) else dict(recipe)
-    changes = parse_overrides(overrides)
-    config = load_config(raw, changes)
-    out_dir = Path(out) if out is not None else Path(config.run.out_dir) / f"tune_{name or config.run.name}"
+    recipe = Recipe.of(recipe, overrides)
+    raw, changes, config = recipe.tree, dict(recipe.changes), recipe.config
+    out_dir = Path(out) if out is not None else recipe.out_dir("tune_", name)
     study = tune_recipe(raw, changes, out_dir, trials, timeout=timeout, progress=progress, callback=callback)
     params = study.best_params
     method = load_config(raw, {**changes, **params}).encoder.name
-    cell = Cell(FINAL_RUN, method, study.seed, params,
-                {**changes, **params, "run.seed": study.seed, "run.name": FINAL_RUN})
+    cell = Cell(FINAL_RUN, method, study.seed, params, {**params, "run.seed": study.seed, "run.name": FINAL_RUN})
     log.info("best trial %d (validation mean mAP %.4f): %s; training it once more and testing it",
              study.best["number"], study.best["val_avg_map"], params_text(params))
-    [final] = run_cells(recipe, raw, [cell], out_dir, progress=progress)
-    extra = {"recipe": str(recipe) if isinstance(recipe, (str, Path)) else None, "overrides": changes,
+    [final] = run_cells(recipe, [cell], out_dir, progress=progress)
+    extra = {"recipe": recipe.label(), "overrides": changes,
              "trials_budget": trials, "timeout": timeout}
     table = write_study(out_dir, f"Tuning `{name or config.run.name}`", study, extra, final)
     return TuneResult(out_dir, params, study.best["val_avg_map"], study.best["number"], study.trials, final.run_dir,
