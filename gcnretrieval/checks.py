@@ -4,12 +4,12 @@ from __future__ import annotations
 import difflib
 import math
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from gcnretrieval.errors import InvalidArgument
+from gcnretrieval.errors import ConfigError, InvalidArgument
 
-__all__ = ["check_choice", "check_non_negative", "check_positive", "check_positive_int", "check_unit_interval",
+__all__ = ["check_choice", "check_count", "check_option", "check_non_negative", "check_positive", "check_positive_int", "check_unit_interval",
            "choices_of", "values_readable"]
 
 
@@ -76,3 +76,18 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if value < minimum:
         raise InvalidArgument(name, f"must be at least {minimum}, got {value!r}")
     return value
+
+
+def check_option(check: Callable[[str, Any], Any], option: str, value: Any) -> Any:
+    """``check(option, value)`` for a command-line option: its error names ``--<option>``
+    (``ConfigError("--timeout must be a number > 0, got 0")``)."""
+    try:
+        return check(option, value)
+    except InvalidArgument as err:
+        raise ConfigError(f"--{err}") from None
+
+
+def check_count(option: str, value: Any) -> int:
+    """A command-line count such as ``--trials``: an integer >= 1, else ``ConfigError("--trials must be
+    at least 1, got 0")``."""
+    return check_option(check_positive_int, option, value)

@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from gcnretrieval.checks import check_choice, check_non_negative, check_positive, check_positive_int
 from gcnretrieval.data import make_synthetic
+from gcnretrieval.defaults import DEFAULT_THRESHOLD
 from gcnretrieval.errors import ConfigError, InvalidArgument
 from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph
 
@@ -108,7 +109,7 @@ class GraphOptions:
     """
 
     kind: GraphKind = "cooccurrence"
-    threshold: float = 0.4
+    threshold: float = DEFAULT_THRESHOLD
     node_features: NodeFeatures = "auto"
     node_feature_dim: int = 300
     vocabulary: str | None = None
