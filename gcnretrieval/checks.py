@@ -9,7 +9,7 @@ from typing import Any
 
 from gcnretrieval.errors import ConfigError, InvalidArgument
 
-__all__ = ["check_choice", "check_count", "check_option", "check_non_negative", "check_positive", "check_positive_int", "check_unit_interval",
+__all__ = ["check_choice", "check_count", "check_interval", "check_option", "check_non_negative", "check_positive", "check_positive_int", "check_unit_interval",
            "choices_of", "values_readable"]
 
 
@@ -61,12 +61,19 @@ def check_non_negative(name: str, value: Any) -> float:
     return float(value)
 
 
+def check_interval(name: str, value: Any, bounds: str = "[0, 1]") -> float:
+    """A number in the interval ``bounds``, written as in mathematics: ``"[0, 1]"``, ``"(0, 1]"``, ``"[0, 1)"``."""
+    number = _number(name, value)
+    low, high = (float(end) for end in bounds[1:-1].split(","))
+    above = low <= number if bounds[0] == "[" else low < number
+    if not (above and (number <= high if bounds[-1] == "]" else number < high)):
+        raise InvalidArgument(name, f"must be in {bounds}, got {value!r}")
+    return number
+
+
 def check_unit_interval(name: str, value: Any, *, closed_right: bool = True) -> float:
     """A number in ``[0, 1]`` (or ``[0, 1)``)."""
-    number = _number(name, value)
-    if not (0.0 <= number <= 1.0 if closed_right else 0.0 <= number < 1.0):
-        raise InvalidArgument(name, f"must be in {'[0, 1]' if closed_right else '[0, 1)'}, got {value!r}")
-    return number
+    return check_interval(name, value, "[0, 1]" if closed_right else "[0, 1)")
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:

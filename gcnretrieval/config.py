@@ -29,7 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 import gcnretrieval.methods  # noqa: F401  (registers the methods' models and objectives)
+from gcnretrieval.checks import check_choice
 from gcnretrieval.encoders import DEFAULT_ENCODER, ENCODERS
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument
 from gcnretrieval.losses.registry import DEFAULT_OBJECTIVE, OBJECTIVES
@@ -44,7 +47,12 @@ __all__ = ["IDENTITY_KEYS", "Config", "Table", "check_same_config", "construct",
 SECTIONS = ("run", "data", "graph", "encoder", "model", "loss", "train", "eval", "tune")
 _OPTION_CLASSES = {"run": RunOptions, "data": DataOptions, "graph": GraphOptions, "train": TrainOptions,
                    "eval": EvalOptions, "tune": TuneOptions}
+#: the tables that name a registered class: its registry, default name and the arguments a recipe cannot give
+_NAMED = {"encoder": (ENCODERS, DEFAULT_ENCODER, ()), "model": (MODELS, DEFAULT_MODEL, SUPPLIED),
+          "loss": (OBJECTIVES, DEFAULT_OBJECTIVE, ())}
 _REQUIRED = inspect.Parameter.empty
+#: the folders of the recipe files read so far, newest first: a recipe's plugins are found beside it
+_RECIPE_FOLDERS: list[Path] = []
 
 
 class Table(Mapping[str, Any]):
@@ -190,9 +198,6 @@ def _apply_overrides(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> dict
     return tree
 
 
-# --- loading --------------------------------------------------------------------------
-
-
 def load_config(recipe: str | Path | Mapping[str, Any],
                 overrides: Mapping[str, Any] | Sequence[str] | None = None) -> Config:
     """Read a recipe (a path, a packaged name or a nested dict), apply overrides and check it."""
@@ -200,26 +205,17 @@ def load_config(recipe: str | Path | Mapping[str, Any],
     if not isinstance(raw, Mapping):
         raise ConfigError(f"a recipe must be a table of sections, got {type(raw).__name__}")
     tree = _apply_overrides(raw, parse_overrides(overrides))
-    for key in tree:
-        if key not in (*SECTIONS, "plugins"):
-            raise unknown_key(str(key), [*SECTIONS, "plugins"])
-    plugins = tree.get("plugins", [])
-    plugins = [plugins] if isinstance(plugins, str) else plugins
+    top = _read_table("", tree, {**dict.fromkeys(SECTIONS, (Mapping[str, Any], {})), "plugins": (Any, [])})
+    plugins = [top["plugins"]] if isinstance(top["plugins"], str) else top["plugins"]
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise ConfigError(f"recipe key 'plugins' must be a list of module names, got {plugins!r}")
     import_plugins(plugins)
-    sections = {}
-    for name in SECTIONS:
-        given = tree.get(name, {})
-        if not isinstance(given, Mapping):
-            raise ConfigError(f"recipe key '{name}' must be a table ([{name}]), got {_type_name(given)}")
-        sections[name] = _section(name, given)
+    sections = {name: _section(name, top[name]) for name in SECTIONS}
     model = sections["model"].name
-    if not uses_label_graph(MODELS.get(model)):
-        for table in ("graph", "encoder"):
-            if tree.get(table):
-                raise ConfigError(f"recipe table [{table}] has no effect with model.name = \"{model}\" (it uses no "
-                                  f"label graph); remove it")
+    for table in ("graph", "encoder"):
+        if tree.get(table) and not uses_label_graph(MODELS.get(model)):
+            raise ConfigError(f"recipe table [{table}] has no effect with model.name = \"{model}\" (it uses no "
+                              f"label graph); remove it")
     _check_space({key: value for key, value in tree.items() if key != "tune"}, sections["tune"])
     return Config(plugins=tuple(plugins), **sections)
 
@@ -240,39 +236,25 @@ def _check_space(tree: Mapping[str, Any], tune: TuneOptions) -> None:
                                   f"{err}") from None
 
 
-#: folders of the recipe files read so far (newest first), searched for plugin modules
-_RECIPE_FOLDERS: list[Path] = []
-
-
 def import_plugins(names: Iterable[str]) -> None:
     """Import the recipe's ``plugins`` modules (they register encoders on import).
 
     A module is found as Python finds a script's modules: an installed module, else a module
     (``name.py`` or a package folder) in the folder of a recipe file read by :func:`read_recipe`
-    or in the working directory. Those folders are on ``sys.path`` only while the module is
-    imported."""
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name.split(".")[0]:  # the plugin was found but imports something missing
-                raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); install it or fix "
-                                  "the recipe") from None
-            _import_beside(name)
-        except ImportError as err:
-            raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); install it or fix the recipe") from None
-
-
-def _import_beside(name: str) -> None:
-    """Import ``name`` from the recipe folders or the working directory."""
-    folders = [str(folder) for folder in dict.fromkeys([*_RECIPE_FOLDERS, Path.cwd().resolve()])]
+    or in the working directory. Those folders are on ``sys.path``, after the installed
+    modules, only while the modules are imported."""
     saved = list(sys.path)
-    sys.path[:0] = folders
+    beside = [str(folder) for folder in dict.fromkeys([*_RECIPE_FOLDERS, Path.cwd().resolve()])]
+    sys.path.extend(beside)
     try:
-        importlib.import_module(name)
-    except ImportError as err:
-        raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); it is neither installed nor "
-                          f"a module in {' or '.join(folders)}; install it or fix the recipe") from None
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except ImportError as err:  # not found at all, or found but importing something missing
+                absent = isinstance(err, ModuleNotFoundError) and err.name == name.split(".")[0]
+                where = f"it is neither installed nor a module in {' or '.join(beside)}; " if absent else ""
+                raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); {where}install it or "
+                                  "fix the recipe") from None
     finally:
         sys.path[:] = saved
 
@@ -281,26 +263,22 @@ def _target(name: str, given: Mapping[str, Any]) -> tuple[Callable, dict[str, tu
     """The constructor table ``name`` configures, its keyword parameters, and how to name it in errors."""
     if name in _OPTION_CLASSES:
         return _OPTION_CLASSES[name], parameters(_OPTION_CLASSES[name]), ""
-    if name == "encoder":
-        encoder = _coerce("encoder.name", given.get("name", DEFAULT_ENCODER), str)
-        cls = ENCODERS.get(encoder)
-        return cls, {"name": (str, DEFAULT_ENCODER), **cls.option_types()}, f" of encoder '{encoder}'"
-    registry, default, skip = (MODELS, DEFAULT_MODEL, SUPPLIED) if name == "model" else \
-        (OBJECTIVES, DEFAULT_OBJECTIVE, ())
+    registry, default, skip = _NAMED[name]
     chosen = _coerce(f"{name}.name", given.get("name", default), str)
     cls = registry.get(chosen)
-    context = "" if chosen == default else f" of {registry.kind} '{chosen}'"
-    return cls, {"name": (str, default), **parameters(cls, skip)}, context
+    options = cls.option_types() if name == "encoder" else parameters(cls, skip)
+    context = f" of {registry.kind} '{chosen}'" if name == "encoder" or chosen != default else ""
+    return cls, {"name": (str, default), **options}, context
 
 
 def _section(name: str, given: Mapping[str, Any]) -> Any:
     target, params, context = _target(name, given)
-    values = _read_table(name, given, params, context)
+    values = _read_table(f"{name}.", given, params, context)
     for key, value in values.items():
         # a nested table: keyword arguments of another callable, as given (a table without one checks its own)
         if isinstance(value, Mapping) and hasattr(target, "table_target"):
             inner, skip = target.table_target(key, given)
-            values[key] = Table(_read_table(f"{name}.{key}", value, parameters(inner, skip), defaults=False))
+            values[key] = Table(_read_table(f"{name}.{key}.", value, parameters(inner, skip), defaults=False))
     # keys set to their default change nothing (and every key of a resolved configuration is set)
     changed = {key: value for key, value in values.items() if key in given and value != params[key][1]}
     for key, because in getattr(target, "ignored_arguments", lambda given: ())(changed):
@@ -344,19 +322,15 @@ def parameters(target: Callable, skip: Iterable[str] = ()) -> dict[str, tuple[An
     return out
 
 
-def _read_table(section: str, given: Mapping[str, Any], params: Mapping[str, tuple[Any, Any]],
+def _read_table(prefix: str, given: Mapping[str, Any], params: Mapping[str, tuple[Any, Any]],
                 context: str = "", defaults: bool = True) -> dict[str, Any]:
-    """Check the keys and value types of one table; with ``defaults``, fill in the keys left out."""
+    """Check the keys (``prefix`` + key) and value types of one table; with ``defaults``, fill in the keys left out."""
     for key in given:
         if key not in params:
-            raise unknown_key(str(key), list(params), prefix=f"{section}.", context=context)
-    values = {}
-    for key, (hint, default) in params.items():
-        if key in given:
-            values[key] = _coerce(f"{section}.{key}", given[key], hint)
-        elif defaults and default is not _REQUIRED:
-            values[key] = default
-    return values
+            raise unknown_key(str(key), list(params), prefix=prefix, context=context)
+    values = {key: _coerce(prefix + key, given[key], hint) for key, (hint, _) in params.items() if key in given}
+    return values | {key: default for key, (_, default) in params.items()
+                     if defaults and key not in given and default is not _REQUIRED}
 
 
 def unknown_key(key: str, choices: list[str], prefix: str = "", context: str = "") -> ConfigError:
@@ -372,60 +346,51 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__) + f" ({value!r})"
 
 
+#: what each scalar annotation accepts (a bool is no number) and how an error names it
+_SCALARS = {bool: ("true or false", (bool,)), int: ("an integer", (int,)), float: ("a number", (int, float)),
+            str: ("a string", (str,))}
+
+
 def _coerce(key: str, value: Any, hint: Any) -> Any:
-    """``value`` checked against the annotation ``hint`` (ints are accepted for floats)."""
+    """``value`` checked against the annotation ``hint`` (ints are accepted for floats, arrays become
+    tuples); ``TypeError`` for an annotation no recipe value can meet (a class, a callable)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        members = [a for a in args if a is not type(None) and _representable(a)]
         errors = []
-        for member in members:
+        for member in args:  # the first member that takes the value; else the first member's complaint
             try:
-                return _coerce(key, value, member)
+                return None if value is None and member is type(None) else _coerce(key, value, member)
             except ConfigError as err:
                 errors.append(err)
-        raise errors[0]
-    if origin is typing.Literal:
-        if value in args:
-            return value
-        if not isinstance(value, bool) and str(value) in args:  # precision = 32 for "32"
-            return str(value)
-        close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1, cutoff=0.5)
-        hint_text = f" — did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"recipe key '{key}' must be one of {', '.join(map(str, args))}, got {value!r}{hint_text}")
-    checks = {bool: ("true or false", lambda v: isinstance(v, bool)),
-              int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
-              float: ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
-              str: ("a string", lambda v: isinstance(v, str))}
-    if hint in checks:
-        what, ok = checks[hint]
-        if not ok(value):
+            except TypeError:
+                continue
+        raise (errors or [TypeError(f"recipe key {key}: unsupported annotation {hint!r}")])[0]
+    if origin is typing.Literal:  # precision = 32 for "32"
+        given = str(value) if value not in args and not isinstance(value, bool) and str(value) in args else value
+        try:
+            return check_choice(key, given, args)
+        except InvalidArgument as err:
+            raise ConfigError(f"recipe key '{key}' {err.rule}") from None
+    if hint in _SCALARS:
+        what, accepted = _SCALARS[hint]
+        if isinstance(value, bool) != (hint is bool) or not isinstance(value, accepted):
             raise ConfigError(f"recipe key '{key}' must be {what}, got {_type_name(value)}")
         return float(value) if hint is float else value
-    if hint in (dict, Mapping) or origin in (dict, Mapping, typing.Mapping):
+    if Mapping in (hint, origin) or dict in (hint, origin):
         if not isinstance(value, Mapping):
             raise ConfigError(f"recipe key '{key}' must be a table, got {_type_name(value)}")
         return _copy(value)
-    if origin in (tuple, list, Sequence, typing.Sequence) or hint in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"recipe key '{key}' must be an array, got {_type_name(value)}")
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(value) != len(args):
-                raise ConfigError(f"recipe key '{key}' must be an array of {len(args)} values, got {list(value)!r}")
-            return tuple(_coerce(key, v, a) for v, a in zip(value, args))
-        inner = args[0] if args else Any
-        return tuple(_coerce(key, v, inner) for v in value)
-    raise TypeError(f"recipe key {key}: unsupported annotation {hint!r}")  # a constructor the recipe cannot feed
-
-
-def _representable(hint: Any) -> bool:
-    """Whether a recipe value (TOML) can be of type ``hint`` (not a module, class or function)."""
-    origin = typing.get_origin(hint)
-    return hint in (Any, bool, int, float, str, dict, list, tuple, Mapping) or origin in (
-        typing.Literal, tuple, list, dict, Sequence, Mapping, typing.Union, types.UnionType)
+    if not ({hint, origin} & {tuple, list, Sequence}):
+        raise TypeError(f"recipe key {key}: unsupported annotation {hint!r}")  # a constructor a recipe cannot feed
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"recipe key '{key}' must be an array, got {_type_name(value)}")
+    if origin is tuple and args and args[-1] is not Ellipsis:
+        if len(value) != len(args):
+            raise ConfigError(f"recipe key '{key}' must be an array of {len(args)} values, got {list(value)!r}")
+        return tuple(_coerce(key, item, member) for item, member in zip(value, args))
+    return tuple(_coerce(key, item, args[0] if args else Any) for item in value)
 
 
 # --- resolved configurations ----------------------------------------------------------
@@ -484,23 +449,14 @@ def first_difference(a: Config, b: Config, ignore: Iterable[str] = ()) -> tuple[
 
 def to_toml(raw: Mapping[str, Any]) -> str:
     """A nested recipe dict as TOML (``None`` values are left out: TOML has no null)."""
-    import tomli_w  # only writing a recipe needs it, so reading and training run without it
-
-    return tomli_w.dumps(_without_none(raw))
+    return tomli_w.dumps(_copy(raw, drop_none=True))
 
 
-def _without_none(value: Any) -> Any:
+def _copy(value: Any, drop_none: bool = False) -> Any:
+    """A deep copy of nested tables and arrays as plain dicts and lists (JSON- and TOML-ready), with
+    ``drop_none`` without the keys set to ``None``."""
     if isinstance(value, Mapping):
-        return {str(k): _without_none(v) for k, v in value.items() if v is not None}
+        return {str(k): _copy(v, drop_none) for k, v in value.items() if not (drop_none and v is None)}
     if isinstance(value, (list, tuple)):
-        return [_without_none(v) for v in value]
-    return value
-
-
-def _copy(value: Any) -> Any:
-    """A deep copy of nested tables and arrays as plain dicts and lists (JSON- and TOML-ready)."""
-    if isinstance(value, Mapping):
-        return {str(k): _copy(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_copy(v) for v in value]
+        return [_copy(v, drop_none) for v in value]
     return value
