@@ -97,16 +97,8 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable nested dict (tuples become lists; ``None`` marks an unset key); without
         ``graph`` and ``encoder`` for a model that takes no label graph."""
-        tree: dict[str, Any] = {"plugins": list(self.plugins)}
-        graphless = not uses_label_graph(MODELS.get(self.model.name))
-        for name in SECTIONS:
-            if graphless and name in ("graph", "encoder"):
-                continue  # a model without a label graph reads neither table
-            section = getattr(self, name)
-            values = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)} \
-                if dataclasses.is_dataclass(section) else dict(section)
-            tree[name] = _copy(values)
-        return tree
+        skip = () if uses_label_graph(MODELS.get(self.model.name)) else ("graph", "encoder")
+        return _copy({name: getattr(self, name) for name in ("plugins", *SECTIONS) if name not in skip})
 
     def replace(self, **changes: Any) -> Config:
         """A copy with dotted keys changed and checked (``replace(**{"train.epochs": 2})``)."""
@@ -259,20 +251,18 @@ def import_plugins(names: Iterable[str]) -> None:
         sys.path[:] = saved
 
 
-def _target(name: str, given: Mapping[str, Any]) -> tuple[Callable, dict[str, tuple[Any, Any]], str]:
-    """The constructor table ``name`` configures, its keyword parameters, and how to name it in errors."""
-    if name in _OPTION_CLASSES:
-        return _OPTION_CLASSES[name], parameters(_OPTION_CLASSES[name]), ""
-    registry, default, skip = _NAMED[name]
-    chosen = _coerce(f"{name}.name", given.get("name", default), str)
-    cls = registry.get(chosen)
-    options = cls.option_types() if name == "encoder" else parameters(cls, skip)
-    context = f" of {registry.kind} '{chosen}'" if name == "encoder" or chosen != default else ""
-    return cls, {"name": (str, default), **options}, context
-
-
 def _section(name: str, given: Mapping[str, Any]) -> Any:
-    target, params, context = _target(name, given)
+    """Table ``name`` checked: an option class constructed, else a :class:`Table` of the named class's
+    keyword arguments (``[loss]``'s also checked by constructing the objective)."""
+    if name in _OPTION_CLASSES:
+        target, context = _OPTION_CLASSES[name], ""
+        params = parameters(target)
+    else:
+        registry, default, skip = _NAMED[name]
+        chosen = _coerce(f"{name}.name", given.get("name", default), str)
+        target = registry.get(chosen)
+        params = {"name": (str, default), **(target.option_types() if name == "encoder" else parameters(target, skip))}
+        context = f" of {registry.kind} '{chosen}'" if name == "encoder" or chosen != default else ""
     values = _read_table(f"{name}.", given, params, context)
     for key, value in values.items():
         # a nested table: keyword arguments of another callable, as given (a table without one checks its own)
@@ -309,17 +299,12 @@ def construct(section: str, target: Callable, values: Mapping[str, Any], *,
 
 def parameters(target: Callable, skip: Iterable[str] = ()) -> dict[str, tuple[Any, Any]]:
     """``{name: (type, default)}`` of the keyword parameters of ``target`` (``skip`` left out)."""
-    function = target.__init__ if isinstance(target, type) else target
-    hints = typing.get_type_hints(function)
+    hints = typing.get_type_hints(target.__init__ if isinstance(target, type) else target)
     factories = {f.name: f.default_factory for f in dataclasses.fields(target)
                  if f.default_factory is not dataclasses.MISSING} if dataclasses.is_dataclass(target) else {}
-    out = {}
-    for parameter in inspect.signature(target).parameters.values():
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or parameter.name in skip:
-            continue
-        default = factories[parameter.name]() if parameter.name in factories else parameter.default
-        out[parameter.name] = (hints.get(parameter.name, Any), default)
-    return out
+    return {p.name: (hints.get(p.name, Any), factories[p.name]() if p.name in factories else p.default)
+            for p in inspect.signature(target).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in skip}
 
 
 def _read_table(prefix: str, given: Mapping[str, Any], params: Mapping[str, tuple[Any, Any]],
@@ -346,9 +331,11 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__) + f" ({value!r})"
 
 
-#: what each scalar annotation accepts (a bool is no number) and how an error names it
-_SCALARS = {bool: ("true or false", (bool,)), int: ("an integer", (int,)), float: ("a number", (int, float)),
-            str: ("a string", (str,))}
+_ARRAY = (list, tuple)
+#: how an error names what each annotation (or its origin) takes, and the recipe values that are of it
+_KINDS = {bool: ("true or false", bool), int: ("an integer", int), float: ("a number", (int, float)),
+          str: ("a string", str), dict: ("a table", Mapping), Mapping: ("a table", Mapping),
+          tuple: ("an array", _ARRAY), list: ("an array", _ARRAY), Sequence: ("an array", _ARRAY)}
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:
@@ -362,35 +349,26 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         for member in args:  # the first member that takes the value; else the first member's complaint
             try:
                 return None if value is None and member is type(None) else _coerce(key, value, member)
-            except ConfigError as err:
+            except (ConfigError, TypeError) as err:
                 errors.append(err)
-            except TypeError:
-                continue
-        raise (errors or [TypeError(f"recipe key {key}: unsupported annotation {hint!r}")])[0]
+        raise next((err for err in errors if isinstance(err, ConfigError)), errors[0])
     if origin is typing.Literal:  # precision = 32 for "32"
         given = str(value) if value not in args and not isinstance(value, bool) and str(value) in args else value
         try:
             return check_choice(key, given, args)
         except InvalidArgument as err:
             raise ConfigError(f"recipe key '{key}' {err.rule}") from None
-    if hint in _SCALARS:
-        what, accepted = _SCALARS[hint]
-        if isinstance(value, bool) != (hint is bool) or not isinstance(value, accepted):
-            raise ConfigError(f"recipe key '{key}' must be {what}, got {_type_name(value)}")
-        return float(value) if hint is float else value
-    if Mapping in (hint, origin) or dict in (hint, origin):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"recipe key '{key}' must be a table, got {_type_name(value)}")
-        return _copy(value)
-    if not ({hint, origin} & {tuple, list, Sequence}):
+    if (origin or hint) not in _KINDS:
         raise TypeError(f"recipe key {key}: unsupported annotation {hint!r}")  # a constructor a recipe cannot feed
-    if not isinstance(value, (list, tuple)):
-        raise ConfigError(f"recipe key '{key}' must be an array, got {_type_name(value)}")
-    if origin is tuple and args and args[-1] is not Ellipsis:
-        if len(value) != len(args):
-            raise ConfigError(f"recipe key '{key}' must be an array of {len(args)} values, got {list(value)!r}")
-        return tuple(_coerce(key, item, member) for item, member in zip(value, args))
-    return tuple(_coerce(key, item, args[0] if args else Any) for item in value)
+    what, accepted = _KINDS[origin or hint]
+    if isinstance(value, bool) != (hint is bool) or not isinstance(value, accepted):
+        raise ConfigError(f"recipe key '{key}' must be {what}, got {_type_name(value)}")
+    if accepted is not _ARRAY:
+        return _copy(value) if accepted is Mapping else float(value) if hint is float else value
+    fixed = origin is tuple and args and args[-1] is not Ellipsis
+    if fixed and len(value) != len(args):
+        raise ConfigError(f"recipe key '{key}' must be an array of {len(args)} values, got {list(value)!r}")
+    return tuple(_coerce(key, item, args[i] if fixed else args[0] if args else Any) for i, item in enumerate(value))
 
 
 # --- resolved configurations ----------------------------------------------------------
@@ -453,8 +431,9 @@ def to_toml(raw: Mapping[str, Any]) -> str:
 
 
 def _copy(value: Any, drop_none: bool = False) -> Any:
-    """A deep copy of nested tables and arrays as plain dicts and lists (JSON- and TOML-ready), with
-    ``drop_none`` without the keys set to ``None``."""
+    """A deep copy of nested tables, option classes and arrays as plain dicts and lists (JSON- and
+    TOML-ready), with ``drop_none`` without the keys set to ``None``."""
+    value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
     if isinstance(value, Mapping):
         return {str(k): _copy(v, drop_none) for k, v in value.items() if not (drop_none and v is None)}
     if isinstance(value, (list, tuple)):
