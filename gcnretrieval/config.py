@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import importlib.resources
 import inspect
 import os
@@ -313,9 +312,8 @@ def _read_table(prefix: str, given: Mapping[str, Any], params: Mapping[str, tupl
     for key in given:
         if key not in params:
             raise unknown_key(str(key), list(params), prefix=prefix, context=context)
-    values = {key: _coerce(prefix + key, given[key], hint) for key, (hint, _) in params.items() if key in given}
-    return values | {key: default for key, (_, default) in params.items()
-                     if defaults and key not in given and default is not _REQUIRED}
+    return {key: _coerce(prefix + key, given[key], hint) if key in given else default
+            for key, (hint, default) in params.items() if key in given or (defaults and default is not _REQUIRED)}
 
 
 def unknown_key(key: str, choices: list[str], prefix: str = "", context: str = "") -> ConfigError:

@@ -24,17 +24,12 @@ from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph
 __all__ = ["DataOptions", "EvalOptions", "GraphOptions", "RunOptions", "SearchKey", "TrainOptions", "TuneOptions"]
 
 Ignored = Iterator[tuple[str, str]]
-#: ``Annotated`` checks: an integer >= 1, an integer >= 0
+#: ``Annotated`` checks: an integer >= 1, an integer >= 0 (an interval is written as a string: ``"(0, 1]"``)
 _POSITIVE_INT, _COUNT = check_positive_int, partial(check_positive_int, minimum=0)
 #: ``train.batch_size = "auto"``: this many pairs per batch ...
 AUTO_BATCH_SIZE = 100
 #: ... or a share of the training pairs small enough to give an epoch this many steps
 AUTO_BATCHES_PER_EPOCH = 4
-
-
-def _within(bounds: str) -> Callable[[str, Any], float]:
-    """The ``Annotated`` check of a number in ``bounds`` (``"(0, 1]"``)."""
-    return partial(check_interval, bounds=bounds)
 
 
 class _Checked:
@@ -46,7 +41,7 @@ class _Checked:
             if typing.get_origin(hint) is Literal:
                 check_choice(name, value, hint)
             for check in getattr(hint, "__metadata__", ()) if value is not None else ():
-                check(name, value)
+                check_interval(name, value, check) if isinstance(check, str) else check(name, value)
         self._check()
 
     def _check(self) -> None:
@@ -128,7 +123,7 @@ class GraphOptions(_Checked):
     """
 
     kind: Literal["cooccurrence", "embedding", "adaptive"] = "cooccurrence"
-    threshold: Annotated[float, _within("(0, 1]")] = DEFAULT_THRESHOLD
+    threshold: Annotated[float, "(0, 1]"] = DEFAULT_THRESHOLD
     node_features: Literal["auto", "glove", "random", "onehot"] = "auto"
     node_feature_dim: Annotated[int, _POSITIVE_INT] = 300
     vocabulary: str | None = None
@@ -198,7 +193,7 @@ class TrainOptions(_Checked):
     epochs: Annotated[int, _POSITIVE_INT] = 40
     steps: Annotated[int | None, _POSITIVE_INT] = None
     schedule: Literal["constant", "cosine", "onecycle"] = "constant"
-    warmup: Annotated[float, _within("[0, 1)")] = 0.0
+    warmup: Annotated[float, "[0, 1)"] = 0.0
     patience: Annotated[int | None, _POSITIVE_INT] = None
     min_delta: Annotated[float, check_non_negative] = 0.0
     batch_size: int | Literal["auto"] = 100
@@ -257,7 +252,7 @@ class EvalOptions(_Checked):
     for paper parity only); ``batch_size`` rows per forward pass when embedding a split."""
 
     select_on: Literal["val", "test"] = "val"
-    val_fraction: Annotated[float, _within("(0, 1)")] = 0.1
+    val_fraction: Annotated[float, "(0, 1)"] = 0.1
     batch_size: Annotated[int, _POSITIVE_INT] = 1024
 
     @staticmethod
