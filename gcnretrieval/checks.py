@@ -7,10 +7,12 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import torch
+
 from gcnretrieval.errors import ConfigError, InvalidArgument
 
-__all__ = ["check_choice", "check_count", "check_interval", "check_option", "check_non_negative", "check_positive", "check_positive_int", "check_unit_interval",
-           "choices_of", "values_readable"]
+__all__ = ["check_choice", "check_count", "check_interval", "check_non_negative", "check_option", "check_positive",
+           "check_positive_int", "check_unit_interval", "choices_of", "values_readable"]
 
 
 def values_readable(tensor: Any) -> bool:
@@ -21,8 +23,6 @@ def values_readable(tensor: Any) -> bool:
     <gcnretrieval.data.CrossModalDataset.validate>`, which checks the data once when loaded,
     and to the training loop's check of the loss.
     """
-    import torch
-
     return tensor.device.type == "cpu" and not torch.compiler.is_compiling()
 
 

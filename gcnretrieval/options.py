@@ -24,8 +24,8 @@ from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph
 __all__ = ["DataOptions", "EvalOptions", "GraphOptions", "RunOptions", "SearchKey", "TrainOptions", "TuneOptions"]
 
 Ignored = Iterator[tuple[str, str]]
-#: ``Annotated`` checks: an integer >= 1, an integer >= 0 (an interval is written as a string: ``"(0, 1]"``)
-_POSITIVE_INT, _COUNT = check_positive_int, partial(check_positive_int, minimum=0)
+#: the ``Annotated`` check of an integer >= 0 (an interval is written as a string: ``"(0, 1]"``)
+_COUNT = partial(check_positive_int, minimum=0)
 #: ``train.batch_size = "auto"``: this many pairs per batch ...
 AUTO_BATCH_SIZE = 100
 #: ... or a share of the training pairs small enough to give an epoch this many steps
@@ -125,7 +125,7 @@ class GraphOptions(_Checked):
     kind: Literal["cooccurrence", "embedding", "adaptive"] = "cooccurrence"
     threshold: Annotated[float, "(0, 1]"] = DEFAULT_THRESHOLD
     node_features: Literal["auto", "glove", "random", "onehot"] = "auto"
-    node_feature_dim: Annotated[int, _POSITIVE_INT] = 300
+    node_feature_dim: Annotated[int, check_positive_int] = 300
     vocabulary: str | None = None
     word_vectors: str | None = None
     drop_edges: bool = False
@@ -190,11 +190,11 @@ class TrainOptions(_Checked):
             ``checkpoints/best.pt``, the selected weights (about a third of ``last.pt`` with Adam).
     """
 
-    epochs: Annotated[int, _POSITIVE_INT] = 40
-    steps: Annotated[int | None, _POSITIVE_INT] = None
+    epochs: Annotated[int, check_positive_int] = 40
+    steps: Annotated[int | None, check_positive_int] = None
     schedule: Literal["constant", "cosine", "onecycle"] = "constant"
     warmup: Annotated[float, "[0, 1)"] = 0.0
-    patience: Annotated[int | None, _POSITIVE_INT] = None
+    patience: Annotated[int | None, check_positive_int] = None
     min_delta: Annotated[float, check_non_negative] = 0.0
     batch_size: int | Literal["auto"] = 100
     lr: Annotated[float, check_positive] = 5e-5
@@ -253,7 +253,7 @@ class EvalOptions(_Checked):
 
     select_on: Literal["val", "test"] = "val"
     val_fraction: Annotated[float, "(0, 1)"] = 0.1
-    batch_size: Annotated[int, _POSITIVE_INT] = 1024
+    batch_size: Annotated[int, check_positive_int] = 1024
 
     @staticmethod
     def ignored_arguments(given: Mapping[str, Any]) -> Ignored:
