@@ -4,13 +4,15 @@ from __future__ import annotations
 import difflib
 import math
 import typing
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from gcnretrieval.errors import InvalidArgument
+import torch
 
-__all__ = ["check_choice", "check_non_negative", "check_positive", "check_positive_int", "check_unit_interval",
-           "choices_of", "values_readable"]
+from gcnretrieval.errors import ConfigError, InvalidArgument
+
+__all__ = ["check_choice", "check_count", "check_interval", "check_non_negative", "check_option", "check_positive",
+           "check_positive_int", "check_unit_interval", "choices_of", "values_readable"]
 
 
 def values_readable(tensor: Any) -> bool:
@@ -21,8 +23,6 @@ def values_readable(tensor: Any) -> bool:
     <gcnretrieval.data.CrossModalDataset.validate>`, which checks the data once when loaded,
     and to the training loop's check of the loss.
     """
-    import torch
-
     return tensor.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
@@ -61,12 +61,19 @@ def check_non_negative(name: str, value: Any) -> float:
     return float(value)
 
 
+def check_interval(name: str, value: Any, bounds: str = "[0, 1]") -> float:
+    """A number in the interval ``bounds``, written as in mathematics: ``"[0, 1]"``, ``"(0, 1]"``, ``"[0, 1)"``."""
+    number = _number(name, value)
+    low, high = (float(end) for end in bounds[1:-1].split(","))
+    above = low <= number if bounds[0] == "[" else low < number
+    if not (above and (number <= high if bounds[-1] == "]" else number < high)):
+        raise InvalidArgument(name, f"must be in {bounds}, got {value!r}")
+    return number
+
+
 def check_unit_interval(name: str, value: Any, *, closed_right: bool = True) -> float:
     """A number in ``[0, 1]`` (or ``[0, 1)``)."""
-    number = _number(name, value)
-    if not (0.0 <= number <= 1.0 if closed_right else 0.0 <= number < 1.0):
-        raise InvalidArgument(name, f"must be in {'[0, 1]' if closed_right else '[0, 1)'}, got {value!r}")
-    return number
+    return check_interval(name, value, "[0, 1]" if closed_right else "[0, 1)")
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
@@ -76,3 +83,18 @@ def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:
     if value < minimum:
         raise InvalidArgument(name, f"must be at least {minimum}, got {value!r}")
     return value
+
+
+def check_option(check: Callable[[str, Any], Any], option: str, value: Any) -> Any:
+    """``check(option, value)`` for a command-line option: its error names ``--<option>``
+    (``ConfigError("--timeout must be a number > 0, got 0")``)."""
+    try:
+        return check(option, value)
+    except InvalidArgument as err:
+        raise ConfigError(f"--{err}") from None
+
+
+def check_count(option: str, value: Any) -> int:
+    """A command-line count such as ``--trials``: an integer >= 1, else ``ConfigError("--trials must be
+    at least 1, got 0")``."""
+    return check_option(check_positive_int, option, value)

@@ -18,6 +18,7 @@ import warnings
 import click
 
 from gcnretrieval import __version__
+from gcnretrieval.defaults import DEFAULT_THRESHOLD, DEFAULT_TOP_K
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, RunFailed
 
 
@@ -81,6 +82,11 @@ class _Group(click.Group):
         return result
 
 
+#: the --device option of the commands that embed a split with a trained model
+device_option = click.option("--device", default="auto", show_default=True,
+                             help="auto (CUDA when available), cpu, cuda:N")
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gcnretrieval")
 def cli() -> None:
@@ -140,7 +146,7 @@ def _parse_names(ctx: click.Context, param: click.Parameter, text: str | None) -
 
 @cli.command("graph")
 @click.argument("dataset")
-@click.option("--threshold", type=float, default=0.4, show_default=True, help="edge threshold t in (0, 1]")
+@click.option("--threshold", type=float, default=DEFAULT_THRESHOLD, show_default=True, help="edge threshold t in (0, 1]")
 @click.option("--kind", type=click.Choice(["cooccurrence", "embedding"]), default="cooccurrence",
               show_default=True, help="co-occurrence probabilities or word-vector cosine")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), default=None,
@@ -263,7 +269,7 @@ def run_command(recipe: str, overrides: tuple[str, ...], out: str | None, name: 
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="which checkpoint of the run to evaluate (last: where the run kept it, "
                    "train.keep_last_checkpoint)")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:N")
+@device_option
 def evaluate_command(run_dir: str, checkpoint: str, device: str) -> None:
     """Evaluate a run's checkpoint on the test split (also written to RUN_DIR/evaluation_<checkpoint>.json)."""
     from gcnretrieval.runner import evaluate
@@ -378,7 +384,7 @@ def prepare_nuswide_command(root, images, available_only, name, **shared) -> Non
               help="captions_*.json file (repeatable)")
 @click.option("--images", required=True, type=click.Path(file_okay=False),
               help="folder of the images (or of train2014/ and val2014/)")
-@click.option("--top-k", type=click.IntRange(min=1), default=2000, show_default=True,
+@click.option("--top-k", type=click.IntRange(min=1), default=DEFAULT_TOP_K, show_default=True,
               help="caption vocabulary size (most frequent training words)")
 @click.option("--available-only", is_flag=True, help="skip (and count) the pairs whose image file is absent")
 @click.option("--name", default="mscoco", show_default=True, help="dataset name")
@@ -401,7 +407,7 @@ def prepare_mscoco_command(instances, captions, images, top_k, available_only, n
 @click.option("--vocabulary", type=click.Path(dir_okay=False), default=None,
               help="tag list (one per line): texts are tags split on --separator; default: learned top-k words")
 @click.option("--separator", default=",", show_default=True, help="tag separator with --vocabulary ('space' = whitespace)")
-@click.option("--top-k", type=click.IntRange(min=1), default=2000, show_default=True, help="learned vocabulary size")
+@click.option("--top-k", type=click.IntRange(min=1), default=DEFAULT_TOP_K, show_default=True, help="learned vocabulary size")
 @click.option("--name", default=None, help="dataset name (default: the output folder's name)")
 @_prepare_options
 def prepare_folder_command(images, table, label_file, vocabulary, separator, top_k, name, **shared) -> None:
@@ -586,7 +592,7 @@ def _echo_search(result, top_k: int) -> None:
               help="search index (faiss: pip install 'gcnretrieval[faiss]')")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="which checkpoint of the run (last: where the run kept it, train.keep_last_checkpoint)")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:N")
+@device_option
 def search_command(run_dir: str, image: str | None, text: str | None, query_id: int | None, modality: str,
                    top_k: int, as_json: bool, index: str, checkpoint: str, device: str) -> None:
     """Search the test split of a run with an image, tags or a test item.
@@ -625,7 +631,7 @@ def search_command(run_dir: str, image: str | None, text: str | None, query_id: 
 @click.option("--top-k", type=click.IntRange(min=1), default=8, show_default=True, help="results per query")
 @click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
               help="which checkpoint of the run (last: where the run kept it, train.keep_last_checkpoint)")
-@click.option("--device", default="auto", show_default=True, help="auto (CUDA when available), cpu, cuda:N")
+@device_option
 def report_command(run_dir: str, out: str | None, queries: int, top_k: int, checkpoint: str, device: str) -> None:
     """Write a self-contained HTML report of a run: mAPs, curves, sample searches."""
     from gcnretrieval.retrieval import write_report

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import importlib.resources
 import inspect
 import os
@@ -30,7 +29,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 import gcnretrieval.methods  # noqa: F401  (registers the methods' models and objectives)
+from gcnretrieval.checks import check_choice
 from gcnretrieval.encoders import DEFAULT_ENCODER, ENCODERS
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument
 from gcnretrieval.losses.registry import DEFAULT_OBJECTIVE, OBJECTIVES
@@ -45,7 +47,12 @@ __all__ = ["IDENTITY_KEYS", "Config", "Recipe", "Table", "check_same_config", "c
 SECTIONS = ("run", "data", "graph", "encoder", "model", "loss", "train", "eval", "tune")
 _OPTION_CLASSES = {"run": RunOptions, "data": DataOptions, "graph": GraphOptions, "train": TrainOptions,
                    "eval": EvalOptions, "tune": TuneOptions}
+#: the tables that name a registered class: its registry, default name and the arguments a recipe cannot give
+_NAMED = {"encoder": (ENCODERS, DEFAULT_ENCODER, ()), "model": (MODELS, DEFAULT_MODEL, SUPPLIED),
+          "loss": (OBJECTIVES, DEFAULT_OBJECTIVE, ())}
 _REQUIRED = inspect.Parameter.empty
+#: the folders of the recipe files read so far, newest first: a recipe's plugins are found beside it
+_RECIPE_FOLDERS: list[Path] = []
 
 
 class Table(Mapping[str, Any]):
@@ -90,16 +97,8 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-serialisable nested dict (tuples become lists; ``None`` marks an unset key); without
         ``graph`` and ``encoder`` for a model that takes no label graph."""
-        tree: dict[str, Any] = {"plugins": list(self.plugins)}
-        graphless = not uses_label_graph(MODELS.get(self.model.name))
-        for name in SECTIONS:
-            if graphless and name in ("graph", "encoder"):
-                continue  # a model without a label graph reads neither table
-            section = getattr(self, name)
-            values = {f.name: getattr(section, f.name) for f in dataclasses.fields(section)} \
-                if dataclasses.is_dataclass(section) else dict(section)
-            tree[name] = _copy(values)
-        return tree
+        skip = () if uses_label_graph(MODELS.get(self.model.name)) else ("graph", "encoder")
+        return _copy({name: getattr(self, name) for name in ("plugins", *SECTIONS) if name not in skip})
 
     def replace(self, **changes: Any) -> Config:
         """A copy with dotted keys changed and checked (``replace(**{"train.epochs": 2})``)."""
@@ -192,26 +191,17 @@ def load_config(recipe: RecipeLike, overrides: Mapping[str, Any] | None = None) 
 def _check(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> Config:
     """Apply the overrides to a recipe's tables and check every table."""
     tree = _apply_overrides(raw, changes)
-    for key in tree:
-        if key not in (*SECTIONS, "plugins"):
-            raise unknown_key(str(key), [*SECTIONS, "plugins"])
-    plugins = tree.get("plugins", [])
-    plugins = [plugins] if isinstance(plugins, str) else plugins
+    top = _read_table("", tree, {**dict.fromkeys(SECTIONS, (Mapping[str, Any], {})), "plugins": (Any, [])})
+    plugins = [top["plugins"]] if isinstance(top["plugins"], str) else top["plugins"]
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise ConfigError(f"recipe key 'plugins' must be a list of module names, got {plugins!r}")
     import_plugins(plugins)
-    sections = {}
-    for name in SECTIONS:
-        given = tree.get(name, {})
-        if not isinstance(given, Mapping):
-            raise ConfigError(f"recipe key '{name}' must be a table ([{name}]), got {_type_name(given)}")
-        sections[name] = _section(name, given)
+    sections = {name: _section(name, top[name]) for name in SECTIONS}
     model = sections["model"].name
-    if not uses_label_graph(MODELS.get(model)):
-        for table in ("graph", "encoder"):
-            if tree.get(table):
-                raise ConfigError(f"recipe table [{table}] has no effect with model.name = \"{model}\" (it uses no "
-                                  f"label graph); remove it")
+    for table in ("graph", "encoder"):
+        if tree.get(table) and not uses_label_graph(MODELS.get(model)):
+            raise ConfigError(f"recipe table [{table}] has no effect with model.name = \"{model}\" (it uses no "
+                              f"label graph); remove it")
     _check_space({key: value for key, value in tree.items() if key != "tune"}, sections["tune"])
     return Config(plugins=tuple(plugins), **sections)
 
@@ -232,67 +222,47 @@ def _check_space(tree: Mapping[str, Any], tune: TuneOptions) -> None:
                                   f"{err}") from None
 
 
-#: folders of the recipe files read so far (newest first), searched for plugin modules
-_RECIPE_FOLDERS: list[Path] = []
-
-
 def import_plugins(names: Iterable[str]) -> None:
     """Import the recipe's ``plugins`` modules (they register encoders on import).
 
     A module is found as Python finds a script's modules: an installed module, else a module
     (``name.py`` or a package folder) in the folder of a recipe file read by :func:`read_recipe`
-    or in the working directory. Those folders are on ``sys.path`` only while the module is
-    imported."""
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name != name.split(".")[0]:  # the plugin was found but imports something missing
-                raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); install it or fix "
-                                  "the recipe") from None
-            _import_beside(name)
-        except ImportError as err:
-            raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); install it or fix the recipe") from None
-
-
-def _import_beside(name: str) -> None:
-    """Import ``name`` from the recipe folders or the working directory."""
-    folders = [str(folder) for folder in dict.fromkeys([*_RECIPE_FOLDERS, Path.cwd().resolve()])]
+    or in the working directory. Those folders are on ``sys.path``, after the installed
+    modules, only while the modules are imported."""
     saved = list(sys.path)
-    sys.path[:0] = folders
+    beside = [str(folder) for folder in dict.fromkeys([*_RECIPE_FOLDERS, Path.cwd().resolve()])]
+    sys.path.extend(beside)
     try:
-        importlib.import_module(name)
-    except ImportError as err:
-        raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); it is neither installed nor "
-                          f"a module in {' or '.join(folders)}; install it or fix the recipe") from None
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except ImportError as err:  # not found at all, or found but importing something missing
+                absent = isinstance(err, ModuleNotFoundError) and err.name == name.split(".")[0]
+                where = f"it is neither installed nor a module in {' or '.join(beside)}; " if absent else ""
+                raise ConfigError(f"cannot import plugin '{name}' listed in 'plugins' ({err}); {where}install it or "
+                                  "fix the recipe") from None
     finally:
         sys.path[:] = saved
 
 
-def _target(name: str, given: Mapping[str, Any]) -> tuple[Callable, dict[str, tuple[Any, Any]], str]:
-    """The constructor table ``name`` configures, its keyword parameters, and how to name it in errors."""
-    if name in _OPTION_CLASSES:
-        return _OPTION_CLASSES[name], parameters(_OPTION_CLASSES[name]), ""
-    if name == "encoder":
-        encoder = _coerce("encoder.name", given.get("name", DEFAULT_ENCODER), str)
-        cls = ENCODERS.get(encoder)
-        return cls, {"name": (str, DEFAULT_ENCODER), **cls.option_types()}, f" of encoder '{encoder}'"
-    registry, default, skip = (MODELS, DEFAULT_MODEL, SUPPLIED) if name == "model" else \
-        (OBJECTIVES, DEFAULT_OBJECTIVE, ())
-    chosen = _coerce(f"{name}.name", given.get("name", default), str)
-    cls = registry.get(chosen)
-    context = "" if chosen == default else f" of {registry.kind} '{chosen}'"
-    return cls, {"name": (str, default), **parameters(cls, skip)}, context
-
-
 def _section(name: str, given: Mapping[str, Any]) -> Any:
-    target, params, context = _target(name, given)
-    values = _read_table(name, given, params, context)
+    """Table ``name`` checked: an option class constructed, else a :class:`Table` of the named class's
+    keyword arguments (``[loss]``'s also checked by constructing the objective)."""
+    if name in _OPTION_CLASSES:
+        target, context = _OPTION_CLASSES[name], ""
+        params = parameters(target)
+    else:
+        registry, default, skip = _NAMED[name]
+        chosen = _coerce(f"{name}.name", given.get("name", default), str)
+        target = registry.get(chosen)
+        params = {"name": (str, default), **(target.option_types() if name == "encoder" else parameters(target, skip))}
+        context = f" of {registry.kind} '{chosen}'" if name == "encoder" or chosen != default else ""
+    values = _read_table(f"{name}.", given, params, context)
     for key, value in values.items():
         # a nested table: keyword arguments of another callable, as given (a table without one checks its own)
         if isinstance(value, Mapping) and hasattr(target, "table_target"):
             inner, skip = target.table_target(key, given)
-            values[key] = Table(_read_table(f"{name}.{key}", value, parameters(inner, skip), defaults=False))
+            values[key] = Table(_read_table(f"{name}.{key}.", value, parameters(inner, skip), defaults=False))
     # keys set to their default change nothing (and every key of a resolved configuration is set)
     changed = {key: value for key, value in values.items() if key in given and value != params[key][1]}
     for key, because in getattr(target, "ignored_arguments", lambda given: ())(changed):
@@ -323,32 +293,22 @@ def construct(section: str, target: Callable, values: Mapping[str, Any], *,
 
 def parameters(target: Callable, skip: Iterable[str] = ()) -> dict[str, tuple[Any, Any]]:
     """``{name: (type, default)}`` of the keyword parameters of ``target`` (``skip`` left out)."""
-    function = target.__init__ if isinstance(target, type) else target
-    hints = typing.get_type_hints(function)
+    hints = typing.get_type_hints(target.__init__ if isinstance(target, type) else target)
     factories = {f.name: f.default_factory for f in dataclasses.fields(target)
                  if f.default_factory is not dataclasses.MISSING} if dataclasses.is_dataclass(target) else {}
-    out = {}
-    for parameter in inspect.signature(target).parameters.values():
-        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD) or parameter.name in skip:
-            continue
-        default = factories[parameter.name]() if parameter.name in factories else parameter.default
-        out[parameter.name] = (hints.get(parameter.name, Any), default)
-    return out
+    return {p.name: (hints.get(p.name, Any), factories[p.name]() if p.name in factories else p.default)
+            for p in inspect.signature(target).parameters.values()
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name not in skip}
 
 
-def _read_table(section: str, given: Mapping[str, Any], params: Mapping[str, tuple[Any, Any]],
+def _read_table(prefix: str, given: Mapping[str, Any], params: Mapping[str, tuple[Any, Any]],
                 context: str = "", defaults: bool = True) -> dict[str, Any]:
-    """Check the keys and value types of one table; with ``defaults``, fill in the keys left out."""
+    """Check the keys (``prefix`` + key) and value types of one table; with ``defaults``, fill in the keys left out."""
     for key in given:
         if key not in params:
-            raise unknown_key(str(key), list(params), prefix=f"{section}.", context=context)
-    values = {}
-    for key, (hint, default) in params.items():
-        if key in given:
-            values[key] = _coerce(f"{section}.{key}", given[key], hint)
-        elif defaults and default is not _REQUIRED:
-            values[key] = default
-    return values
+            raise unknown_key(str(key), list(params), prefix=prefix, context=context)
+    return {key: _coerce(prefix + key, given[key], hint) if key in given else default
+            for key, (hint, default) in params.items() if key in given or (defaults and default is not _REQUIRED)}
 
 
 def unknown_key(key: str, choices: list[str], prefix: str = "", context: str = "") -> ConfigError:
@@ -364,60 +324,44 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__) + f" ({value!r})"
 
 
+_ARRAY = (list, tuple)
+#: how an error names what each annotation (or its origin) takes, and the recipe values that are of it
+_KINDS = {bool: ("true or false", bool), int: ("an integer", int), float: ("a number", (int, float)),
+          str: ("a string", str), dict: ("a table", Mapping), Mapping: ("a table", Mapping),
+          tuple: ("an array", _ARRAY), list: ("an array", _ARRAY), Sequence: ("an array", _ARRAY)}
+
+
 def _coerce(key: str, value: Any, hint: Any) -> Any:
-    """``value`` checked against the annotation ``hint`` (ints are accepted for floats)."""
+    """``value`` checked against the annotation ``hint`` (ints are accepted for floats, arrays become
+    tuples); ``TypeError`` for an annotation no recipe value can meet (a class, a callable)."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is Any:
         return value
     if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        members = [a for a in args if a is not type(None) and _representable(a)]
         errors = []
-        for member in members:
+        for member in args:  # the first member that takes the value; else the first member's complaint
             try:
-                return _coerce(key, value, member)
-            except ConfigError as err:
+                return None if value is None and member is type(None) else _coerce(key, value, member)
+            except (ConfigError, TypeError) as err:
                 errors.append(err)
-        raise errors[0]
-    if origin is typing.Literal:
-        if value in args:
-            return value
-        if not isinstance(value, bool) and str(value) in args:  # precision = 32 for "32"
-            return str(value)
-        close = difflib.get_close_matches(str(value), [str(a) for a in args], n=1, cutoff=0.5)
-        hint_text = f" — did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(f"recipe key '{key}' must be one of {', '.join(map(str, args))}, got {value!r}{hint_text}")
-    checks = {bool: ("true or false", lambda v: isinstance(v, bool)),
-              int: ("an integer", lambda v: isinstance(v, int) and not isinstance(v, bool)),
-              float: ("a number", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)),
-              str: ("a string", lambda v: isinstance(v, str))}
-    if hint in checks:
-        what, ok = checks[hint]
-        if not ok(value):
-            raise ConfigError(f"recipe key '{key}' must be {what}, got {_type_name(value)}")
-        return float(value) if hint is float else value
-    if hint in (dict, Mapping) or origin in (dict, Mapping, typing.Mapping):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"recipe key '{key}' must be a table, got {_type_name(value)}")
-        return _copy(value)
-    if origin in (tuple, list, Sequence, typing.Sequence) or hint in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"recipe key '{key}' must be an array, got {_type_name(value)}")
-        if origin is tuple and args and args[-1] is not Ellipsis:
-            if len(value) != len(args):
-                raise ConfigError(f"recipe key '{key}' must be an array of {len(args)} values, got {list(value)!r}")
-            return tuple(_coerce(key, v, a) for v, a in zip(value, args))
-        inner = args[0] if args else Any
-        return tuple(_coerce(key, v, inner) for v in value)
-    raise TypeError(f"recipe key {key}: unsupported annotation {hint!r}")  # a constructor the recipe cannot feed
-
-
-def _representable(hint: Any) -> bool:
-    """Whether a recipe value (TOML) can be of type ``hint`` (not a module, class or function)."""
-    origin = typing.get_origin(hint)
-    return hint in (Any, bool, int, float, str, dict, list, tuple, Mapping) or origin in (
-        typing.Literal, tuple, list, dict, Sequence, Mapping, typing.Union, types.UnionType)
+        raise next((err for err in errors if isinstance(err, ConfigError)), errors[0])
+    if origin is typing.Literal:  # precision = 32 for "32"
+        given = str(value) if value not in args and not isinstance(value, bool) and str(value) in args else value
+        try:
+            return check_choice(key, given, args)
+        except InvalidArgument as err:
+            raise ConfigError(f"recipe key '{key}' {err.rule}") from None
+    if (origin or hint) not in _KINDS:
+        raise TypeError(f"recipe key {key}: unsupported annotation {hint!r}")  # a constructor a recipe cannot feed
+    what, accepted = _KINDS[origin or hint]
+    if isinstance(value, bool) != (hint is bool) or not isinstance(value, accepted):
+        raise ConfigError(f"recipe key '{key}' must be {what}, got {_type_name(value)}")
+    if accepted is not _ARRAY:
+        return _copy(value) if accepted is Mapping else float(value) if hint is float else value
+    fixed = origin is tuple and args and args[-1] is not Ellipsis
+    if fixed and len(value) != len(args):
+        raise ConfigError(f"recipe key '{key}' must be an array of {len(args)} values, got {list(value)!r}")
+    return tuple(_coerce(key, item, args[i] if fixed else args[0] if args else Any) for i, item in enumerate(value))
 
 
 # --- resolved configurations ----------------------------------------------------------
@@ -476,25 +420,17 @@ def first_difference(a: Config, b: Config, ignore: Iterable[str] = ()) -> tuple[
 
 def to_toml(raw: Mapping[str, Any]) -> str:
     """A nested recipe dict as TOML (``None`` values are left out: TOML has no null)."""
-    import tomli_w  # only writing a recipe needs it, so reading and training run without it
-
-    return tomli_w.dumps(_without_none(raw))
+    return tomli_w.dumps(_copy(raw, drop_none=True))
 
 
-def _without_none(value: Any) -> Any:
+def _copy(value: Any, drop_none: bool = False) -> Any:
+    """A deep copy of nested tables, option classes and arrays as plain dicts and lists (JSON- and
+    TOML-ready), with ``drop_none`` without the keys set to ``None``."""
+    value = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
     if isinstance(value, Mapping):
-        return {str(k): _without_none(v) for k, v in value.items() if v is not None}
+        return {str(k): _copy(v, drop_none) for k, v in value.items() if not (drop_none and v is None)}
     if isinstance(value, (list, tuple)):
-        return [_without_none(v) for v in value]
-    return value
-
-
-def _copy(value: Any) -> Any:
-    """A deep copy of nested tables and arrays as plain dicts and lists (JSON- and TOML-ready)."""
-    if isinstance(value, Mapping):
-        return {str(k): _copy(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_copy(v) for v in value]
+        return [_copy(v, drop_none) for v in value]
     return value
 
 

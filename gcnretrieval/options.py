@@ -1,39 +1,55 @@
-"""The recipe tables the application consumes: ``[run]``, ``[data]``, ``[graph]``, ``[train]``, ``[eval]``.
+"""The recipe tables the application consumes: ``[run]``, ``[data]``, ``[graph]``, ``[train]``, ``[eval]``, ``[tune]``.
 
-Each class is its table's constructor: the fields are the keys with their defaults,
-``__post_init__`` checks the values, ``ignored_arguments`` names the keys that the chosen
-options would ignore, and ``table_target`` names the callable a nested table feeds.
+Each class is its table's constructor: the fields are the keys with their defaults and
+types, and ``__post_init__`` checks the values by those types (a ``Literal``'s choices, the
+checks an ``Annotated`` type lists) and then by ``_check``, the rules one field's type cannot
+state; ``ignored_arguments`` names the keys that the chosen options would ignore, and
+``table_target`` names the callable a nested table feeds.
 """
 from __future__ import annotations
 
 import re
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from functools import partial
+from typing import Annotated, Any, Literal
 
-from gcnretrieval.checks import check_choice, check_non_negative, check_positive, check_positive_int
+from gcnretrieval.checks import check_choice, check_interval, check_non_negative, check_positive, check_positive_int
 from gcnretrieval.data import make_synthetic
+from gcnretrieval.defaults import DEFAULT_THRESHOLD
 from gcnretrieval.errors import ConfigError, InvalidArgument
 from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph
 
 __all__ = ["DataOptions", "EvalOptions", "GraphOptions", "RunOptions", "SearchKey", "TrainOptions", "TuneOptions"]
 
 Ignored = Iterator[tuple[str, str]]
-DataSource = Literal["files", "bundled", "synthetic"]
-GraphKind = Literal["cooccurrence", "embedding", "adaptive"]
-NodeFeatures = Literal["auto", "glove", "random", "onehot"]
-OptimizerName = Literal["adam", "adamw", "sgd"]
-Schedule = Literal["constant", "cosine", "onecycle"]
-Precision = Literal["32", "bf16-mixed", "16-mixed"]
-SelectOn = Literal["val", "test"]
+#: the ``Annotated`` check of an integer >= 0 (an interval is written as a string: ``"(0, 1]"``)
+_COUNT = partial(check_positive_int, minimum=0)
 #: ``train.batch_size = "auto"``: this many pairs per batch ...
 AUTO_BATCH_SIZE = 100
 #: ... or a share of the training pairs small enough to give an epoch this many steps
 AUTO_BATCHES_PER_EPOCH = 4
 
 
+class _Checked:
+    """A table whose ``__post_init__`` checks every field by its type, then runs :meth:`_check`."""
+
+    def __post_init__(self) -> None:
+        for name, hint in typing.get_type_hints(type(self), include_extras=True).items():
+            value = getattr(self, name)
+            if typing.get_origin(hint) is Literal:
+                check_choice(name, value, hint)
+            for check in getattr(hint, "__metadata__", ()) if value is not None else ():
+                check_interval(name, value, check) if isinstance(check, str) else check(name, value)
+        self._check()
+
+    def _check(self) -> None:
+        """The rules that no single field's type states (none by default)."""
+
+
 @dataclass(frozen=True)
-class RunOptions:
+class RunOptions(_Checked):
     """``[run]``: the run directory ``<out_dir>/<name>/`` and ``seed``, the seed of every random draw
     (left out, one is drawn and recorded in ``config.resolved.json``)."""
 
@@ -41,7 +57,7 @@ class RunOptions:
     seed: int | None = None
     out_dir: str = "runs"
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if not self.name or re.search(r"[/\\]", self.name) or self.name in (".", ".."):
             raise InvalidArgument("name", f"must be a non-empty name without path separators, got {self.name!r}")
         if self.seed is not None and not 0 <= self.seed < 2**63:
@@ -49,7 +65,7 @@ class RunOptions:
 
 
 @dataclass(frozen=True)
-class DataOptions:
+class DataOptions(_Checked):
     """``[data]``: where the pairs come from.
 
     Args:
@@ -60,13 +76,12 @@ class DataOptions:
             ``seed`` defaults to ``run.seed``).
     """
 
-    source: DataSource = "files"
+    source: Literal["files", "bundled", "synthetic"] = "files"
     dataset: str | None = None
     path: str | None = None
     synthetic: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        check_choice("source", self.source, DataSource)
+    def _check(self) -> None:
         if self.source == "files" and self.path is None and self.dataset is None:
             raise ConfigError("recipe needs 'data.path' (a .npz file or a data directory), 'data.dataset' "
                               "(a catalog name) or data.source = \"synthetic\"")
@@ -90,7 +105,7 @@ class DataOptions:
 
 
 @dataclass(frozen=True)
-class GraphOptions:
+class GraphOptions(_Checked):
     """``[graph]``: the label graph, built from the training labels only.
 
     Args:
@@ -107,21 +122,16 @@ class GraphOptions:
             :class:`~gcnretrieval.graphs.AdaptiveLabelGraph` for ``kind = "adaptive"``.
     """
 
-    kind: GraphKind = "cooccurrence"
-    threshold: float = 0.4
-    node_features: NodeFeatures = "auto"
-    node_feature_dim: int = 300
+    kind: Literal["cooccurrence", "embedding", "adaptive"] = "cooccurrence"
+    threshold: Annotated[float, "(0, 1]"] = DEFAULT_THRESHOLD
+    node_features: Literal["auto", "glove", "random", "onehot"] = "auto"
+    node_feature_dim: Annotated[int, check_positive_int] = 300
     vocabulary: str | None = None
     word_vectors: str | None = None
     drop_edges: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        check_choice("kind", self.kind, GraphKind)
-        check_choice("node_features", self.node_features, NodeFeatures)
-        if not 0.0 < self.threshold <= 1.0:
-            raise InvalidArgument("threshold", f"must be in (0, 1], got {self.threshold!r}")
-        check_positive_int("node_feature_dim", self.node_feature_dim)
+    def _check(self) -> None:
         if self.drop_edges and self.kind == "adaptive":
             raise InvalidArgument("drop_edges", "applies to fixed graphs, not graph.kind = \"adaptive\"")
 
@@ -142,7 +152,7 @@ class GraphOptions:
 
 
 @dataclass(frozen=True)
-class TrainOptions:
+class TrainOptions(_Checked):
     """``[train]``: the optimisation loop.
 
     Args:
@@ -180,47 +190,33 @@ class TrainOptions:
             ``checkpoints/best.pt``, the selected weights (about a third of ``last.pt`` with Adam).
     """
 
-    epochs: int = 40
-    steps: int | None = None
-    schedule: Schedule = "constant"
-    warmup: float = 0.0
-    patience: int | None = None
-    min_delta: float = 0.0
+    epochs: Annotated[int, check_positive_int] = 40
+    steps: Annotated[int | None, check_positive_int] = None
+    schedule: Literal["constant", "cosine", "onecycle"] = "constant"
+    warmup: Annotated[float, "[0, 1)"] = 0.0
+    patience: Annotated[int | None, check_positive_int] = None
+    min_delta: Annotated[float, check_non_negative] = 0.0
     batch_size: int | Literal["auto"] = 100
-    lr: float = 5e-5
+    lr: Annotated[float, check_positive] = 5e-5
     betas: tuple[float, float] = (0.5, 0.999)
-    weight_decay: float = 0.0
-    optimizer: OptimizerName = "adam"
+    weight_decay: Annotated[float, check_non_negative] = 0.0
+    optimizer: Literal["adam", "adamw", "sgd"] = "adam"
     device: str = "auto"
     deterministic: bool = False
     drop_last: bool = False
     fused_optimizer: bool = True
-    precision: Precision = "32"
+    precision: Literal["32", "bf16-mixed", "16-mixed"] = "32"
     compile: bool = False
     tf32: bool = False
     keep_last_checkpoint: bool = False
 
-    def __post_init__(self) -> None:
-        check_positive_int("epochs", self.epochs)
-        if self.steps is not None:
-            check_positive_int("steps", self.steps)
-        check_choice("schedule", self.schedule, Schedule)
-        if not 0.0 <= self.warmup < 1.0:
-            raise InvalidArgument("warmup", f"must be in [0, 1), a share of the steps, got {self.warmup!r}")
-        if self.patience is not None:
-            check_positive_int("patience", self.patience)
-        check_non_negative("min_delta", self.min_delta)
+    def _check(self) -> None:
         if self.batch_size != "auto":
             check_positive_int("batch_size", self.batch_size, minimum=2)
-        check_positive("lr", self.lr)
         if not all(0.0 <= b < 1.0 for b in self.betas):
             raise InvalidArgument("betas", f"must be two numbers in [0, 1), got {list(self.betas)!r}")
-        check_non_negative("weight_decay", self.weight_decay)
-        check_choice("optimizer", self.optimizer, OptimizerName)
-        check_choice("precision", self.precision, Precision)
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise InvalidArgument("device", f"must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}")
-
 
     def batch_size_for(self, num_train: int) -> int:
         r"""The batch size on ``num_train`` training pairs: ``batch_size``, or for ``"auto"``
@@ -250,20 +246,14 @@ class TrainOptions:
 
 
 @dataclass(frozen=True)
-class EvalOptions:
+class EvalOptions(_Checked):
     """``[eval]``: model selection on ``select_on``, ``"val"`` (``val_fraction`` of the training pairs,
     or the validation split shipped with the data) or ``"test"`` (the reference code's practice,
     for paper parity only); ``batch_size`` rows per forward pass when embedding a split."""
 
-    select_on: SelectOn = "val"
-    val_fraction: float = 0.1
-    batch_size: int = 1024
-
-    def __post_init__(self) -> None:
-        check_choice("select_on", self.select_on, SelectOn)
-        if not 0.0 < self.val_fraction < 1.0:
-            raise InvalidArgument("val_fraction", f"must be in (0, 1), got {self.val_fraction!r}")
-        check_positive_int("batch_size", self.batch_size)
+    select_on: Literal["val", "test"] = "val"
+    val_fraction: Annotated[float, "(0, 1)"] = 0.1
+    batch_size: Annotated[int, check_positive_int] = 1024
 
     @staticmethod
     def ignored_arguments(given: Mapping[str, Any]) -> Ignored:
@@ -369,7 +359,7 @@ class SearchKey:
 
 
 @dataclass(frozen=True)
-class TuneOptions:
+class TuneOptions(_Checked):
     r"""``[tune]``: the search of ``gcnretrieval tune`` and ``compare --tune`` (a plain run ignores it).
 
     Every trial trains the recipe with one value per key of ``space`` and is scored by its
@@ -394,10 +384,10 @@ class TuneOptions:
 
     space: Mapping[str, Any] = field(default_factory=dict)
     pruning: bool = True
-    startup_trials: int = 5
-    warmup_epochs: int = 1
+    startup_trials: Annotated[int, _COUNT] = 5
+    warmup_epochs: Annotated[int, _COUNT] = 1
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         for key, entry in self.space.items():
             parts = str(key).split(".")
             if len(parts) < 2 or not all(part.isidentifier() for part in parts):
@@ -406,8 +396,6 @@ class TuneOptions:
                 raise InvalidArgument(f'space."{key}"', "cannot be tuned (the run's name and seed and the selection "
                                       "split are fixed)")
             SearchKey.from_entry(str(key), entry)
-        check_positive_int("startup_trials", self.startup_trials, minimum=0)
-        check_positive_int("warmup_epochs", self.warmup_epochs, minimum=0)
 
     @staticmethod
     def ignored_arguments(given: Mapping[str, Any]) -> Ignored:

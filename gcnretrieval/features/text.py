@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.feature_extraction.text import CountVectorizer
 
+from gcnretrieval.defaults import DEFAULT_TOP_K
 from gcnretrieval.errors import DataError
 from gcnretrieval.readers import read_text
 
@@ -72,7 +73,7 @@ class BagOfWords:
     """
 
     def __init__(self, vocabulary: Sequence[str] | None = None, *, separator: str | None = ",",
-                 top_k: int = 2000, stop_words: str | None = "english") -> None:
+                 top_k: int = DEFAULT_TOP_K, stop_words: str | None = "english") -> None:
         self.fixed = vocabulary is not None
         if vocabulary is not None:
             tokenizer: Callable[[str], list[str]] = partial(split_tags, separator=separator)

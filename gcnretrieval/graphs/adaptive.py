@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
+from gcnretrieval.defaults import DEFAULT_THRESHOLD
 from gcnretrieval.errors import GraphError
 from gcnretrieval.checks import check_choice
 from gcnretrieval.graphs.build import _check_threshold, _to_numpy, dense_to_label_graph
@@ -65,7 +66,7 @@ class AdaptiveLabelGraph(nn.Module):
     def __init__(
         self,
         node_features: Any,
-        threshold: float = 0.4,
+        threshold: float = DEFAULT_THRESHOLD,
         num_weights: int = 8,
         *,
         prior: Data | None = None,

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data
 
+from gcnretrieval.defaults import DEFAULT_THRESHOLD
 from gcnretrieval.errors import GraphError, did_you_mean
 from gcnretrieval.graphs.names import node_features_from_names
 
@@ -54,7 +55,7 @@ def _check_threshold(threshold: Any) -> float:
         raise GraphError(f"threshold must be a number in (0, 1], got {threshold!r}")
     value = float(threshold)
     if not (0.0 < value <= 1.0):  # also rejects NaN
-        raise GraphError(f"threshold must be in (0, 1], got {value}; 0.4 is the usual choice")
+        raise GraphError(f"threshold must be in (0, 1], got {value}; {DEFAULT_THRESHOLD} is the usual choice")
     return value
 
 
@@ -172,7 +173,7 @@ def build_label_graph(
     labels: Any,
     node_features: Any,
     kind: str = "cooccurrence",
-    threshold: float = 0.4,
+    threshold: float = DEFAULT_THRESHOLD,
     *,
     label_names: Sequence[str] | None = None,
     cooccurrence: Any = None,

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from gcnretrieval.defaults import DEFAULT_THRESHOLD
 from gcnretrieval.errors import DataError, UnknownNameError, did_you_mean
 from gcnretrieval.graphs.build import build_label_graph
 from gcnretrieval.readers import load_npz
@@ -48,7 +49,7 @@ class LabelVocabulary:
         """Mapping label name -> word vector, usable by :func:`~gcnretrieval.graphs.node_features_from_names`."""
         return dict(zip(self.label_names, self.node_features))
 
-    def build_graph(self, kind: str = "cooccurrence", threshold: float = 0.4, **options: Any):
+    def build_graph(self, kind: str = "cooccurrence", threshold: float = DEFAULT_THRESHOLD, **options: Any):
         """:func:`~gcnretrieval.graphs.build_label_graph` from the shipped counts and vectors."""
         return build_label_graph(None, self.node_features, kind=kind, threshold=threshold,
                                  label_names=self.label_names, cooccurrence=self.cooccurrence, **options)

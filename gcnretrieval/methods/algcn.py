@@ -68,6 +68,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Data
 
 from gcnretrieval.checks import check_non_negative, check_positive_int
+from gcnretrieval.defaults import DEFAULT_THRESHOLD
 from gcnretrieval.encoders import build_encoder
 from gcnretrieval.errors import ConfigError, DataError
 from gcnretrieval.losses import AdjacencySupervisionLoss, ClassificationLoss, CommonSpaceDiscriminationLoss
@@ -91,7 +92,7 @@ PAPER: dict[str, Any] = {
     "loss.negative_ratio": 0.2,
     "loss.num_draws": 3,
     "graph.kind": "cooccurrence",
-    "graph.threshold": 0.4,
+    "graph.threshold": DEFAULT_THRESHOLD,
     "encoder.name": "gcn",
     "encoder.num_layers": 3,
     "encoder.normalize": False,

@@ -65,6 +65,7 @@ import torch
 from torch import Tensor
 
 from gcnretrieval.checks import check_non_negative
+from gcnretrieval.defaults import DEFAULT_THRESHOLD
 from gcnretrieval.losses import AdversarialLoss, ClassificationLoss, CommonSpaceDiscriminationLoss
 from gcnretrieval.losses.common_space_discrimination import SimilarityKind
 from gcnretrieval.losses.registry import MethodObjective, register_objective
@@ -138,7 +139,7 @@ PRESET: dict[str, Any] = {
     "model.image_discriminator_hidden": None,
     "loss.name": "dagnn",
     "graph.kind": "cooccurrence",
-    "graph.threshold": 0.4,
+    "graph.threshold": DEFAULT_THRESHOLD,
     "graph.options.reverse": True,
     "encoder.name": "gcn",
     "encoder.num_layers": 5,

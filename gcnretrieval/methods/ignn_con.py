@@ -52,6 +52,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gcnretrieval.defaults import DEFAULT_THRESHOLD
 from gcnretrieval.methods.base import Method, register_method
 
 #: I-GNN-CON's settings (TPAMI code, MIRFlickr), on top of a recipe's data and run tables.
@@ -67,7 +68,7 @@ PRESET: dict[str, Any] = {
     "loss.temperature": 0.22,
     "loss.intra_weight": 0.14,
     "graph.kind": "adaptive",
-    "graph.threshold": 0.4,
+    "graph.threshold": DEFAULT_THRESHOLD,
     "graph.options.num_weights": 8,
     "graph.options.prior_weights": "cosine",
     "encoder.name": "gcn",

@@ -17,6 +17,7 @@ from typing import Any, Unpack
 
 import numpy as np
 
+from gcnretrieval.defaults import DEFAULT_TOP_K
 from gcnretrieval.errors import DataError
 from gcnretrieval.preparation.common import RawPairs, WriteOptions, write_prepared_dataset
 from gcnretrieval.readers import read_text, unreadable
@@ -132,7 +133,7 @@ def prepare_folder(
     label_names: list[str] | None = None,
     vocabulary: str | Path | None = None,
     separator: str | None = ",",
-    top_k: int = 2000,
+    top_k: int = DEFAULT_TOP_K,
     name: str | None = None,
     **options: Unpack[WriteOptions],
 ) -> Path:

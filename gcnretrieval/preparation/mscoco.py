@@ -21,6 +21,7 @@ from typing import Any, Unpack
 
 import numpy as np
 
+from gcnretrieval.defaults import DEFAULT_TOP_K
 from gcnretrieval.errors import DataError
 from gcnretrieval.preparation.common import RawPairs, WriteOptions, write_prepared_dataset
 from gcnretrieval.readers import read_json
@@ -118,7 +119,7 @@ def prepare_mscoco(
     images: str | Path,
     output: str | Path,
     *,
-    top_k: int = 2000,
+    top_k: int = DEFAULT_TOP_K,
     available_only: bool = False,
     name: str = "mscoco",
     **options: Unpack[WriteOptions],

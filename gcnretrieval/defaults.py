@@ -1,0 +1,9 @@
+"""Defaults shared by the library and the command line, written once here (a light module: the CLI
+reads them while it builds its options, before torch is imported)."""
+
+__all__ = ["DEFAULT_THRESHOLD", "DEFAULT_TOP_K"]
+
+#: the label graph's binarisation threshold :math:`t` (edges where :math:`P(j \mid i) \ge t`)
+DEFAULT_THRESHOLD = 0.4
+#: the size of a bag-of-words vocabulary learned from training texts (its most frequent words)
+DEFAULT_TOP_K = 2000
