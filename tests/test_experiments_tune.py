@@ -342,3 +342,16 @@ def test_a_range_with_a_fractional_step_over_an_integer_key_is_refused_when_the_
         tune_module.search_space(recipe(tune={"space": space}))
     assert str(info.value) == ("recipe key 'tune.space.\"train.epochs\"' ranges over an integer key; write low, high "
                                "and step as integers, got {'low': 2, 'high': 6, 'step': 0.5}")
+
+
+def test_a_trial_left_running_by_a_killed_process_is_tried_again_with_its_values(tmp_path):
+    out = tmp_path / "t"
+    out.mkdir()
+    raw = recipe(train={"epochs": 1})
+    study = optuna.create_study(storage=f"sqlite:///{out / 'study.db'}", study_name="tune", direction="maximize")
+    killed = study.ask()  # as a killed process leaves it: running, with its values
+    values = {key.key: key.suggest(killed) for key in tune_module.search_space(raw)}
+    result = gcnretrieval.tune(raw, 1, out=out)
+    assert [(t["number"], t["state"], t["retry_of"]) for t in result.trials] == [(0, "interrupted", None),
+                                                                                 (1, "complete", 0)]
+    assert result.trials[1]["params"] == values and result.best_trial == 1
