@@ -355,3 +355,34 @@ def test_a_trial_left_running_by_a_killed_process_is_tried_again_with_its_values
     assert [(t["number"], t["state"], t["retry_of"]) for t in result.trials] == [(0, "interrupted", None),
                                                                                  (1, "complete", 0)]
     assert result.trials[1]["params"] == values and result.best_trial == 1
+
+
+def test_a_baseline_registered_in_one_place_is_tuned_over_its_own_space(tmp_path, monkeypatch):
+    from gcnretrieval.models.baselines import BASELINES, Baseline, ClosedFormCCA, register_baseline
+
+    ridge_only = Baseline("ridgecca", ClosedFormCCA, space={"n_components": {"low": 2, "high": 2},
+                                                            "regularization": {"low": 1e-3, "high": 1e-1, "log": True}},
+                          summary="ridge CCA with {n_components} components (seed {seed}, {fit_seconds:.1f} s)")
+    monkeypatch.setitem(BASELINES._entries, "ridgecca", None)  # removed again after the test
+    register_baseline(ridge_only)
+    assert BASELINES.get("ridgecca") is ridge_only
+    assert ridge_only.search_space(limit=5) == {"regularization": {"low": 1e-3, "high": 1e-1, "log": True}}
+    assert ridge_only.describe(2, 7, 0.31) == "ridge CCA with 2 components (seed 7, 0.3 s); test pairs ranked by cosine"
+    study = tune_module.tune_baseline(recipe(), {}, "ridgecca", tmp_path / "s", 2)
+    assert [t["state"] for t in study.trials] == ["complete", "complete"]
+    assert all(set(t["params"]) == {"regularization"} and 1e-3 <= t["params"]["regularization"] <= 1e-1
+               for t in study.trials)
+
+
+def test_the_registered_baselines_describe_their_runs_and_spaces():
+    from gcnretrieval.models.baselines import BASELINES
+
+    assert BASELINES.get("random").describe(16, 3, 0.0) == (
+        "chance level: i.i.d. standard normal 16-d embeddings drawn with seed 3, independent of the features; "
+        "test pairs ranked by cosine")
+    assert BASELINES.get("pls").describe(8, 3, 0.5) == (
+        "PLS with 8 components on standardised features, fitted in 0.50 s; test pairs ranked by cosine")
+    assert BASELINES.get("cca").search_space(40) == {"n_components": {"low": 1, "high": 40, "log": True},
+                                                     "regularization": {"low": 1e-6, "high": 1.0, "log": True}}
+    assert BASELINES.get("pls").search_space(1) == {}  # one component possible: nothing to tune
+    assert BASELINES.get("random").search_space(40) == {}

@@ -42,11 +42,11 @@ from gcnretrieval.config import (Config, check_same_config, flatten, load_config
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument, RunFailed
 from gcnretrieval.experiments.cells import BUSY_ADVICE, Cell, CellResult, run_cells
 from gcnretrieval.files import check_not_in_the_way, write_json, write_text
-from gcnretrieval.formatting import map_number, markdown_table, significant
+from gcnretrieval.formatting import METRIC_TITLES, map_number, markdown_table, significant
 from gcnretrieval.locks import LOCK_FILE, FolderLock
 from gcnretrieval.metrics import METRIC_KEYS, retrieval_report
 from gcnretrieval.models.baselines import BASELINES, fit_baseline
-from gcnretrieval.options import SearchKey
+from gcnretrieval.options import SearchKey, TuneOptions
 from gcnretrieval.training import Callback, ProgressBar, Trainer, build_experiment, load_data, selection_callbacks
 
 log = logging.getLogger(__name__)
@@ -87,11 +87,10 @@ def search_space(raw: Mapping[str, Any], changes: Mapping[str, Any] | None = Non
     changes = dict(changes or {})
     config = load_config(raw, changes)
     entries = dict(config.tune.space)
-    if entries:
-        for key in entries:
-            if key in changes:
-                raise ConfigError(f"'{key}' is both tuned (tune.space) and set (--set); keep one")
-    else:
+    both = next((key for key in entries if key in changes), None)
+    if both is not None:
+        raise ConfigError(f"'{both}' is both tuned (tune.space) and set (--set); keep one")
+    if not entries:
         for key, entry in default_space(config).items():
             if key in changes:
                 log.info("default search space: %s is set by the overrides, not tuned", key)
@@ -170,17 +169,15 @@ def _finished(study: optuna.Study) -> int:
 
 
 def _trial_dict(trial: Any, space: Sequence[SearchKey]) -> dict[str, Any]:
-    keys = {key.key: key for key in space}
-    seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() \
-        if trial.datetime_complete and trial.datetime_start else None
-    val = trial.user_attrs.get("val")
+    keys, attrs = {key.key: key for key in space}, trial.user_attrs
+    val = attrs.get("val")
     return {"number": trial.number, "state": _state(trial),
             "params": {name: keys[name].decode(value) if name in keys else value for name, value in trial.params.items()},
             "val_avg_map": val["avg_map"] if val and trial.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
-            "val": val, "selected_epoch": trial.user_attrs.get("selected_epoch"),
-            "epochs_trained": trial.user_attrs.get("epochs_trained"),
+            "val": val, "selected_epoch": attrs.get("selected_epoch"), "epochs_trained": attrs.get("epochs_trained"),
             "val_avg_map_per_epoch": [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)],
-            "seconds": seconds, "error": trial.user_attrs.get("error"), "retry_of": trial.user_attrs.get("retry_of")}
+            "seconds": None if trial.duration is None else trial.duration.total_seconds(),
+            "error": attrs.get("error"), "retry_of": attrs.get("retry_of")}
 
 
 def _open_study(folder: Path, record: dict[str, Any], seed: int, pruner: Any) -> tuple[optuna.Study, int]:
@@ -259,18 +256,20 @@ def run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
     return StudyResult(folder, seed, space, records, best, dict(options or {}))
 
 
-def _pruner(config: Config) -> Any:
-    options = config.tune
+def _pruner(options: TuneOptions) -> optuna.pruners.BasePruner:
     if not options.pruning:
         return optuna.pruners.NopPruner()
     return optuna.pruners.MedianPruner(n_startup_trials=options.startup_trials, n_warmup_steps=options.warmup_epochs + 1)
 
 
-def _check_tunable(config: Config) -> None:
+def _tunable_config(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> Config:
+    """The configuration of a recipe with overrides, refused when it cannot be tuned."""
+    config = load_config(raw, changes)
     if config.eval.select_on != "val":
         raise ConfigError("tuning selects on the validation split; remove eval.select_on = \"test\" from the recipe")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("tuning runs in one process; start it without torchrun")
+    return config
 
 
 def tune_recipe(raw: Mapping[str, Any], changes: Mapping[str, Any], folder: Path, trials: int, *,
@@ -278,9 +277,7 @@ def tune_recipe(raw: Mapping[str, Any], changes: Mapping[str, Any], folder: Path
                 callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
     """The study of a trained recipe: ``trials`` trials over :func:`search_space`, each fitted on the
     training split and scored on the validation split (no final run)."""
-    changes = dict(changes)
-    config = load_config(raw, changes)
-    _check_tunable(config)
+    config = _tunable_config(raw, changes)
     space = search_space(raw, changes)
 
     def objective(trial: Any, seed: int) -> float:
@@ -304,7 +301,7 @@ def tune_recipe(raw: Mapping[str, Any], changes: Mapping[str, Any], folder: Path
     options = {"pruning": {"enabled": config.tune.pruning, "startup_trials": config.tune.startup_trials,
                            "warmup_epochs": config.tune.warmup_epochs,
                            "rule": "median of the earlier trials' validation mean mAP at the same epoch"}}
-    return run_study(folder, config.encoder.name, config, space, objective, trials, pruner=_pruner(config),
+    return run_study(folder, config.encoder.name, config, space, objective, trials, pruner=_pruner(config.tune),
                      options=options, timeout=timeout, callback=callback)
 
 
@@ -312,9 +309,7 @@ def tune_baseline(raw: Mapping[str, Any], changes: Mapping[str, Any], method: st
                   timeout: float | None = None,
                   callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
     """The study of a baseline on a recipe's data: fitted on the training split, scored on the validation split."""
-    changes = dict(changes)
-    config = load_config(raw, changes)
-    _check_tunable(config)
+    config = _tunable_config(raw, changes)
     resolved = with_absolute_paths(with_seed(config))
     dataset = load_data(resolved)  # the seed of a resumed study is the recorded one: checked below
     limit = min(dataset.image_dim, dataset.text_dim, len(dataset.train))
@@ -359,12 +354,10 @@ def params_text(params: Mapping[str, Any], separator: str = ", ") -> str:
 def trials_table(study: StudyResult) -> str:
     """One row per trial: state, validation mean mAP, epochs trained and the values."""
     keys = [key.key for key in study.space]
-    return markdown_table(
-        ["trial", "state", "val mean mAP", "epochs", *[f"`{key}`" for key in keys]],
-        [[trial["number"], trial["state"] + (" (best)" if trial["number"] == study.best["number"] else ""),
-          "—" if trial["val_avg_map"] is None else map_number(trial["val_avg_map"]),
-          significant(trial["epochs_trained"]), *[significant(trial["params"].get(key, "—")) for key in keys]]
-         for trial in study.trials])
+    rows = [[t["number"], t["state"] + (" (best)" if t["number"] == study.best["number"] else ""),
+             "—" if t["val_avg_map"] is None else map_number(t["val_avg_map"]), significant(t["epochs_trained"]),
+             *[significant(t["params"].get(key, "—")) for key in keys]] for t in study.trials]
+    return markdown_table(["trial", "state", "val mean mAP", "epochs", *[f"`{key}`" for key in keys]], rows)
 
 
 def write_study(folder: Path, title: str, study: StudyResult, extra: Mapping[str, Any],
@@ -389,10 +382,9 @@ def write_study(folder: Path, title: str, study: StudyResult, extra: Mapping[str
     if final is not None:
         summary["final"] = {"run_dir": str(final.run_dir), "status": final.status, "test": final.test,
                             "selected_epoch": final.selected_epoch}
-        test = final.test
+        maps = ", ".join(f"{METRIC_TITLES[key]} {map_number(final.test[key])}" for key in METRIC_KEYS)
         text += [f"Final run with these values: `{final.run_dir.name}/`, selected epoch {final.selected_epoch}; "
-                 f"test mAP image → text {test['i2t_map']:.4f}, text → image {test['t2i_map']:.4f}, "
-                 f"mean {test['avg_map']:.4f} (the only evaluation on the test split).", ""]
+                 f"test mAP {maps} (the only evaluation on the test split).", ""]
     write_json(folder / "tune.json", summary)
     write_text(folder / "tune.md", "\n".join(text))
     return table

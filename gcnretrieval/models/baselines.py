@@ -36,7 +36,9 @@ n_train)``); the baselines are fitted on the training split the deep models trai
 the training labels.
 
 :func:`gcnretrieval.experiments.run_baseline` runs one on a recipe's data and writes a run
-directory; a comparison runs them as cells next to the trained models.
+directory; a comparison runs them as cells next to the trained models. Each is a :class:`Baseline`
+in :data:`BASELINES` (:func:`register_baseline`), which carries everything the application needs
+of it: the estimator, the search space of ``compare --tune`` and the line of its report.
 """
 from __future__ import annotations
 
