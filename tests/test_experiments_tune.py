@@ -7,6 +7,8 @@ import json
 
 import optuna
 import pytest
+
+from gcnretrieval.config import Recipe
 import tomli_w
 from click.testing import CliRunner
 
@@ -253,7 +255,7 @@ def test_a_study_is_not_continued_with_another_recipe(tmp_path):
 
 def test_default_search_space_follows_the_recipe():
     def keys(raw, changes=None):
-        return {key.key: key for key in tune_module.search_space(raw, changes)}
+        return {key.key: key for key in tune_module.search_space(Recipe.of(raw, changes))}
 
     untuned = recipe(tune={})
     del untuned["tune"]
@@ -339,6 +341,50 @@ def test_a_diverging_trial_counts_and_the_study_goes_on(tmp_path, monkeypatch):
 def test_a_range_with_a_fractional_step_over_an_integer_key_is_refused_when_the_space_is_built():
     space = {"train.epochs": {"low": 2, "high": 6, "step": 0.5}}
     with pytest.raises(ConfigError) as info:
-        tune_module.search_space(recipe(tune={"space": space}))
+        tune_module.search_space(Recipe.of(recipe(tune={"space": space})))
     assert str(info.value) == ("recipe key 'tune.space.\"train.epochs\"' ranges over an integer key; write low, high "
                                "and step as integers, got {'low': 2, 'high': 6, 'step': 0.5}")
+
+
+def test_a_trial_left_running_by_a_killed_process_is_tried_again_with_its_values(tmp_path):
+    out = tmp_path / "t"
+    out.mkdir()
+    raw = recipe(train={"epochs": 1})
+    study = optuna.create_study(storage=f"sqlite:///{out / 'study.db'}", study_name="tune", direction="maximize")
+    killed = study.ask()  # as a killed process leaves it: running, with its values
+    values = {key.key: key.suggest(killed) for key in tune_module.search_space(Recipe.of(raw))}
+    result = gcnretrieval.tune(raw, 1, out=out)
+    assert [(t["number"], t["state"], t["retry_of"]) for t in result.trials] == [(0, "interrupted", None),
+                                                                                 (1, "complete", 0)]
+    assert result.trials[1]["params"] == values and result.best_trial == 1
+
+
+def test_a_baseline_registered_in_one_place_is_tuned_over_its_own_space(tmp_path, monkeypatch):
+    from gcnretrieval.models.baselines import BASELINES, Baseline, ClosedFormCCA, register_baseline
+
+    ridge_only = Baseline("ridgecca", ClosedFormCCA, space={"n_components": {"low": 2, "high": 2},
+                                                            "regularization": {"low": 1e-3, "high": 1e-1, "log": True}},
+                          summary="ridge CCA with {n_components} components (seed {seed}, {fit_seconds:.1f} s)")
+    monkeypatch.setitem(BASELINES._entries, "ridgecca", None)  # removed again after the test
+    register_baseline(ridge_only)
+    assert BASELINES.get("ridgecca") is ridge_only
+    assert ridge_only.search_space(limit=5) == {"regularization": {"low": 1e-3, "high": 1e-1, "log": True}}
+    assert ridge_only.describe(2, 7, 0.31) == "ridge CCA with 2 components (seed 7, 0.3 s); test pairs ranked by cosine"
+    study = tune_module.tune_baseline(Recipe.of(recipe()), "ridgecca", tmp_path / "s", 2)
+    assert [t["state"] for t in study.trials] == ["complete", "complete"]
+    assert all(set(t["params"]) == {"regularization"} and 1e-3 <= t["params"]["regularization"] <= 1e-1
+               for t in study.trials)
+
+
+def test_the_registered_baselines_describe_their_runs_and_spaces():
+    from gcnretrieval.models.baselines import BASELINES
+
+    assert BASELINES.get("random").describe(16, 3, 0.0) == (
+        "chance level: i.i.d. standard normal 16-d embeddings drawn with seed 3, independent of the features; "
+        "test pairs ranked by cosine")
+    assert BASELINES.get("pls").describe(8, 3, 0.5) == (
+        "PLS with 8 components on standardised features, fitted in 0.50 s; test pairs ranked by cosine")
+    assert BASELINES.get("cca").search_space(40) == {"n_components": {"low": 1, "high": 40, "log": True},
+                                                     "regularization": {"low": 1e-6, "high": 1.0, "log": True}}
+    assert BASELINES.get("pls").search_space(1) == {}  # one component possible: nothing to tune
+    assert BASELINES.get("random").search_space(40) == {}

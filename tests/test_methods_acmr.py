@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+
+from gcnretrieval.config import Recipe
 import torch
 
 from gcnretrieval.errors import DataError, InvalidArgument
@@ -163,7 +165,7 @@ def test_the_search_space_of_compare_tune_is_valid_for_the_method():
     from gcnretrieval.methods import apply_method
 
     tree = apply_method(TINY_RECIPE, "acmr")
-    keys = {entry.key for entry in search_space(tree)}
+    keys = {entry.key for entry in search_space(Recipe.of(tree))}
     assert keys == {"train.lr", "train.epochs", "model.common_dim", "loss.alpha", "loss.beta", "loss.margin"}
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+
+from gcnretrieval.config import Recipe
 import torch
 
 import dscmr_references as ref
@@ -162,7 +164,7 @@ def test_the_search_space_is_made_of_dscmr_recipe_keys():
     assert set(tree["tune"]["space"]) == {"train.lr", "model.common_dim", "loss.common_space_weight",
                                           "loss.invariance_weight"}
     load_config(tree)
-    assert {key.key for key in search_space(tree)} == set(tree["tune"]["space"])
+    assert {key.key for key in search_space(Recipe.of(tree))} == set(tree["tune"]["space"])
 
 
 def test_a_recipe_key_dscmr_would_ignore_is_refused():

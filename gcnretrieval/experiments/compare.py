@@ -169,30 +169,25 @@ def _tune_methods(plan: ExperimentPlan, cells: list[Cell], trials: int, folder: 
     that seed's validation split; every search space is checked before the first trial runs."""
     seed = plan.seeds[0]
     firsts = {cell.method: cell for cell in cells if cell.seed == seed}
-    recipes = {m: cell_recipe(plan.recipe, cell) for m, cell in firsts.items()}
+    recipes = {m: cell_recipe(plan.recipe, cell) for m, cell in firsts.items()}  # run.name: the study's own
     if "encoder.name" in plan.recipe.config.tune.space:
         raise ConfigError("compare tunes each encoder in turn; remove 'encoder.name' from [tune.space]")
     for method, cell in firsts.items():
         if cell.baseline is None:
-            search_space(recipes[method].tree, _without_name(recipes[method].changes))
+            search_space(recipes[method])
     studies = {}
     for method, cell in firsts.items():
         report = None if callback is None else (lambda done, total, trial, m=method: callback(m, done, total, trial))
-        tree, changes = recipes[method].tree, _without_name(recipes[method].changes)
         if cell.baseline is not None:
-            study = tune_baseline(tree, changes, cell.baseline, folder / method, trials, callback=report)
+            study = tune_baseline(recipes[method], cell.baseline, folder / method, trials, callback=report)
         else:
-            study = tune_recipe(tree, changes, folder / method, trials, progress=progress, callback=report)
+            study = tune_recipe(recipes[method], folder / method, trials, progress=progress, callback=report)
         write_study(folder / method, f"Tuning `{method}` for comparison `{plan.name}`", study,
                     {"method": method, "overrides": dict(plan.recipe.changes), "trials_budget": trials})
         log.info("%s: best of %d trials on the validation split of seed %d: %s (val mean mAP %.4f)", method, trials,
                  seed, study.best_params, study.best["val_avg_map"])
         studies[method] = study
     return studies
-
-
-def _without_name(changes: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in changes.items() if key != "run.name"}
 
 
 def _tuned(plan: ExperimentPlan, cells: list[Cell], trials: int, baseline_options: Mapping[str, Any] | None,

@@ -9,30 +9,27 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
-from gcnretrieval.experiments.summary import METRIC_TITLES, METRICS
 from gcnretrieval.files import write_figure
+from gcnretrieval.formatting import METRIC_TITLES
+from gcnretrieval.metrics import METRIC_KEYS as METRICS
 
 __all__ = ["epoch_curves", "grouped_bars", "heatmap", "lines"]
 
 
 def colour_of(index: int, count: int) -> Any:
     """The colour of item ``index`` of ``count``: matplotlib's ten-colour cycle, or twenty distinct ones past ten."""
-    if count <= 10:
-        return f"C{index}"
-    return matplotlib.colormaps["tab20"](index % 20)
+    return f"C{index}" if count <= 10 else matplotlib.colormaps["tab20"](index % 20)
 
 
-def _figure(size: tuple[float, float], columns: int = 1) -> tuple[Figure, Any]:
+def _figure(size: tuple[float, float], columns: int = 1) -> tuple[Figure, list[Any]]:
     """A figure that belongs to no GUI backend (no pyplot state), with ``columns`` axes side by side."""
-    if columns == 1:
-        figure = Figure(figsize=size)
-        return figure, figure.subplots()
-    figure = Figure(figsize=size, layout="constrained")
-    return figure, figure.subplots(1, columns)
+    figure = Figure(figsize=size, layout="constrained" if columns > 1 else None)
+    return figure, list(figure.subplots(1, columns, squeeze=False)[0])
 
 
-def _std(value: float | None) -> float:
-    return 0.0 if value is None else value
+def _offsets(count: int) -> tuple[np.ndarray, float]:
+    """Positions of the three mAPs and the width of each of ``count`` bars (or points) side by side there."""
+    return np.arange(len(METRICS)), 0.8 / max(count, 1)
 
 
 def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "", reference: str | None = None) -> Path:
@@ -45,64 +42,50 @@ def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "", 
     """
     others = [row for row in rows if reference is not None and row["group"] != reference]
     panels = 2 if others else 1
-    width_each = max(6.0, 1.2 + 0.45 * len(rows) * len(METRICS))
-    figure, axes = _figure((width_each * panels, 4.0), panels)
-    bars, differences = (axes[0], axes[1]) if panels == 2 else (axes, None)
-    width = 0.8 / max(len(rows), 1)
-    positions = np.arange(len(METRICS))
-    lows, highs = [], []
+    figure, axes = _figure((max(6.0, 1.2 + 0.45 * len(rows) * len(METRICS)) * panels, 4.0), panels)
+    bars = axes[0]
+    positions, width = _offsets(len(rows))
+    ends = []
     for index, row in enumerate(rows):
         means = [row[f"{m}_mean"] or 0.0 for m in METRICS]
-        stds = [_std(row[f"{m}_std"]) for m in METRICS]
-        lows.extend(mean - std for mean, std in zip(means, stds))
-        highs.extend(mean + std for mean, std in zip(means, stds))
+        stds = [row[f"{m}_std"] or 0.0 for m in METRICS]  # one seed: no error bar
+        ends += [mean + sign * std for mean, std in zip(means, stds) for sign in (-1, 1)]
         bars.bar(positions + (index - (len(rows) - 1) / 2) * width, means, width, yerr=stds, capsize=3,
                  label=str(row["group"]), color=colour_of(index, len(rows)))
-    bars.set_xticks(positions, [METRIC_TITLES[m] for m in METRICS])
-    bars.set_ylabel("test mAP@all (error bars: sample std over seeds)")
-    if lows:
-        bars.set_ylim(max(0.0, min(lows) - 0.05), min(1.0, max(highs) + 0.02))
-    if title:
-        bars.set_title(title)
+    bars.set(xticks=positions, xticklabels=[METRIC_TITLES[m] for m in METRICS], title=title,
+             ylabel="test mAP@all (error bars: sample std over seeds)")
+    if ends:
+        bars.set_ylim(max(0.0, min(ends) - 0.05), min(1.0, max(ends) + 0.02))
     bars.grid(axis="y", alpha=0.3)
-    if differences is not None:
-        _difference_panel(differences, rows, others, reference)
-    last = differences if differences is not None else bars
-    last.legend(*bars.get_legend_handles_labels(), fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
-                frameon=False)
+    if others:
+        _difference_panel(axes[1], rows, others, reference)
+    axes[-1].legend(*bars.get_legend_handles_labels(), fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                    frameon=False)
     return write_figure(figure, path, bbox_inches="tight")
 
 
 def _difference_panel(axes: Any, rows: list[dict[str, Any]], others: list[dict[str, Any]], reference: str) -> None:
     """Paired differences from the reference, with their intervals, in the colours of the bars."""
-    colours = {row["group"]: colour_of(index, len(rows)) for index, row in enumerate(rows)}
-    width = 0.8 / max(len(others), 1)
-    positions = np.arange(len(METRICS))
+    positions, width = _offsets(len(others))
     for index, row in enumerate(others):
-        xs = positions + (index - (len(others) - 1) / 2) * width
-        means = [row.get(f"{m}_diff") for m in METRICS]
-        lows, highs = [row.get(f"{m}_diff_low") for m in METRICS], [row.get(f"{m}_diff_high") for m in METRICS]
-        shown = [i for i, mean in enumerate(means) if mean is not None]
-        intervals = [i for i in shown if lows[i] is not None]
-        if len(intervals) == len(shown):
-            errors = [[means[i] - lows[i] for i in shown], [highs[i] - means[i] for i in shown]]
-        else:  # one seed: points without bars
-            errors = None
-        axes.errorbar([xs[i] for i in shown], [means[i] for i in shown], yerr=errors, fmt="o", capsize=4,
-                      color=colours[row["group"]])
+        shown = [(x, row[f"{m}_diff"], row.get(f"{m}_diff_low"), row.get(f"{m}_diff_high"))
+                 for x, m in zip(positions + (index - (len(others) - 1) / 2) * width, METRICS)
+                 if row.get(f"{m}_diff") is not None]
+        xs, means, lows, highs = zip(*shown) if shown else ((), (), (), ())
+        errors = None if None in lows else [np.subtract(means, lows), np.subtract(highs, means)]  # one seed: points
+        axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=4, color=colour_of(rows.index(row), len(rows)))
     axes.axhline(0.0, color="black", linewidth=0.8)
-    axes.set_xticks(positions, [METRIC_TITLES[m] for m in METRICS])
-    axes.set_ylabel(f"paired difference from {reference}\n(error bars: 95 % paired t interval over seeds)")
-    axes.set_title(f"difference from {reference}, same seeds")
+    axes.set(xticks=positions, xticklabels=[METRIC_TITLES[m] for m in METRICS],
+             title=f"difference from {reference}, same seeds",
+             ylabel=f"paired difference from {reference}\n(error bars: 95 % paired t interval over seeds)")
     axes.grid(axis="y", alpha=0.3)
 
 
-def _axis_values(values: list[Any]) -> tuple[list[float], list[str], bool]:
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-    labels = [str(v) for v in values]
-    if numeric:
-        return [float(v) for v in values], labels, True
-    return list(range(len(values))), labels, False
+def _axis_values(values: list[Any]) -> list[float]:
+    """Numbers stay where they are on the axis; other values are spread evenly in their order."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return [float(v) for v in values]
+    return list(range(len(values)))
 
 
 def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: str | None = None,
@@ -112,28 +95,24 @@ def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: 
     Without ``series_key``: one line per mAP (I→T, T→I, mean). With it: one line per value
     of ``series_key``, plotting ``metric`` (default the mean mAP).
     """
-    figure, axes = _figure((6.4, 4.0))
+    figure, [axes] = _figure((6.4, 4.0))
     x_values = list(dict.fromkeys(row["values"][x_key] for row in rows))
-    xs, labels, numeric = _axis_values(x_values)
+    xs = _axis_values(x_values)
     position = dict(zip(map(repr, x_values), xs))
     if series_key is None:
         series = [(METRIC_TITLES[m], m, rows) for m in METRICS]
     else:
         metric = metric or "avg_map"
-        names = list(dict.fromkeys(row["values"][series_key] for row in rows))
         series = [(f"{series_key} = {name}", metric, [r for r in rows if r["values"][series_key] == name])
-                  for name in names]
+                  for name in dict.fromkeys(row["values"][series_key] for row in rows)]
     for label, m, members in series:
         members = [r for r in members if r[f"{m}_mean"] is not None]
         axes.errorbar([position[repr(r["values"][x_key])] for r in members], [r[f"{m}_mean"] for r in members],
-                      yerr=[_std(r[f"{m}_std"]) for r in members], marker="o", capsize=3, label=label)
-    axes.set_xticks(xs, labels)
-    axes.set_xlabel(x_key)
-    axes.set_ylabel("test mAP@all" if series_key is None else f"test {METRIC_TITLES[metric]} mAP@all")
+                      yerr=[r[f"{m}_std"] or 0.0 for r in members], marker="o", capsize=3, label=label)
+    axes.set(xticks=xs, xticklabels=list(map(str, x_values)), xlabel=x_key, title=title,
+             ylabel="test mAP@all" if series_key is None else f"test {METRIC_TITLES[metric]} mAP@all")
     axes.legend(fontsize="small")
     axes.grid(alpha=0.3)
-    if title:
-        axes.set_title(title)
     return write_figure(figure, path, bbox_inches="tight")
 
 
@@ -144,26 +123,19 @@ def heatmap(rows: list[dict[str, Any]], row_key: str, column_key: str, path: str
     column_values = list(dict.fromkeys(r["values"][column_key] for r in rows))
     grid = np.full((len(row_values), len(column_values)), np.nan)
     for r in rows:
-        i = row_values.index(r["values"][row_key])
-        j = column_values.index(r["values"][column_key])
         if r[f"{metric}_mean"] is not None:
-            grid[i, j] = r[f"{metric}_mean"]
-    figure, axes = _figure((1.4 + 0.9 * len(column_values), 1.2 + 0.55 * len(row_values)))
+            grid[row_values.index(r["values"][row_key]), column_values.index(r["values"][column_key])] = \
+                r[f"{metric}_mean"]
+    figure, [axes] = _figure((1.4 + 0.9 * len(column_values), 1.2 + 0.55 * len(row_values)))
     image = axes.imshow(grid, cmap="viridis", aspect="auto")
-    finite = grid[np.isfinite(grid)]
-    middle = float(finite.mean()) if finite.size else 0.0
-    for i in range(grid.shape[0]):
-        for j in range(grid.shape[1]):
-            if np.isfinite(grid[i, j]):
-                axes.text(j, i, f"{grid[i, j]:.3f}", ha="center", va="center", fontsize="small",
-                          color="black" if grid[i, j] > middle else "white")
-    axes.set_xticks(range(len(column_values)), [str(v) for v in column_values])
-    axes.set_yticks(range(len(row_values)), [str(v) for v in row_values])
-    axes.set_xlabel(column_key)
-    axes.set_ylabel(row_key)
+    middle = float(np.nanmean(grid)) if np.isfinite(grid).any() else 0.0
+    for (i, j), value in np.ndenumerate(grid):
+        if np.isfinite(value):
+            axes.text(j, i, f"{value:.3f}", ha="center", va="center", fontsize="small",
+                      color="black" if value > middle else "white")
+    axes.set(xticks=range(len(column_values)), xticklabels=list(map(str, column_values)), xlabel=column_key,
+             yticks=range(len(row_values)), yticklabels=list(map(str, row_values)), ylabel=row_key, title=title)
     figure.colorbar(image, ax=axes, label=f"test {METRIC_TITLES[metric]} mAP@all")
-    if title:
-        axes.set_title(title)
     return write_figure(figure, path, bbox_inches="tight")
 
 
@@ -178,19 +150,14 @@ def epoch_curves(groups: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]], ke
         path: the PNG to write.
     """
     figure, axes = _figure((4.2 * len(keys), 3.6), columns=len(keys))
-    axes = [axes] if len(keys) == 1 else list(axes)
-    colours = [f"C{i}" for i in range(len(groups))]
-    for colour, (label, histories) in zip(colours, groups.items()):
+    for index, (label, histories) in enumerate(groups.items()):
         for number, history in enumerate(histories):
             for axis, key in zip(axes, keys):
                 points = [(row["epoch"], row[key]) for row in history if isinstance(row.get(key), (int, float))]
-                if points:
-                    epochs, values = zip(*points)
-                    axis.plot(epochs, values, color=colour, linewidth=1.2, alpha=0.8,
-                              label=label if number == 0 else None)
+                axis.plot(*zip(*points), color=f"C{index}", linewidth=1.2, alpha=0.8,
+                          label=label if number == 0 else None)
     for axis, key in zip(axes, keys):
-        axis.set_xlabel("epoch")
-        axis.set_ylabel(key)
+        axis.set(xlabel="epoch", ylabel=key)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize="small")
     if title:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from scipy.stats import ttest_rel
+
 from gcnretrieval.files import write_csv, write_json, write_text
-from gcnretrieval.formatting import METRIC_TITLES
 from gcnretrieval.metrics import METRIC_KEYS as METRICS
 
 __all__ = ["CONFIDENCE", "METRICS", "format_difference", "format_mean_std", "mean_std", "paired_difference",
@@ -21,17 +23,15 @@ CONFIDENCE = 0.95
 
 def mean_std(values: list[float]) -> tuple[float | None, float | None]:
     """Mean and *sample* standard deviation (``ddof=1``); the std is ``None`` for one value."""
-    values = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-    if not values:
-        return None, None
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+    values = [float(v) for v in values if _finite(v)]
+    return (statistics.fmean(values) if values else None), (statistics.stdev(values) if len(values) > 1 else None)
 
 
 def format_mean_std(mean: float | None, std: float | None, digits: int = 4) -> str:
     """``0.8123 ± 0.0041``; ``0.8123`` with one seed; ``—`` without a value."""
     if mean is None:
         return "—"
-    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{mean:.{digits}f}" + ("" if std is None else f" ± {std:.{digits}f}")
 
 
 def paired_difference(values: dict[int, float], reference: dict[int, float],
@@ -45,7 +45,8 @@ def paired_difference(values: dict[int, float], reference: dict[int, float],
         s_d = \sqrt{\frac{1}{n - 1} \sum_s (d_s - \bar d)^2}, \qquad
         \bar d \pm t_{(1 + c)/2,\, n - 1} \, \frac{s_d}{\sqrt{n}}
 
-    (:math:`t_{q, k}`: the :math:`q` quantile of Student's t with :math:`k` degrees of freedom).
+    (:math:`t_{q, k}`: the :math:`q` quantile of Student's t with :math:`k` degrees of freedom;
+    :func:`scipy.stats.ttest_rel`'s confidence interval).
     The verdict is ``"better"`` when the interval lies above 0, ``"worse"`` below 0,
     ``"indistinguishable"`` when it contains 0, and ``"one seed"`` (no interval) for :math:`n = 1`.
 
@@ -59,19 +60,16 @@ def paired_difference(values: dict[int, float], reference: dict[int, float],
         without a common seed).
     """
     seeds = [s for s in values if s in reference and _finite(values[s]) and _finite(reference[s])]
-    differences = [float(values[s]) - float(reference[s]) for s in seeds]
-    out: dict[str, Any] = {"seeds": seeds, "mean": None, "low": None, "high": None, "verdict": "no seeds"}
-    if not differences:
-        return out
-    out["mean"] = mean = statistics.fmean(differences)
-    if len(differences) == 1:
-        out["verdict"] = "one seed"
-        return out
-    from scipy.stats import t
-
-    half = float(t.ppf((1 + confidence) / 2, len(differences) - 1)) * statistics.stdev(differences) / math.sqrt(len(differences))
-    out["low"], out["high"] = mean - half, mean + half
-    out["verdict"] = "better" if out["low"] > 0 else "worse" if out["high"] < 0 else "indistinguishable"
+    out: dict[str, Any] = {"seeds": seeds, "mean": None, "low": None, "high": None,
+                           "verdict": "one seed" if len(seeds) == 1 else "no seeds"}
+    if seeds:
+        out["mean"] = statistics.fmean(float(values[s]) - float(reference[s]) for s in seeds)
+    if len(seeds) > 1:
+        # equal differences: scipy warns of lost precision, and the interval is the mean
+        with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
+            test = ttest_rel([float(values[s]) for s in seeds], [float(reference[s]) for s in seeds])
+            out["low"], out["high"] = map(float, test.confidence_interval(confidence))
+        out["verdict"] = "better" if out["low"] > 0 else "worse" if out["high"] < 0 else "indistinguishable"
     return out
 
 
@@ -83,10 +81,8 @@ def format_difference(difference: dict[str, Any], digits: int = 4) -> str:
     """``+0.0123 [-0.0040, +0.0286] indistinguishable``; ``+0.0123 (one seed)``; ``—`` without seeds."""
     if difference["mean"] is None:
         return "—"
-    if difference["low"] is None:
-        return f"{difference['mean']:+.{digits}f} ({difference['verdict']})"
-    return (f"{difference['mean']:+.{digits}f} [{difference['low']:+.{digits}f}, {difference['high']:+.{digits}f}] "
-            f"{difference['verdict']}")
+    interval = "({verdict})" if difference["low"] is None else "[{low:+.{digits}f}, {high:+.{digits}f}] {verdict}"
+    return ("{mean:+.{digits}f} " + interval).format(**difference, digits=digits)
 
 
 def summarise(cells: list[dict[str, Any]], key: Any) -> list[dict[str, Any]]:
@@ -98,15 +94,11 @@ def summarise(cells: list[dict[str, Any]], key: Any) -> list[dict[str, Any]]:
     groups: dict[Any, list[dict[str, Any]]] = {}
     for cell in cells:
         groups.setdefault(key(cell), []).append(cell)
-    rows = []
-    for group, members in groups.items():
-        row: dict[str, Any] = {"group": group, "seeds": [m["seed"] for m in members]}
-        for metric in METRICS:
-            row[f"{metric}_mean"], row[f"{metric}_std"] = mean_std([m[metric] for m in members])
-        row["seconds_per_epoch"] = mean_std([m["seconds_per_epoch"] for m in members])[0]
-        row["fit_seconds"] = mean_std([m["fit_seconds"] for m in members])[0]
-        rows.append(row)
-    return rows
+    return [{"group": group, "seeds": [m["seed"] for m in members],
+             **{f"{metric}_{stat}": value for metric in METRICS
+                for stat, value in zip(("mean", "std"), mean_std([m[metric] for m in members]))},
+             **{name: mean_std([m[name] for m in members])[0] for name in ("seconds_per_epoch", "fit_seconds")}}
+            for group, members in groups.items()]
 
 
 def write_summary(out_dir: Path, stem: str, title: str, summary: dict[str, Any], rows: list[dict[str, Any]],

@@ -17,9 +17,10 @@ and initialisation; a resumed study reseeds the sampler from the seed and the nu
 so far. ``tune.json`` and ``tune.md`` list every trial (values, validation mAP per epoch, state)
 and the best.
 
-:func:`tune_baseline` is the same search for a classical baseline (:data:`BASELINE_SPACES`:
-its number of components and, for ``cca`` and ``mlcca``, its ridge), fitted on the training split and scored
-on the validation split; ``compare(..., tune=N)`` gives every method such a study.
+:func:`tune_baseline` is the same search for a classical baseline (the search space its registration
+carries, :class:`~gcnretrieval.models.baselines.Baseline`: its number of components and, for ``cca`` and
+``mlcca``, its ridge), fitted on the training split and scored on the validation split;
+``compare(..., tune=N)`` gives every method such a study.
 """
 from __future__ import annotations
 
@@ -32,41 +33,34 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
+from optuna.trial import TrialState
 
 from gcnretrieval.checks import check_positive, check_positive_int
-from gcnretrieval.config import (Config, Recipe, RecipeLike, first_difference, flatten, load_config, space_samples,
+from gcnretrieval.config import (Config, Recipe, RecipeLike, check_same_config, flatten, load_config, space_samples,
                                  with_absolute_paths, with_seed)
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument, RunFailed
 from gcnretrieval.experiments.cells import BUSY_ADVICE, Cell, CellResult, run_cells
-from gcnretrieval.files import write_json, write_text
+from gcnretrieval.files import check_not_in_the_way, write_json, write_text
+from gcnretrieval.formatting import METRIC_TITLES, map_number, markdown_table, significant
 from gcnretrieval.locks import LOCK_FILE, FolderLock
-from gcnretrieval.metrics import retrieval_report
-from gcnretrieval.models.baselines import fit_baseline
-from gcnretrieval.options import SearchKey
+from gcnretrieval.metrics import METRIC_KEYS, retrieval_report
+from gcnretrieval.models.baselines import BASELINES, fit_baseline
+from gcnretrieval.options import SearchKey, TuneOptions
 from gcnretrieval.training import Callback, ProgressBar, Trainer, build_experiment, load_data, selection_callbacks
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BASELINE_SPACES", "ReportToTrial", "SearchKey", "StudyResult", "TuneResult", "default_space",
+__all__ = ["ReportToTrial", "SearchKey", "StudyResult", "TuneResult", "default_space",
            "params_text", "search_space", "tune", "tune_baseline", "tune_recipe"]
 
 STUDY_FILE = "study.db"
 STUDY_NAME = "tune"
 FINAL_RUN = "best"
-#: keys of a finished configuration that may differ when a study is continued
-_MAY_DIFFER = ("train.device", "run.out_dir", "run.name")
 #: states of a trial that count toward the budget
 FINISHED = ("complete", "pruned", "diverged")
-
-#: search space of each baseline: ``n_components`` up to min(d_v, d_t, training pairs), log-uniform
-BASELINE_SPACES: dict[str, dict[str, Any]] = {
-    "cca": {"n_components": {"low": 1, "high": None, "log": True},
-            "regularization": {"low": 1e-6, "high": 1.0, "log": True}},
-    "mlcca": {"n_components": {"low": 1, "high": None, "log": True},
-              "regularization": {"low": 1e-6, "high": 1.0, "log": True}},
-    "pls": {"n_components": {"low": 1, "high": None, "log": True}},
-    "random": {},
-}
+#: what tells a tuning folder to choose another one
+ELSEWHERE = "choose another --out/--name or delete it"
 
 
 def default_space(config: Config) -> dict[str, Any]:
@@ -86,25 +80,23 @@ def default_space(config: Config) -> dict[str, Any]:
     }
 
 
-def search_space(raw: Mapping[str, Any], changes: Mapping[str, Any] | None = None) -> list[SearchKey]:
+def search_space(recipe: Recipe) -> list[SearchKey]:
     """The search space of a recipe with overrides: its ``[tune.space]`` (a key may not also be
     overridden), else :func:`default_space` less the keys the overrides set and those the recipe
     refuses (``loss.alpha`` with ``loss.condition = "no_cla"``, ...)."""
-    changes = dict(changes or {})
-    config = load_config(raw, changes)
+    changes, config = recipe.changes, recipe.config
     entries = dict(config.tune.space)
-    if entries:
-        for key in entries:
-            if key in changes:
-                raise ConfigError(f"'{key}' is both tuned (tune.space) and set (--set); keep one")
-    else:
+    both = next((key for key in entries if key in changes), None)
+    if both is not None:
+        raise ConfigError(f"'{both}' is both tuned (tune.space) and set (--set); keep one")
+    if not entries:
         for key, entry in default_space(config).items():
             if key in changes:
                 log.info("default search space: %s is set by the overrides, not tuned", key)
                 continue
             try:
                 for value in space_samples(entry):
-                    load_config(raw, {**changes, key: value})
+                    recipe.with_changes({key: value}).config
             except GcnRetrievalError as err:
                 log.info("default search space: %s left out (%s)", key, err)
                 continue
@@ -127,13 +119,11 @@ class ReportToTrial(Callback):
         self.trial, self.prune = trial, prune
 
     def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
-        import optuna
-
         prefix = f"{trainer.select_on}_"
         self.trial.set_user_attr("epochs_trained", row["epoch"])
         if row.get("selected"):
             self.trial.set_user_attr("selected_epoch", row["epoch"])
-            self.trial.set_user_attr("val", {key: row[prefix + key] for key in ("i2t_map", "t2i_map", "avg_map")})
+            self.trial.set_user_attr("val", {key: row[prefix + key] for key in METRIC_KEYS})
         score = row[f"{prefix}avg_map"]
         if score is None:
             return
@@ -168,69 +158,52 @@ class StudyResult:
 
 
 def _state(trial: Any) -> str:
-    from optuna.trial import TrialState
-
     if trial.state == TrialState.FAIL:
         return "diverged" if "error" in trial.user_attrs else "interrupted"
     return trial.state.name.lower()
 
 
+def _finished(study: optuna.Study) -> int:
+    return sum(_state(trial) in FINISHED for trial in study.get_trials(deepcopy=False))
+
+
 def _trial_dict(trial: Any, space: Sequence[SearchKey]) -> dict[str, Any]:
-    keys = {key.key: key for key in space}
-    seconds = (trial.datetime_complete - trial.datetime_start).total_seconds() \
-        if trial.datetime_complete and trial.datetime_start else None
-    val = trial.user_attrs.get("val")
+    keys, attrs = {key.key: key for key in space}, trial.user_attrs
+    val = attrs.get("val")
     return {"number": trial.number, "state": _state(trial),
             "params": {name: keys[name].decode(value) if name in keys else value for name, value in trial.params.items()},
-            "val_avg_map": val["avg_map"] if val and trial.state.name in ("COMPLETE", "PRUNED") else None,
-            "val": val, "selected_epoch": trial.user_attrs.get("selected_epoch"),
-            "epochs_trained": trial.user_attrs.get("epochs_trained"),
+            "val_avg_map": val["avg_map"] if val and trial.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
+            "val": val, "selected_epoch": attrs.get("selected_epoch"), "epochs_trained": attrs.get("epochs_trained"),
             "val_avg_map_per_epoch": [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)],
-            "seconds": seconds, "error": trial.user_attrs.get("error"), "retry_of": trial.user_attrs.get("retry_of")}
+            "seconds": None if trial.duration is None else trial.duration.total_seconds(),
+            "error": attrs.get("error"), "retry_of": attrs.get("retry_of")}
 
 
-def _open_study(folder: Path, record: dict[str, Any], seed: int, pruner: Any) -> tuple[Any, Any, int]:
-    """The study in ``folder/study.db``, created or continued; ``record`` describes the search and must
-    match the one the study was started with."""
-    import optuna
-
-    if folder.exists() and not (folder / STUDY_FILE).is_file() and (
-            not folder.is_dir() or any(path.name != LOCK_FILE for path in folder.iterdir())):
-        raise ConfigError(f"{folder} is in the way: it exists and holds no {STUDY_FILE}; choose another --out or "
-                          "--name, or delete it")
-    folder.mkdir(parents=True, exist_ok=True)
-    storage = optuna.storages.RDBStorage(f"sqlite:///{(folder / STUDY_FILE).resolve()}")
-    try:
-        study_id = storage.get_study_id_from_name(STUDY_NAME)
-    except KeyError:
-        study_id, count = None, 0
-    else:
-        stored = storage.get_study_user_attrs(study_id).get("search")
-        if stored is not None:
-            _check_same_search(folder, stored, record)
-            seed = stored["seed"]
-        count = storage.get_n_trials(study_id)
-    sampler = optuna.samplers.TPESampler(seed=int(np.random.SeedSequence([seed, count]).generate_state(1)[0]))
-    study = optuna.create_study(storage=storage, study_name=STUDY_NAME, direction="maximize", sampler=sampler,
-                                pruner=pruner, load_if_exists=True)
-    if study_id is None or "search" not in study.user_attrs:
+def _open_study(folder: Path, record: dict[str, Any], seed: int, pruner: Any) -> tuple[optuna.Study, int]:
+    """The study in ``folder/study.db``, created or continued (then ``record``, what the search is, must be the
+    one it was started with, and its seed is the recorded one); the sampler is seeded by the seed and the
+    number of trials so far."""
+    study = optuna.create_study(storage=f"sqlite:///{(folder / STUDY_FILE).resolve()}", study_name=STUDY_NAME,
+                                direction="maximize", pruner=pruner, load_if_exists=True)
+    stored = study.user_attrs.get("search")
+    if stored is None:
         study.set_user_attr("search", {**record, "seed": seed})
-    return study, storage, seed
+    else:
+        _check_same_search(folder, stored, record)
+        seed = stored["seed"]
+    study.sampler = optuna.samplers.TPESampler(
+        seed=int(np.random.SeedSequence([seed, len(study.trials)]).generate_state(1)[0]))
+    return study, seed
 
 
 def _check_same_search(folder: Path, stored: dict[str, Any], record: dict[str, Any]) -> None:
     if stored.get("method") != record["method"]:
-        raise ConfigError(f"{folder} tunes '{stored.get('method')}', not '{record['method']}'; choose another "
-                          "--out/--name or delete it")
-    ignore = _MAY_DIFFER + (("run.seed",) if record["config"]["run"]["seed"] is None else ())
-    difference = first_difference(_without_tune(stored["config"]), _without_tune(record["config"]), ignore)
-    if difference is not None:
-        key, old, new = difference
-        raise ConfigError(f"{folder} was tuned with '{key}' = {old!r} but now asks for {new!r}; choose another "
-                          "--out/--name or delete it")
+        raise ConfigError(f"{folder} tunes '{stored.get('method')}', not '{record['method']}'; {ELSEWHERE}")
+    check_same_config(_without_tune(stored["config"]), _without_tune(record["config"]), where=f"{folder} was tuned",
+                      fix=ELSEWHERE, may_differ=("train.device",))
     if sorted(stored["space"], key=lambda key: key["key"]) != sorted(record["space"], key=lambda key: key["key"]):
-        raise ConfigError(f"{folder} was tuned over another search space ({_space_text(stored['space'])}); choose "
-                          "another --out/--name or delete it")
+        keys = ", ".join(entry["key"] for entry in stored["space"])
+        raise ConfigError(f"{folder} was tuned over another search space ({keys}); {ELSEWHERE}")
 
 
 def _without_tune(tree: Mapping[str, Any]) -> Config:
@@ -238,19 +211,11 @@ def _without_tune(tree: Mapping[str, Any]) -> Config:
     return load_config({key: value for key, value in tree.items() if key != "tune"})
 
 
-def _space_text(space: list[dict[str, Any]]) -> str:
-    return ", ".join(entry["key"] for entry in space)
-
-
-def _recover(study: Any, storage: Any, keys: set[str]) -> None:
+def _recover(study: optuna.Study, keys: set[str]) -> None:
     """Trials a stopped process left running are marked failed, and every interrupted trial not yet
     retried is queued again with its values."""
-    from optuna.trial import TrialState
-
-    study_id = storage.get_study_id_from_name(STUDY_NAME)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_state_values(storage.get_trial_id_from_study_id_trial_number(study_id, trial.number),
-                                       TrialState.FAIL)
+        study.tell(trial.number, state=TrialState.FAIL)
     trials = study.get_trials(deepcopy=False)
     retried = {trial.user_attrs.get("retry_of") for trial in trials}
     for trial in trials:
@@ -268,38 +233,20 @@ def run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
     was started with. ``objective(trial, seed)`` returns the trial's validation mean mAP, or NaN when
     its loss diverged (the trial then fails, with its reason in the user attribute ``error``).
     ``folder`` is locked meanwhile (:class:`~gcnretrieval.locks.FolderLock`)."""
-    lock = FolderLock(folder, "tuning folder", BUSY_ADVICE)
-    try:
-        if folder.is_dir():
-            lock.acquire()
-        return _run_study(folder, method, config, space, objective, trials, pruner, options, timeout, callback, lock)
-    finally:
-        lock.release()
-
-
-def _run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
-               objective: Callable[[Any, int], float], trials: int, pruner: Any, options: Mapping[str, Any] | None, timeout: float | None,
-               callback: Callable[[int, int, dict[str, Any]], None] | None, lock: FolderLock) -> StudyResult:
-    import optuna
-
+    check_not_in_the_way(folder, "a tuning folder", STUDY_FILE, ignore=(LOCK_FILE,))
+    folder.mkdir(parents=True, exist_ok=True)
     record = {"method": method, "config": config.to_dict(), "space": [key.to_dict() for key in space]}
-    study, storage, seed = _open_study(folder, record, config.run.seed if config.run.seed is not None else
-                                       with_seed(config).run.seed, pruner or optuna.pruners.NopPruner())
-    lock.acquire()  # in the folder _open_study made, when there was none
-    _recover(study, storage, {key.key for key in space})
-    finished = sum(_state(t) in FINISHED for t in study.get_trials(deepcopy=False))
-    if finished < trials:
-        log.info("%s: %d of %d trials finished, running %d more", folder, finished, trials, trials - finished)
-        done = [finished]
-
-        def report(study: Any, trial: Any) -> None:
-            done[0] += _state(trial) in FINISHED
-            if callback is not None:
-                callback(done[0], trials, _trial_dict(trial, space))
-
-        study.optimize(lambda trial: objective(trial, seed), n_trials=trials - finished, timeout=timeout,
-                       callbacks=[report])
-    records = [_trial_dict(t, space) for t in study.get_trials(deepcopy=False)]
+    with FolderLock(folder, "tuning folder", BUSY_ADVICE):
+        study, seed = _open_study(folder, record, with_seed(config).run.seed, pruner or optuna.pruners.NopPruner())
+        _recover(study, {key.key for key in space})
+        finished = _finished(study)
+        if finished < trials:
+            log.info("%s: %d of %d trials finished, running %d more", folder, finished, trials, trials - finished)
+            report = [] if callback is None else [
+                lambda study, trial: callback(_finished(study), trials, _trial_dict(trial, space))]
+            study.optimize(lambda trial: objective(trial, seed), n_trials=trials - finished, timeout=timeout,
+                           callbacks=report)
+        records = [_trial_dict(trial, space) for trial in study.get_trials(deepcopy=False)]
     complete = [t for t in records if t["state"] == "complete"]
     if not complete:
         raise RunFailed(f"no trial of {folder} completed ({len(records)} ended pruned, diverged or interrupted); "
@@ -308,36 +255,34 @@ def _run_study(folder: Path, method: str, config: Config, space: list[SearchKey]
     return StudyResult(folder, seed, space, records, best, dict(options or {}))
 
 
-def _pruner(config: Config) -> Any:
-    import optuna
-
-    options = config.tune
+def _pruner(options: TuneOptions) -> optuna.pruners.BasePruner:
     if not options.pruning:
         return optuna.pruners.NopPruner()
     return optuna.pruners.MedianPruner(n_startup_trials=options.startup_trials, n_warmup_steps=options.warmup_epochs + 1)
 
 
-def _check_tunable(config: Config) -> None:
+def _tunable_config(recipe: Recipe) -> Config:
+    """The configuration of a recipe with overrides, refused when it cannot be tuned."""
+    config = recipe.config
     if config.eval.select_on != "val":
         raise ConfigError("tuning selects on the validation split; remove eval.select_on = \"test\" from the recipe")
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ConfigError("tuning runs in one process; start it without torchrun")
+    return config
 
 
-def tune_recipe(raw: Mapping[str, Any], changes: Mapping[str, Any], folder: Path, trials: int, *,
+def tune_recipe(recipe: Recipe, folder: Path, trials: int, *,
                 timeout: float | None = None, progress: bool | None = None,
                 callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
     """The study of a trained recipe: ``trials`` trials over :func:`search_space`, each fitted on the
     training split and scored on the validation split (no final run)."""
-    changes = dict(changes)
-    config = load_config(raw, changes)
-    _check_tunable(config)
-    space = search_space(raw, changes)
+    config = _tunable_config(recipe)
+    space = search_space(recipe)
 
     def objective(trial: Any, seed: int) -> float:
         params = {key.key: key.suggest(trial) for key in space}
         log.info("trial %d: %s", trial.number, params_text(params))
-        trial_config = with_absolute_paths(load_config(raw, {**changes, **params, "run.seed": seed}))
+        trial_config = with_absolute_paths(recipe.with_changes({**params, "run.seed": seed}).config)
         trainer = Trainer(build_experiment(trial_config))
         callbacks = [*selection_callbacks(trial_config.train), ProgressBar(progress),
                      ReportToTrial(trial, config.tune.pruning)]
@@ -355,33 +300,19 @@ def tune_recipe(raw: Mapping[str, Any], changes: Mapping[str, Any], folder: Path
     options = {"pruning": {"enabled": config.tune.pruning, "startup_trials": config.tune.startup_trials,
                            "warmup_epochs": config.tune.warmup_epochs,
                            "rule": "median of the earlier trials' validation mean mAP at the same epoch"}}
-    return run_study(folder, config.encoder.name, config, space, objective, trials, pruner=_pruner(config),
+    return run_study(folder, config.encoder.name, config, space, objective, trials, pruner=_pruner(config.tune),
                      options=options, timeout=timeout, callback=callback)
 
 
-def baseline_space(method: str, limit: int) -> list[SearchKey]:
-    """The search space of a baseline (:data:`BASELINE_SPACES`) with ``n_components`` up to ``limit``."""
-    space = BASELINE_SPACES.get(method, {"n_components": BASELINE_SPACES["pls"]["n_components"]})
-    keys = []
-    for key, entry in space.items():
-        entry = {**entry, "high": limit if entry["high"] is None else entry["high"]}
-        if entry["low"] >= entry["high"]:
-            continue  # one possible value: nothing to tune
-        keys.append(SearchKey.from_entry(key, entry))
-    return keys
-
-
-def tune_baseline(raw: Mapping[str, Any], changes: Mapping[str, Any], method: str, folder: Path, trials: int, *,
+def tune_baseline(recipe: Recipe, method: str, folder: Path, trials: int, *,
                   timeout: float | None = None,
                   callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
     """The study of a baseline on a recipe's data: fitted on the training split, scored on the validation split."""
-    changes = dict(changes)
-    config = load_config(raw, changes)
-    _check_tunable(config)
+    config = _tunable_config(recipe)
     resolved = with_absolute_paths(with_seed(config))
     dataset = load_data(resolved)  # the seed of a resumed study is the recorded one: checked below
     limit = min(dataset.image_dim, dataset.text_dim, len(dataset.train))
-    space = baseline_space(method, limit)
+    space = [SearchKey.from_entry(key, entry) for key, entry in BASELINES.get(method).search_space(limit).items()]
 
     def objective(trial: Any, seed: int) -> float:
         data = dataset if seed == resolved.run.seed else load_data(load_config(resolved.to_dict(), {"run.seed": seed}))
@@ -414,29 +345,18 @@ class TuneResult:
     table: str
 
 
-def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
 def params_text(params: Mapping[str, Any], separator: str = ", ") -> str:
     """``"train.lr=0.0001, model.common_dim=512"`` (numbers to four significant digits)."""
-    return separator.join(f"{key}={_format(value)}" for key, value in params.items())
+    return separator.join(f"{key}={significant(value)}" for key, value in params.items())
 
 
 def trials_table(study: StudyResult) -> str:
     """One row per trial: state, validation mean mAP, epochs trained and the values."""
     keys = [key.key for key in study.space]
-    lines = ["| trial | state | val mean mAP | epochs | " + " | ".join(f"`{k}`" for k in keys) + " |",
-             "|---|---|---|---|" + "---|" * len(keys)]
-    for trial in study.trials:
-        score = "—" if trial["val_avg_map"] is None else f"{trial['val_avg_map']:.4f}"
-        state = trial["state"] + (" (best)" if trial["number"] == study.best["number"] else "")
-        epochs = "—" if trial["epochs_trained"] is None else str(trial["epochs_trained"])
-        values = " | ".join(_format(trial["params"].get(k, "—")) for k in keys)
-        lines.append(f"| {trial['number']} | {state} | {score} | {epochs} | {values} |")
-    return "\n".join(lines)
+    rows = [[t["number"], t["state"] + (" (best)" if t["number"] == study.best["number"] else ""),
+             "—" if t["val_avg_map"] is None else map_number(t["val_avg_map"]), significant(t["epochs_trained"]),
+             *[significant(t["params"].get(key, "—")) for key in keys]] for t in study.trials]
+    return markdown_table(["trial", "state", "val mean mAP", "epochs", *[f"`{key}`" for key in keys]], rows)
 
 
 def write_study(folder: Path, title: str, study: StudyResult, extra: Mapping[str, Any],
@@ -454,17 +374,16 @@ def write_study(folder: Path, title: str, study: StudyResult, extra: Mapping[str
             + (f"; median pruning after {pruning['startup_trials']} trial(s), never in a trial's first "
                f"{pruning['warmup_epochs']} epoch(s)" if pruning.get("enabled") else "")
             + ". Trials are scored on the validation split only.", "",
-            "| key | searched over |", "|---|---|",
-            *[f"| `{key.key}` | {key.describe()} |" for key in study.space], "", table, "",
+            markdown_table(["key", "searched over"], [[f"`{key.key}`", key.describe()] for key in study.space]), "",
+            table, "",
             f"Best: trial {best['number']}, validation mean mAP {best['val_avg_map']:.4f}: {params_text(best['params'])}.",
             ""]
     if final is not None:
         summary["final"] = {"run_dir": str(final.run_dir), "status": final.status, "test": final.test,
                             "selected_epoch": final.selected_epoch}
-        test = final.test
+        maps = ", ".join(f"{METRIC_TITLES[key]} {map_number(final.test[key])}" for key in METRIC_KEYS)
         text += [f"Final run with these values: `{final.run_dir.name}/`, selected epoch {final.selected_epoch}; "
-                 f"test mAP image → text {test['i2t_map']:.4f}, text → image {test['t2i_map']:.4f}, "
-                 f"mean {test['avg_map']:.4f} (the only evaluation on the test split).", ""]
+                 f"test mAP {maps} (the only evaluation on the test split).", ""]
     write_json(folder / "tune.json", summary)
     write_text(folder / "tune.md", "\n".join(text))
     return table
@@ -505,16 +424,16 @@ def tune(
     except InvalidArgument as err:
         raise ConfigError(f"--{err}") from None
     recipe = Recipe.of(recipe, overrides)
-    raw, changes, config = recipe.tree, dict(recipe.changes), recipe.config
+    config = recipe.config
     out_dir = Path(out) if out is not None else recipe.out_dir("tune_", name)
-    study = tune_recipe(raw, changes, out_dir, trials, timeout=timeout, progress=progress, callback=callback)
+    study = tune_recipe(recipe, out_dir, trials, timeout=timeout, progress=progress, callback=callback)
     params = study.best_params
-    method = load_config(raw, {**changes, **params}).encoder.name
+    method = recipe.with_changes(params).config.encoder.name
     cell = Cell(FINAL_RUN, method, study.seed, params, {**params, "run.seed": study.seed, "run.name": FINAL_RUN})
     log.info("best trial %d (validation mean mAP %.4f): %s; training it once more and testing it",
              study.best["number"], study.best["val_avg_map"], params_text(params))
     [final] = run_cells(recipe, [cell], out_dir, progress=progress)
-    extra = {"recipe": recipe.label(), "overrides": changes,
+    extra = {"recipe": recipe.label(), "overrides": dict(recipe.changes),
              "trials_budget": trials, "timeout": timeout}
     table = write_study(out_dir, f"Tuning `{name or config.run.name}`", study, extra, final)
     return TuneResult(out_dir, params, study.best["val_avg_map"], study.best["number"], study.trials, final.run_dir,

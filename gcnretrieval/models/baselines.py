@@ -36,15 +36,18 @@ n_train)``); the baselines are fitted on the training split the deep models trai
 the training labels.
 
 :func:`gcnretrieval.experiments.run_baseline` runs one on a recipe's data and writes a run
-directory; a comparison runs them as cells next to the trained models.
+directory; a comparison runs them as cells next to the trained models. Each is a :class:`Baseline`
+in :data:`BASELINES` (:func:`register_baseline`), which carries everything the application needs
+of it: the estimator, the search space of ``compare --tune`` and the line of its report.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -55,13 +58,14 @@ from gcnretrieval.registry import Registry
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BASELINES", "ClosedFormCCA", "MultiLabelCCA", "RandomRanking", "SubspaceBaseline", "available_baselines", "fit_baseline"]
+__all__ = ["BASELINES", "Baseline", "ClosedFormCCA", "MultiLabelCCA", "RandomRanking", "SubspaceBaseline",
+           "available_baselines", "fit_baseline", "register_baseline"]
 
 DEFAULT_COMPONENTS = 64
 DEFAULT_RIDGE = 1e-3
 
-#: name -> factory ``(n_components) -> scikit-learn estimator``
-BASELINES: Registry[Callable[[int], Any]] = Registry("baseline")
+#: name -> :class:`Baseline` (:func:`register_baseline`)
+BASELINES: Registry[Baseline] = Registry("baseline")
 
 
 class ClosedFormCCA:
@@ -188,24 +192,66 @@ class RandomRanking:
         return rng.standard_normal((len(x), self.n_components)), rng.standard_normal((len(y), self.n_components))
 
 
-@BASELINES.register("cca")
-def _cca(n_components: int, regularization: float = DEFAULT_RIDGE) -> Any:
-    return ClosedFormCCA(n_components, regularization)
+#: ``n_components`` searched log-uniformly from 1 to the limit, min(d_v, d_t, training pairs) (``high = None``)
+COMPONENTS_RANGE = {"low": 1, "high": None, "log": True}
+#: the ridge of ``cca`` and ``mlcca``, searched log-uniformly
+RIDGE_RANGE = {"low": 1e-6, "high": 1.0, "log": True}
 
 
-@BASELINES.register("mlcca")
-def _mlcca(n_components: int, regularization: float = DEFAULT_RIDGE) -> Any:
-    return MultiLabelCCA(n_components, regularization)
+@dataclass(frozen=True)
+class Baseline:
+    """A registered baseline: everything the application needs of it, in one place.
+
+    Args:
+        name: its name in recipes and on the command line (``compare --encoders cca``).
+        build: ``build(n_components, **options)`` -> an estimator with ``fit(x, y)`` (or ``fit(x, y,
+            labels)``) and ``transform(x, y)``; a ``seed`` parameter receives the run's seed.
+        summary: one line for a run's ``report.md``, a format string with the fields ``{name}``
+            (upper case), ``{n_components}``, ``{seed}`` and ``{fit_seconds}`` (default: the method,
+            its components and fitting time).
+        space: the search space of ``compare --tune`` (``[tune.space]`` entries over the options
+            of ``build``; ``"high": None`` is the limit of ``n_components``), default ``n_components``
+            alone (:data:`COMPONENTS_RANGE`).
+    """
+
+    name: str
+    build: Callable[..., Any]
+    summary: str = "{name} with {n_components} components on standardised features, fitted in {fit_seconds:.2f} s"
+    space: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"n_components": COMPONENTS_RANGE})
+
+    def describe(self, n_components: int, seed: int | None, fit_seconds: float) -> str:
+        """The report's line on a fitted run: ``"CCA with 16 components on standardised features, fitted in
+        0.02 s; test pairs ranked by cosine"``."""
+        line = self.summary.format(name=self.name.upper(), n_components=n_components, seed=seed,
+                                   fit_seconds=fit_seconds)
+        return f"{line}; test pairs ranked by cosine"
+
+    def search_space(self, limit: int) -> dict[str, Any]:
+        """The ``[tune.space]`` entries of :attr:`space`, a range with ``"high": None`` up to ``limit``; a range
+        of one value (nothing to tune) is left out."""
+        entries = {}
+        for key, entry in self.space.items():
+            if isinstance(entry, Mapping):
+                entry = {**entry, "high": limit if entry["high"] is None else entry["high"]}
+                if entry["low"] >= entry["high"]:
+                    continue
+            entries[key] = entry
+        return entries
 
 
-@BASELINES.register("pls")
-def _pls(n_components: int) -> Any:
-    return PLSSVD(n_components=n_components, scale=False)
+def register_baseline(baseline: Baseline) -> Baseline:
+    """Add a baseline to :data:`BASELINES`: a comparison, ``compare --tune`` and a baseline run then know it."""
+    return BASELINES.register(baseline.name)(baseline)
 
 
-@BASELINES.register("random")
-def _random(n_components: int, seed: int = 0) -> Any:
-    return RandomRanking(n_components, seed)
+register_baseline(Baseline("cca", ClosedFormCCA,
+                           space={"n_components": COMPONENTS_RANGE, "regularization": RIDGE_RANGE}))
+register_baseline(Baseline("mlcca", MultiLabelCCA,
+                           space={"n_components": COMPONENTS_RANGE, "regularization": RIDGE_RANGE}))
+register_baseline(Baseline("pls", functools.partial(PLSSVD, scale=False)))
+register_baseline(Baseline("random", RandomRanking, space={},
+                           summary="chance level: i.i.d. standard normal {n_components}-d embeddings drawn with "
+                                   "seed {seed}, independent of the features"))
 
 
 def available_baselines() -> list[str]:
@@ -275,7 +321,7 @@ def fit_baseline(method: str, image: np.ndarray, text: np.ndarray, n_components:
         labels: ``(n, C)`` multi-hot training labels, passed to an estimator whose ``fit`` takes ``labels``.
         **options: options of the method (``regularization`` of ``cca``).
     """
-    factory = BASELINES.get(method)
+    factory = BASELINES.get(method).build
     if "seed" in inspect.signature(factory).parameters:
         options = {**options, "seed": seed}
     x = np.asarray(image, dtype=np.float64)
