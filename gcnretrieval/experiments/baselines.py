@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from gcnretrieval.config import Recipe, RecipeLike, with_absolute_paths, with_seed
+from gcnretrieval.formatting import maps_text
 from gcnretrieval.metrics import retrieval_report
 from gcnretrieval.models.baselines import BASELINES, available_baselines, fit_baseline
 from gcnretrieval.runner import RunResult, map_table
@@ -22,18 +23,13 @@ __all__ = ["available_baselines", "run_baseline"]
 
 def _report(config: Any, dataset: Any, final: dict[str, Any]) -> str:
     test, info = final["test"], final["baseline"]
-    if info["method"] == "random":
-        method = (f"- chance level: i.i.d. standard normal {info['n_components']}-d embeddings drawn with seed "
-                  f"{config.run.seed}, independent of the features; test pairs ranked by cosine")
-    else:
-        method = (f"- {info['method'].upper()} with {info['n_components']} components on standardised features, "
-                  f"fitted in {info['fit_seconds']:.2f} s; test pairs ranked by cosine")
+    line = BASELINES.get(info["method"]).describe(info["n_components"], config.run.seed, info["fit_seconds"])
     return "\n".join([
         f"# Run `{config.run.name}` (baseline `{info['method']}`)",
         "",
         f"- data: `{dataset.name}` ({len(dataset.train)} training pairs; image {dataset.image_dim}-d, "
         f"text {dataset.text_dim}-d, {dataset.num_labels} labels)",
-        method,
+        f"- {line}",
         "",
         *map_table(info["method"], test),
         "",
@@ -84,8 +80,8 @@ def run_baseline(
                      "options": dict(options), "parameters": fitted.num_parameters,
                      "flops_per_sample": fitted.flops_per_sample, "train_pairs": len(dataset.train)},
     }
-    log.info("%s (%d components, fitted in %.2f s): test mAP i2t %.4f t2i %.4f avg %.4f", method,
-             fitted.n_components, fit_seconds, test["i2t_map"], test["t2i_map"], test["avg_map"])
+    log.info("%s (%d components, fitted in %.2f s): test mAP %s", method, fitted.n_components, fit_seconds,
+             maps_text(test))
     RunDirectory.create(run_dir, config, recipe_text=recipe.text(), folders=(),
                         files={"final_metrics.json": final, "report.md": _report(config, dataset, final)})
     return RunResult(run_dir, test, None, None, [], config)

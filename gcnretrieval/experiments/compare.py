@@ -25,10 +25,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from gcnretrieval.checks import check_positive_int
+from gcnretrieval.checks import check_count
 from gcnretrieval.config import RecipeLike
 from gcnretrieval.encoders import available_encoders
-from gcnretrieval.errors import ConfigError, InvalidArgument, UnknownNameError, did_you_mean
+from gcnretrieval.errors import ConfigError, UnknownNameError, did_you_mean
 from gcnretrieval.methods import METHODS, apply_method, available_methods
 from gcnretrieval.models.baselines import available_baselines
 from gcnretrieval.experiments.cells import Cell, CellResult, cell_recipe, run_cells
@@ -193,10 +193,7 @@ def _tune_methods(plan: ExperimentPlan, cells: list[Cell], trials: int, folder: 
 def _tuned(plan: ExperimentPlan, cells: list[Cell], trials: int, baseline_options: Mapping[str, Any] | None,
            folder: Path, progress: bool | None, callback: Any) -> tuple[list[Cell], dict[str, Any], dict[str, StudyResult]]:
     """Every method's study, then its cells with the best values (a baseline's as its options)."""
-    try:
-        check_positive_int("tune", trials)
-    except InvalidArgument as err:
-        raise ConfigError(f"--{err}") from None
+    check_count("tune", trials)
     baselines = {cell.baseline for cell in cells if cell.baseline}
     given = [b for b in (baseline_options or {}) if b in baselines and baseline_options[b]]
     if given:

@@ -36,7 +36,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from gcnretrieval.checks import check_positive, check_positive_int
+from gcnretrieval.checks import check_count, check_option, check_positive
 from gcnretrieval.config import (Config, Recipe, RecipeLike, check_same_config, flatten, load_config, space_samples,
                                  with_absolute_paths, with_seed)
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument, RunFailed
@@ -417,12 +417,9 @@ def tune(
         :class:`TuneResult`; the directory holds ``study.db``, ``tune.json``, ``tune.md`` and the
         final run ``best/``.
     """
-    try:
-        check_positive_int("trials", trials)
-        if timeout is not None:
-            check_positive("timeout", timeout)
-    except InvalidArgument as err:
-        raise ConfigError(f"--{err}") from None
+    check_count("trials", trials)
+    if timeout is not None:
+        check_option(check_positive, "timeout", timeout)
     recipe = Recipe.of(recipe, overrides)
     config = recipe.config
     out_dir = Path(out) if out is not None else recipe.out_dir("tune_", name)
