@@ -35,9 +35,11 @@ from gcnretrieval.locks import FolderLock, busy_message, holder
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunDirectory", "RunExists", "cpu_model", "environment"]
+__all__ = ["BEST", "CHECKPOINTS", "LAST", "RunDirectory", "RunExists", "cpu_model", "environment"]
 
-CHECKPOINTS = ("best", "last")
+#: the checkpoints of a run: the selected weights and the resume state (``checkpoints/<name>.pt``)
+BEST, LAST = "best", "last"
+CHECKPOINTS = (BEST, LAST)
 # the fix a damaged file of a run calls for
 _DAMAGED_RUN = "train again into a new run directory"
 #: what a process that finds a run directory locked is told
@@ -142,11 +144,11 @@ class RunDirectory:
     def resumable_config(self, new: Config, may_change: tuple[str, ...] = ("train.epochs", "train.device",
                                                                           "train.keep_last_checkpoint")) -> Config:
         """The saved configuration with ``new``'s values of ``may_change``; any other difference is refused."""
-        if not self.checkpoint_path("last").is_file() and self.finished():
+        if not self.checkpoint_path(LAST).is_file() and self.finished():
             raise ConfigError(f"{self.path} has finished and did not keep its resume state (checkpoints/last.pt); "
                               "start a new run (runs that should stay extendable: "
                               "--set train.keep_last_checkpoint=true)")
-        if not self.checkpoint_path("last").is_file() or not (self.path / self.CONFIG).is_file():
+        if not self.checkpoint_path(LAST).is_file() or not (self.path / self.CONFIG).is_file():
             raise ConfigError(f"nothing to resume in {self.path}: no checkpoints/last.pt or {self.CONFIG}; "
                               "run without --resume")
         saved = self.config()
@@ -207,7 +209,7 @@ class RunDirectory:
 
     def drop_resume_state(self) -> None:
         """Delete ``checkpoints/last.pt`` (a finished run that does not keep it)."""
-        self.checkpoint_path("last").unlink(missing_ok=True)
+        self.checkpoint_path(LAST).unlink(missing_ok=True)
 
     def finished(self) -> bool:
         """Whether the run has finished (``final_metrics.json`` is written last)."""
@@ -216,7 +218,7 @@ class RunDirectory:
     def require_checkpoint(self, name: str) -> Path:
         """The path of checkpoint ``name``, or one line saying why it is absent."""
         path = self.checkpoint_path(name)
-        if not path.is_file() and name == "last" and self.finished():
+        if not path.is_file() and name == LAST and self.finished():
             raise ConfigError(f"{self.path} has finished and kept only its selected weights (checkpoints/best.pt); "
                               "use the best checkpoint, or set train.keep_last_checkpoint = true in the runs "
                               "that should keep last.pt")

@@ -35,7 +35,7 @@ from gcnretrieval.evaluation import evaluate_split
 from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
 from gcnretrieval.models.registry import DEFAULT_MODEL
 import gcnretrieval.training.distributed as distributed
-from gcnretrieval.training.callbacks import BestEpoch, Callback
+from gcnretrieval.training.callbacks import BestEpoch, Callback, EarlyStopping
 from gcnretrieval.training.experiment import Experiment
 from gcnretrieval.training.schedules import StepSchedule
 from gcnretrieval.options import TrainOptions
@@ -100,6 +100,10 @@ def _process_settings(deterministic: bool, tf32: bool) -> Iterator[None]:
          torch.backends.cudnn.allow_tf32) = previous[2:]
 
 
+def _bytes(tensors: Any) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
 def _finite_or_none(value: Any) -> Any:
     return value if not isinstance(value, float) or math.isfinite(value) else None
 
@@ -120,9 +124,9 @@ class Trainer:
 
     Attributes:
         epoch: completed epochs.
-        best_epoch, best_score: the selected epoch and its mean mAP on the selection split.
         history: one dict per completed epoch (the rows of ``metrics.jsonl``).
-        should_stop: set by a callback to end :meth:`fit` after the current epoch.
+        callbacks: those of the last :meth:`fit`, which own the selection and early-stopping state
+            (read through :attr:`selection` and :attr:`stopped_early`).
     """
 
     def __init__(self, experiment: Experiment) -> None:
@@ -134,20 +138,18 @@ class Trainer:
         dataset = experiment.dataset
         self.selection_split = dataset.val if self.select_on == "val" else dataset.test
         self.world_size, self.rank = distributed.world_size(), distributed.rank()
-        if config.train.batch_size % self.world_size:
-            raise ConfigError(f"train.batch_size = {config.train.batch_size} must be divisible by the number of "
-                              f"processes ({self.world_size}); every process takes an equal share of each batch")
         train = config.train
+        if train.batch_size % self.world_size:
+            raise ConfigError(f"train.batch_size = {train.batch_size} must be divisible by the number of "
+                              f"processes ({self.world_size}); every process takes an equal share of each batch")
         if train.tf32 and self.device.type != "cuda":
             raise ConfigError(f"recipe key 'train.tf32' has no effect on {self.device} (TensorFloat-32 is a CUDA mode); "
                               "remove it")
         pairs = PairDataset(dataset.train, self.device)
         self.selection_pairs = PairDataset(self.selection_split, self.device)  # moved to the device once
-        self.sampler = DistributedSampler(pairs, num_replicas=self.world_size, rank=self.rank, shuffle=True,
-                                          seed=config.run.seed)
-        batches = _TrainingBatches(self.sampler, config.train.batch_size // self.world_size, config.train.drop_last,
-                                   smallest=2)
-        self.loader = batch_loader(pairs, batches)
+        self.sampler = DistributedSampler(pairs, self.world_size, self.rank, shuffle=True, seed=config.run.seed)
+        self.loader = batch_loader(pairs, _TrainingBatches(self.sampler, train.batch_size // self.world_size,
+                                                           train.drop_last, smallest=2))
         self.total_steps = train.steps or train.epochs * len(self.loader)
         self.epochs = math.ceil(self.total_steps / len(self.loader))
         self.scheduler = StepSchedule(self.optimizer, train.schedule, self.total_steps, train.warmup)
@@ -167,60 +169,63 @@ class Trainer:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             self.forward_loss = torch.compile(self._forward_loss, mode=mode)
         self.epoch = 0
-        self.best_epoch: int | None = None
-        self.best_score = -math.inf
         self.history: list[dict[str, Any]] = []
-        self.should_stop = False
-        self.stopped_early: int | None = None
-        self.selection_note: str | None = None  # why the selection split cannot rank epochs (callbacks.BestEpoch)
+        self.callbacks: list[Callback] = []
+        self._restored: dict[str, dict[str, Any]] = {}  # callback states of a loaded checkpoint, until fit
+
+    @property
+    def selection(self) -> BestEpoch | None:
+        """The :class:`~gcnretrieval.training.callbacks.BestEpoch` of the last :meth:`fit` (its
+        ``best_epoch``, ``best_score`` and ``selection_note``), if it had one."""
+        return next((callback for callback in self.callbacks if isinstance(callback, BestEpoch)), None)
+
+    @property
+    def stopped_early(self) -> int | None:
+        """The epoch early stopping ended the last :meth:`fit` at, or ``None``."""
+        return next((c.stopped_early for c in self.callbacks if isinstance(c, EarlyStopping)), None)
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue training (tensors and plain containers only)."""
+        """Everything needed to continue training (tensors and plain containers only): the
+        :meth:`weights_state`, the optimizer, schedule, scaler and RNG states, the history and the
+        callbacks' states (``"callbacks"``, by their ``state_key``)."""
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {"format": 2, "epoch": self.epoch, "step": self.step, "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(),
-                "model": self.model.state_dict(),
-                "objective": self.objective.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng,
-                "best_epoch": self.best_epoch, "best_score": self.best_score, "select_on": self.select_on,
-                "history": self.history, "config": self.config.to_dict()}
+        callbacks = {**self._restored, **{c.state_key: c.state_dict() for c in self.callbacks if c.state_key}}
+        return {**self.weights_state(), "format": 3, "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng,
+                "history": self.history, "callbacks": callbacks}
 
     def weights_state(self) -> dict[str, Any]:
-        """The model's and the objective's weights with the epoch they belong to: what evaluation,
-        search and reports read (``checkpoints/best.pt``); no optimizer or RNG state."""
+        """The model's and the objective's weights with the epoch they belong to and the selected
+        epoch (``best_epoch``, ``best_score``): what evaluation, search and reports read
+        (``checkpoints/best.pt``); no optimizer or RNG state."""
+        selection = self.selection or BestEpoch()
         return {"format": 2, "epoch": self.epoch, "step": self.step, "model": self.model.state_dict(),
-                "objective": self.objective.state_dict(), "best_epoch": self.best_epoch,
-                "best_score": self.best_score, "select_on": self.select_on, "config": self.config.to_dict()}
+                "objective": self.objective.state_dict(), "best_epoch": selection.best_epoch,
+                "best_score": selection.best_score, "select_on": self.select_on, "config": self.config.to_dict()}
 
     def checkpoint_bytes(self) -> tuple[int, int]:
         """The tensor bytes of a resume checkpoint (:meth:`state_dict`) and of the weights
         (:meth:`weights_state`); before the first step, the optimizer's state is counted as it
         will be (Adam and AdamW: two tensors per parameter, SGD with momentum: one)."""
-        weights = sum(t.numel() * t.element_size() for module in (self.model, self.objective)
-                      for t in module.state_dict().values())
-        state = [t for slot in self.optimizer.state.values() for t in slot.values() if isinstance(t, torch.Tensor)]
-        if state:
-            optimizer = sum(t.numel() * t.element_size() for t in state)
-        else:
-            parameters = sum(p.numel() * p.element_size() for group in self.optimizer.param_groups
-                             for p in group["params"])
-            slots = 2 if self.config.train.optimizer in ("adam", "adamw") else int(self.config.train.betas[0] > 0)
-            optimizer = slots * parameters
+        weights = _bytes(t for module in (self.model, self.objective) for t in module.state_dict().values())
+        state = [t for slot in self.optimizer.state.values() for t in slot.values() if isinstance(t, Tensor)]
+        slots = 2 if self.config.train.optimizer in ("adam", "adamw") else int(self.config.train.betas[0] > 0)
+        optimizer = _bytes(state) if state else slots * _bytes(p for group in self.optimizer.param_groups
+                                                               for p in group["params"])
         return weights + optimizer, weights
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore model, objective (lambda), optimizer, epoch, selection and RNG state."""
-        self.model.load_state_dict(state["model"])
-        self.objective.load_state_dict(state["objective"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        """Restore model, objective (lambda), optimizer, schedule, scaler, epoch, history and RNG
+        state; the callbacks' states are restored into the callbacks of the next :meth:`fit`."""
+        for name in ("model", "objective", "optimizer", "scheduler", "scaler"):
+            getattr(self, name).load_state_dict(state[name])
         self.scheduler.total_steps = self.total_steps  # a resumed run may train for longer
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.best_epoch, self.best_score = state["best_epoch"], float(state["best_score"])
         self.history = [dict(row) for row in state["history"]]
+        self._restored = dict(state.get("callbacks", {"selection": state}))  # format 2: the selection only
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
@@ -296,7 +301,10 @@ class Trainer:
     def fit(self, callbacks: Sequence[Callback] | None = None) -> list[dict[str, Any]]:
         """Train up to ``train.epochs`` epochs (or ``train.steps`` steps) or until a callback stops it
         (default callback: :class:`~gcnretrieval.training.callbacks.BestEpoch`); returns the history."""
-        callbacks = [BestEpoch()] if callbacks is None else list(callbacks)
+        self.callbacks = callbacks = [BestEpoch()] if callbacks is None else list(callbacks)
+        for callback in callbacks:
+            if callback.state_key in self._restored:
+                callback.load_state_dict(self._restored.pop(callback.state_key))
         epochs = self.epochs
         info = log.info if self.rank == 0 else log.debug
         info("training %s on %s: %d train / %d %s pairs, batch %d, epochs %d..%d", _model_name(self.config),
@@ -305,7 +313,8 @@ class Trainer:
         for callback in callbacks:
             callback.on_fit_start(self)
         with _process_settings(self.config.train.deterministic, self.config.train.tf32):
-            while self.epoch < epochs and self.step < self.total_steps and not self.should_stop:
+            while (self.epoch < epochs and self.step < self.total_steps
+                   and not any(callback.should_stop for callback in callbacks)):
                 started = time.perf_counter()
                 row: dict[str, Any] = {"epoch": self.epoch + 1, **self.train_epoch(callbacks)}
                 self.epoch += 1
