@@ -189,12 +189,9 @@ class ProgressBar(Callback):
         self.lines = enabled is None and not sys.stderr.isatty()
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.interval = interval
-        self.bar: Any = None
-        self.next_line = math.inf
 
     def on_epoch_start(self, trainer: Trainer, num_batches: int) -> None:
-        epochs = trainer.epochs
-        self.bar = tqdm(total=num_batches, desc=f"epoch {trainer.epoch + 1}/{epochs}", leave=False,
+        self.bar = tqdm(total=num_batches, desc=f"epoch {trainer.epoch + 1}/{trainer.epochs}", leave=False,
                         disable=not self.enabled, file=sys.stderr)
         self.started = time.monotonic()
         self.next_line = self.started + self.interval if self.lines else math.inf

@@ -17,8 +17,9 @@ import logging
 import os
 import platform
 import shutil
+from functools import reduce
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,7 @@ def environment(device: Any) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(), "cuda_available": torch.cuda.is_available(),
     }
     if str(device).startswith("cuda"):
-        info["device_name"] = torch.cuda.get_device_name(torch.device(device))
-        info["cuda"] = torch.version.cuda
+        info.update(device_name=torch.cuda.get_device_name(torch.device(device)), cuda=torch.version.cuda)
     return info
 
 
@@ -103,10 +103,7 @@ class RunDirectory:
         try:
             with atomic_directory(path) as staging:
                 for name, content in files.items():
-                    if isinstance(content, str):
-                        (staging / name).write_text(content, encoding="utf-8")
-                    else:
-                        write_json(staging / name, content)
+                    (write_text if isinstance(content, str) else write_json)(staging / name, content)
                 for name in folders:
                     (staging / name).mkdir()
                 if lock is not None:
@@ -158,7 +155,7 @@ class RunDirectory:
             key, old, now = difference
             raise ConfigError(f"cannot resume {self.path}: '{key}' was {old!r} and is now {now!r}; "
                               f"only {', '.join(may_change[:-1])} and {may_change[-1]} may change on --resume")
-        return saved.replace(**{key: _dotted_get(new, key) for key in may_change})
+        return saved.replace(**{key: reduce(getattr, key.split("."), new) for key in may_change})
 
     def read_json(self, name: str) -> Any:
         """A JSON file of the run; a damaged one raises :class:`~gcnretrieval.errors.RunFailed`."""
@@ -172,8 +169,8 @@ class RunDirectory:
 
     def metrics(self) -> list[dict[str, Any]]:
         """The rows of ``metrics.jsonl``."""
-        path = self.path / "metrics.jsonl"
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = (self.path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
 
     def rewrite_metrics(self, rows: list[dict[str, Any]]) -> None:
         write_text(self.path / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
@@ -196,11 +193,10 @@ class RunDirectory:
         torch.save(state, buffer)
         path = self.checkpoint_path(name)
         try:
-            with atomic_path(path) as tmp:
-                with tmp.open("wb") as handle:
-                    handle.write(buffer.getbuffer())
-                    handle.flush()
-                    os.fsync(handle.fileno())
+            with atomic_path(path) as tmp, tmp.open("wb") as handle:
+                handle.write(buffer.getbuffer())
+                handle.flush()
+                os.fsync(handle.fileno())
         except OSError as err:
             if err.filename is None:  # a failed write() names no file
                 raise OSError(err.errno, err.strerror, str(path)) from None
@@ -238,8 +234,7 @@ class RunDirectory:
         handler = _RunLog(self.path / "train.log")
         logger = logging.getLogger("gcnretrieval")
         level = logger.level
-        if logger.getEffectiveLevel() > logging.INFO:
-            logger.setLevel(logging.INFO)
+        logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
         logger.addHandler(handler)
         try:
             yield
@@ -260,14 +255,8 @@ class _RunLog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.buffer.append(self.format(record) + "\n")
         if (self.path.parent / RunDirectory.CONFIG).is_file():
-            try:
-                with self.path.open("a", encoding="utf-8") as handle:
-                    handle.writelines(self.buffer)
-            except OSError:  # a full or read-only disk: the run's own writes report it, once
-                pass
+            # a full or read-only disk is silent here: the run's own writes report it, once
+            with suppress(OSError), self.path.open("a", encoding="utf-8") as handle:
+                handle.writelines(self.buffer)
             self.buffer = []
 
-
-def _dotted_get(config: Config, key: str) -> Any:
-    section, name = key.split(".", 1)
-    return getattr(getattr(config, section), name)

@@ -49,8 +49,7 @@ __all__ = ["Trainer", "build_optimizer"]
 def build_optimizer(options: TrainOptions, parameters: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """Adam / AdamW / SGD (momentum ``betas[0]``) over ``parameters``, with the fused kernel when asked and available."""
     params = [p for p in parameters if p.requires_grad]
-    kinds = [{"fused": True}] if options.fused_optimizer else []
-    for kernel in [*kinds, {"foreach": True}]:
+    for kernel in [{"fused": True}] * options.fused_optimizer + [{"foreach": True}]:
         try:
             if options.optimizer == "sgd":
                 return torch.optim.SGD(params, lr=options.lr, momentum=options.betas[0],
@@ -62,22 +61,10 @@ def build_optimizer(options: TrainOptions, parameters: Sequence[torch.nn.Paramet
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-class _TrainingBatches(BatchSampler):
-    """``BatchSampler`` that also drops a last batch smaller than ``smallest``."""
-
-    def __init__(self, sampler: DistributedSampler, batch_size: int, drop_last: bool, smallest: int) -> None:
-        super().__init__(sampler, batch_size, drop_last)
-        self.smallest = smallest
-
-    def __iter__(self) -> Iterator[list[int]]:
-        batches = list(super().__iter__())
-        if batches and len(batches[-1]) < self.smallest:
-            batches.pop()
-        return iter(batches)
-
-    def __len__(self) -> int:
-        whole, rest = divmod(len(self.sampler), self.batch_size)
-        return whole + int(not self.drop_last and rest >= self.smallest)
+def _training_batches(sampler: DistributedSampler, batch_size: int, drop_last: bool, smallest: int = 2) -> BatchSampler:
+    """The sampler's pairs in batches of ``batch_size``; the last incomplete batch is dropped with
+    ``drop_last`` or when it holds fewer than ``smallest`` pairs (the sampler's length is fixed)."""
+    return BatchSampler(sampler, batch_size, drop_last or 0 < len(sampler) % batch_size < smallest)
 
 
 @contextmanager
@@ -102,15 +89,6 @@ def _process_settings(deterministic: bool, tf32: bool) -> Iterator[None]:
 
 def _bytes(tensors: Any) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
-
-
-def _finite_or_none(value: Any) -> Any:
-    return value if not isinstance(value, float) or math.isfinite(value) else None
-
-
-def _or_nan(value: float | None) -> float:
-    """A logged value for ``%f`` formatting: ``None`` (non-finite) as NaN, 0.0 as itself."""
-    return math.nan if value is None else value
 
 
 def _model_name(config: Any) -> str:
@@ -148,8 +126,8 @@ class Trainer:
         pairs = PairDataset(dataset.train, self.device)
         self.selection_pairs = PairDataset(self.selection_split, self.device)  # moved to the device once
         self.sampler = DistributedSampler(pairs, self.world_size, self.rank, shuffle=True, seed=config.run.seed)
-        self.loader = batch_loader(pairs, _TrainingBatches(self.sampler, train.batch_size // self.world_size,
-                                                           train.drop_last, smallest=2))
+        self.loader = batch_loader(pairs, _training_batches(self.sampler, train.batch_size // self.world_size,
+                                                            train.drop_last))
         self.total_steps = train.steps or train.epochs * len(self.loader)
         self.epochs = math.ceil(self.total_steps / len(self.loader))
         self.scheduler = StepSchedule(self.optimizer, train.schedule, self.total_steps, train.warmup)
@@ -267,8 +245,7 @@ class Trainer:
         means = {f"loss_{key}": value for key, value in zip(losses, values)}
         means.update(zip(averaged, values[len(losses):]))
         means.update(self.objective.epoch_values(means, self.epoch + 1))
-        means["lr"] = self.optimizer.param_groups[0]["lr"]
-        means["steps"] = self.step
+        means.update(lr=self.optimizer.param_groups[0]["lr"], steps=self.step)
         return means
 
     def _forward_loss(self, image: Tensor, text: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -292,9 +269,8 @@ class Trainer:
 
     def evaluate_selection(self) -> dict[str, float]:
         """Selection-split mAPs, computed on rank 0 and shared with the other ranks."""
-        scores = None
-        if self.rank == 0:
-            scores = evaluate_split(self.model, self.selection_pairs, self.device, self.config.eval.batch_size)
+        scores = (evaluate_split(self.model, self.selection_pairs, self.device, self.config.eval.batch_size)
+                  if self.rank == 0 else None)
         return distributed.broadcast_object(scores) if self.world_size > 1 else scores
 
     # -- the run -------------------------------------------------------------------------
@@ -316,19 +292,20 @@ class Trainer:
             while (self.epoch < epochs and self.step < self.total_steps
                    and not any(callback.should_stop for callback in callbacks)):
                 started = time.perf_counter()
-                row: dict[str, Any] = {"epoch": self.epoch + 1, **self.train_epoch(callbacks)}
+                values = {"epoch": self.epoch + 1, **self.train_epoch(callbacks)}
                 self.epoch += 1
-                row.update({f"{self.select_on}_{key}": value for key, value in self.evaluate_selection().items()})
-                row["seconds"] = time.perf_counter() - started
-                row = {key: _finite_or_none(value) for key, value in row.items()}
+                values.update({f"{self.select_on}_{key}": value for key, value in self.evaluate_selection().items()})
+                values["seconds"] = time.perf_counter() - started
+                # the row: non-finite values as None (null in metrics.jsonl); the log line shows them as nan
+                row = {key: None if isinstance(v, float) and not math.isfinite(v) else v for key, v in values.items()}
                 self.history.append(row)
                 for callback in callbacks:
                     callback.on_epoch_end(self, row)
-                weight = f", lambda {_or_nan(row['lambda']):.3f}" if "lambda" in row else ""
-                info("epoch %d/%d: loss %.4f%s, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch,
-                     epochs, _or_nan(row["loss_total"]), weight, self.select_on,
-                     row[f"{self.select_on}_i2t_map"], row[f"{self.select_on}_t2i_map"],
-                     row[f"{self.select_on}_avg_map"], " *" if row.get("selected") else "", row["seconds"])
+                weight = f", lambda {values['lambda']:.3f}" if "lambda" in values else ""
+                maps = [values[f"{self.select_on}_{key}"] for key in ("i2t_map", "t2i_map", "avg_map")]
+                info("epoch %d/%d: loss %.4f%s, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch, epochs,
+                     values["loss_total"], weight, self.select_on, *maps, " *" if row.get("selected") else "",
+                     values["seconds"])
         for callback in callbacks:
             callback.on_fit_end(self)
         return self.history
