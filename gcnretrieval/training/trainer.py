@@ -131,7 +131,6 @@ class Trainer:
         self.total_steps = train.steps or train.epochs * len(self.loader)
         self.epochs = math.ceil(self.total_steps / len(self.loader))
         self.scheduler = StepSchedule(self.optimizer, train.schedule, self.total_steps, train.warmup)
-        self.step = 0
         self.step_module = distributed.wrap(self.model, self.objective, self.device) if self.world_size > 1 else None
         half = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(train.precision)
         self.autocast = torch.autocast(self.device.type, dtype=half or torch.float32, enabled=half is not None)
@@ -146,7 +145,7 @@ class Trainer:
         if train.compile:  # the forward pass and the loss; autograd traces their backward
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             self.forward_loss = torch.compile(self._forward_loss, mode=mode)
-        self.epoch = 0
+        self.epoch = self.step = 0  # completed epochs and optimisation steps
         self.history: list[dict[str, Any]] = []
         self.callbacks: list[Callback] = []
         self._restored: dict[str, dict[str, Any]] = {}  # callback states of a loaded checkpoint, until fit
