@@ -87,7 +87,7 @@ def train_variant(dataset, shape: dict, variant: str, args: argparse.Namespace) 
     test = evaluate_split(experiment.model, dataset.test, device)
     return {"variant": variant, "precision": precision, "tf32": tf32, "compile": compile_, "seconds_total": total,
             "seconds_first_epoch": history[0]["seconds"], "seconds_train_steps": sum(step_seconds),
-            "selected_epoch": trainer.best_epoch, "test": test, "last_val_avg_map": history[-1]["val_avg_map"]}
+            "selected_epoch": trainer.selection.best_epoch, "test": test, "last_val_avg_map": history[-1]["val_avg_map"]}
 
 
 def main() -> None:

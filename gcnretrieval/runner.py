@@ -23,9 +23,8 @@ from gcnretrieval.errors import ConfigError, GcnRetrievalError, WriteFailed
 from gcnretrieval.locks import FolderLock
 from gcnretrieval.losses.registry import DEFAULT_OBJECTIVE
 from gcnretrieval.models.registry import DEFAULT_MODEL
-from gcnretrieval.training import (Checkpoints, Experiment, MetricsLog, ProgressBar, RunDirectory, Trainer,
-                                   build_experiment, distributed, evaluate_split, plot_history, resolve_device,
-                                   selection_callbacks)
+from gcnretrieval.training import (Experiment, RunDirectory, Trainer, build_experiment, distributed, evaluate_split,
+                                   plot_history, resolve_device, run_callbacks)
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +121,7 @@ def _lead(recipe: Recipe, config: Config, path: Path, resume: bool, lock: Folder
             else:
                 RunDirectory.create(path, config, recipe_text=recipe.text(), device=experiment.device, lock=lock)
             try:
-                trainer.fit([*selection_callbacks(config.train), MetricsLog(run_dir), Checkpoints(run_dir),
-                             ProgressBar(progress)])
+                trainer.fit(run_callbacks(config.train, run_dir, progress))
             except BaseException:
                 if not resume and lock.held and not run_dir.checkpoint_path("last").is_file():
                     run_dir.remove()  # no epoch completed: leave nothing behind
@@ -194,21 +192,21 @@ def _follow(config: Config, path: Path, resume: bool) -> RunResult:
     trainer = Trainer(experiment)
     if resume:
         trainer.load_state_dict(RunDirectory(path).load_checkpoint("last", map_location=experiment.device))
-    history = trainer.fit(selection_callbacks(config.train))
+    history = trainer.fit(run_callbacks(config.train, progress=False))
     test, selected_epoch = distributed.broadcast_object(None)  # rank 0's final evaluation
     return RunResult(path, test, selected_epoch, config.eval.select_on, history, config)
 
 
 def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> RunResult:
     """Test mAPs of the selected checkpoint, ``final_metrics.json``, figures and ``report.md``."""
-    config = experiment.config
+    config, note = experiment.config, trainer.selection.selection_note
     best = run_dir.load_checkpoint("best", map_location=experiment.device)
     experiment.model.load_state_dict(best["model"])
     test = evaluate_split(experiment.model, experiment.dataset.test, experiment.device, config.eval.batch_size)
     final = {"test": test, "selected_epoch": best["best_epoch"], "selected_on": config.eval.select_on,
              "epochs_trained": trainer.epoch, "steps_trained": trainer.step, "stopped_early_at": trainer.stopped_early,
-             "still_improving": best["best_epoch"] == trainer.epoch and trainer.selection_note is None,
-             "selection_note": trainer.selection_note, "batch_size": config.train.batch_size,
+             "still_improving": best["best_epoch"] == trainer.epoch and note is None,
+             "selection_note": note, "batch_size": config.train.batch_size,
              "selection_pairs": len(trainer.selection_split)}
     plot_history(trainer.history, run_dir.path / "figures", selected_epoch=final["selected_epoch"])
     run_dir.write_text("report.md", _report(experiment, final, trainer.history))
@@ -220,7 +218,7 @@ def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> 
     if final["still_improving"]:
         log.warning(STILL_IMPROVING)
     return RunResult(run_dir.path, test, final["selected_epoch"], final["selected_on"], trainer.history, config,
-                     final["still_improving"], trainer.selection_note, trainer.step, final["selection_pairs"])
+                     final["still_improving"], note, trainer.step, final["selection_pairs"])
 
 
 def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[str, Any]]) -> str:

@@ -12,7 +12,7 @@ from torch.utils.data import DistributedSampler
 
 from gcnretrieval.config import load_config
 from gcnretrieval.training import Trainer, build_experiment, distributed
-from gcnretrieval.training.trainer import _TrainingBatches
+from gcnretrieval.training.trainer import _training_batches
 
 # BatchNorm statistics over the global batch and the gathered losses are summed across ranks
 # in another order than one process sums them: equal up to float32 rounding, hence the
@@ -109,7 +109,7 @@ def test_ranks_share_out_the_batches_of_one_process(num_pairs, batch_size):
     def batches(world: int, rank: int) -> list[list[int]]:
         sampler = DistributedSampler(pairs, num_replicas=world, rank=rank, shuffle=True, seed=7)
         sampler.set_epoch(3)
-        return list(_TrainingBatches(sampler, batch_size // world, drop_last=False, smallest=2))
+        return list(_training_batches(sampler, batch_size // world, drop_last=False))
 
     single = batches(1, 0)
     shares = [batches(2, rank) for rank in range(2)]

@@ -340,7 +340,7 @@ def test_progress_off_a_terminal_also_reports_inside_a_long_epoch(tmp_path, caps
     bar = ProgressBar(interval=0.0)  # every batch counts as "a minute later"
     trainer = Trainer(gcnretrieval.training.build_experiment(gcnretrieval.config.load_config(DEMO, parse_overrides(TINY)),
                                                              device="cpu"))
-    trainer.fit([*gcnretrieval.training.selection_callbacks(trainer.config.train), bar])
+    trainer.fit(gcnretrieval.training.run_callbacks(trainer.config.train, progress=False, extra=[bar]))
     lines = capsys.readouterr().err.splitlines()
     batches = len(trainer.loader)
     assert [line.split(" (")[0] for line in lines[:-1]] == [f"synthetic: epoch 1/1: batch {b}/{batches}"

@@ -47,7 +47,7 @@ from gcnretrieval.locks import LOCK_FILE, FolderLock
 from gcnretrieval.metrics import METRIC_KEYS, retrieval_report
 from gcnretrieval.models.baselines import BASELINES, fit_baseline
 from gcnretrieval.options import SearchKey, TuneOptions
-from gcnretrieval.training import Callback, ProgressBar, Trainer, build_experiment, load_data, selection_callbacks
+from gcnretrieval.training import Callback, Trainer, build_experiment, load_data, run_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -284,18 +284,17 @@ def tune_recipe(recipe: Recipe, folder: Path, trials: int, *,
         log.info("trial %d: %s", trial.number, params_text(params))
         trial_config = with_absolute_paths(recipe.with_changes({**params, "run.seed": seed}).config)
         trainer = Trainer(build_experiment(trial_config))
-        callbacks = [*selection_callbacks(trial_config.train), ProgressBar(progress),
-                     ReportToTrial(trial, config.tune.pruning)]
         try:
-            trainer.fit(callbacks)
+            trainer.fit(run_callbacks(trial_config.train, progress=progress,
+                                      extra=[ReportToTrial(trial, config.tune.pruning)]))
         except RunFailed as err:  # a diverging loss: the trial fails, the study goes on
             log.warning("trial %d: %s", trial.number, err)
             trial.set_user_attr("error", str(err))
             return math.nan
-        if trainer.best_epoch is None:
+        if trainer.selection.best_epoch is None:
             trial.set_user_attr("error", "no epoch had a finite validation mAP")
             return math.nan
-        return float(trainer.best_score)
+        return float(trainer.selection.best_score)
 
     options = {"pruning": {"enabled": config.tune.pruning, "startup_trials": config.tune.startup_trials,
                            "warmup_epochs": config.tune.warmup_epochs,

@@ -7,7 +7,7 @@
 - :mod:`gcnretrieval.training.distributed`: several processes under ``torchrun``.
 """
 from gcnretrieval.training.callbacks import (BestEpoch, Callback, Checkpoints, EarlyStopping, MetricsLog, ProgressBar,
-                                            selection_callbacks)
+                                            run_callbacks)
 from gcnretrieval.training.experiment import Experiment, build_experiment, build_label_graph_for, load_data, resolve_device
 from gcnretrieval.training.figures import plot_history
 from gcnretrieval.training.rundir import RunDirectory, cpu_model, environment
@@ -17,4 +17,4 @@ from gcnretrieval.training.trainer import Trainer, build_optimizer
 __all__ = ["BestEpoch", "Callback", "Checkpoints", "EarlyStopping", "Experiment", "MetricsLog", "ProgressBar",
            "RunDirectory", "Trainer", "build_experiment", "build_label_graph_for", "build_optimizer",
            "cpu_model", "embed_split", "environment", "evaluate_split", "load_data", "plot_history",
-           "resolve_device", "selection_callbacks"]
+           "resolve_device", "run_callbacks"]

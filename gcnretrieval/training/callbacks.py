@@ -1,9 +1,10 @@
-"""Small callbacks of :meth:`Trainer.fit <gcnretrieval.training.Trainer.fit>`: selection, metrics log,
-checkpoints and the progress bar.
+"""Small callbacks of :meth:`Trainer.fit <gcnretrieval.training.Trainer.fit>`: selection, early
+stopping, metrics log, checkpoints and the progress bar; :func:`run_callbacks` lists those of a run.
 
 A callback overrides any of the hooks below; :meth:`~gcnretrieval.training.Trainer.fit`
 calls them in the order the callbacks are given (selection first, so the others see
-whether the epoch was selected).
+whether the epoch was selected). A callback owns its state: one with a ``state_key`` has its
+:meth:`~Callback.state_dict` saved in ``checkpoints/last.pt`` under that name and restored on resume.
 """
 from __future__ import annotations
 
@@ -11,26 +12,35 @@ import logging
 import math
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import Any
 
 from tqdm.auto import tqdm
 
 from gcnretrieval.errors import ConfigError, RunFailed
+from gcnretrieval.options import TrainOptions
 from gcnretrieval.training.ranking import cannot_rank
-from gcnretrieval.training.rundir import RunDirectory
-
-if TYPE_CHECKING:
-    from gcnretrieval.options import TrainOptions
+from gcnretrieval.training.rundir import BEST, LAST, RunDirectory
 
 log = logging.getLogger(__name__)
 
 Trainer = Any  # a gcnretrieval.training.Trainer (which imports this module)
 
-__all__ = ["BestEpoch", "Callback", "Checkpoints", "EarlyStopping", "MetricsLog", "ProgressBar", "selection_callbacks"]
+__all__ = ["BestEpoch", "Callback", "Checkpoints", "EarlyStopping", "MetricsLog", "ProgressBar", "run_callbacks"]
 
 
 class Callback:
-    """Hooks of the training loop; each does nothing by default."""
+    """Hooks of the training loop; each does nothing by default.
+
+    Attributes:
+        state_key: the name its state is saved under in ``last.pt`` (``None``: no state).
+        state_attributes: its attributes that make up that state (:meth:`state_dict`).
+        should_stop: set to end :meth:`~gcnretrieval.training.Trainer.fit` after the current epoch.
+    """
+
+    state_key: str | None = None
+    state_attributes: tuple[str, ...] = ()
+    should_stop = False
 
     def on_fit_start(self, trainer: Trainer) -> None: ...
 
@@ -41,6 +51,15 @@ class Callback:
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None: ...
 
     def on_fit_end(self, trainer: Trainer) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        """The callback's state (plain values only)."""
+        return {name: getattr(self, name) for name in self.state_attributes}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s values; a value the state lacks keeps its start value."""
+        for name in self.state_attributes:
+            setattr(self, name, state.get(name, getattr(self, name)))
 
 
 class BestEpoch(Callback):
@@ -53,45 +72,64 @@ class BestEpoch(Callback):
 
     A selection split that cannot rank epochs (:func:`~gcnretrieval.training.ranking.cannot_rank`:
     too few pairs, or an mAP already perfect) selects every epoch from then on, so the last one
-    trained is kept (``trainer.best_score`` stays the best score seen, so a resumed run
-    detects a saturated split again); the reason is logged once and kept as
-    ``trainer.selection_note``."""
+    trained is kept (``best_score`` stays the best score seen); the reason is logged once and kept
+    as ``selection_note``.
+
+    Attributes:
+        best_epoch, best_score: the selected epoch and its mean mAP on the selection split.
+        selection_note: why the selection split cannot rank epochs, or ``None``.
+    """
+
+    state_key = "selection"
+    state_attributes = ("best_epoch", "best_score", "selection_note")
 
     def __init__(self, min_delta: float = 0.0) -> None:
         self.min_delta = min_delta
+        self.best_epoch: int | None = None
+        self.best_score = -math.inf
+        self.selection_note: str | None = None
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         score = row[f"{trainer.select_on}_avg_map"]
-        if trainer.selection_note is None:
-            best = max(trainer.best_score, -math.inf if score is None else score)
+        if self.selection_note is None:
+            best = max(self.best_score, -math.inf if score is None else score)
             reason = cannot_rank(len(trainer.selection_split), best)
             if reason is not None:
-                trainer.selection_note = (f"{reason}: the last epoch is selected and early stopping is off, so the run "
-                                          "trains its whole budget (train.epochs or train.steps)")
-                log.warning("epoch %d: %s", row["epoch"], trainer.selection_note)
-        if trainer.selection_note is not None:
-            row["selected"] = score is not None
-        else:
-            row["selected"] = score is not None and score > trainer.best_score + self.min_delta
+                self.selection_note = (f"{reason}: the last epoch is selected and early stopping is off, so the run "
+                                       "trains its whole budget (train.epochs or train.steps)")
+                log.warning("epoch %d: %s", row["epoch"], self.selection_note)
+        row["selected"] = score is not None and (self.selection_note is not None
+                                                 or score > self.best_score + self.min_delta)
         if row["selected"]:
-            trainer.best_epoch, trainer.best_score = row["epoch"], max(trainer.best_score, score)
+            self.best_epoch, self.best_score = row["epoch"], max(self.best_score, score)
 
 
 class EarlyStopping(Callback):
-    """Stop after ``patience`` epochs without a selected epoch (:class:`BestEpoch`, which must come
-    first, decides what counts as better); the epoch it stopped at is ``trainer.stopped_early``."""
+    """Stop after ``patience`` epochs without a selected epoch (the trainer's :class:`BestEpoch`,
+    which must come first, decides what counts as better); ``stopped_early`` is the epoch it stopped at."""
+
+    state_key = "early_stopping"
+    state_attributes = ("should_stop", "stopped_early")
 
     def __init__(self, patience: int) -> None:
         self.patience = patience
+        self.stopped_early: int | None = None
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        if trainer.selection_note is None and row["epoch"] - (trainer.best_epoch or 0) >= self.patience:
-            trainer.should_stop, trainer.stopped_early = True, row["epoch"]
+        selection = trainer.selection
+        if selection.selection_note is None and row["epoch"] - (selection.best_epoch or 0) >= self.patience:
+            self.should_stop, self.stopped_early = True, row["epoch"]
 
 
-def selection_callbacks(train: TrainOptions) -> list[Callback]:
-    """Selection of the best epoch, then early stopping when ``train.patience`` asks for it."""
-    return [BestEpoch(train.min_delta)] + ([EarlyStopping(train.patience)] if train.patience else [])
+def run_callbacks(train: TrainOptions, run_dir: RunDirectory | None = None, progress: bool | None = None,
+                  extra: Iterable[Callback] = ()) -> list[Callback]:
+    """The callbacks of a run, in order: selection of the best epoch, early stopping when
+    ``train.patience`` asks for it, the metrics log and the checkpoints when a ``run_dir`` is given,
+    the progress bar (:class:`ProgressBar`'s ``enabled``), then ``extra``."""
+    callbacks: list[Callback] = [BestEpoch(train.min_delta), *([EarlyStopping(train.patience)] if train.patience else [])]
+    if run_dir is not None:
+        callbacks += [MetricsLog(run_dir), Checkpoints(run_dir)]
+    return [*callbacks, ProgressBar(progress), *extra]
 
 
 class MetricsLog(Callback):
@@ -120,19 +158,19 @@ class Checkpoints(Callback):
         self.run_dir = run_dir
 
     def on_fit_start(self, trainer: Trainer) -> None:
-        if trainer.best_epoch is None or trainer.best_epoch != trainer.epoch:
+        if trainer.selection.best_epoch != trainer.epoch:  # none yet, or saved with best.pt
             return
         try:
-            saved = self.run_dir.load_checkpoint("best")["epoch"]
+            saved = self.run_dir.load_checkpoint(BEST)["epoch"]
         except (ConfigError, RunFailed):  # absent or unreadable: written again below
             saved = None
-        if saved != trainer.best_epoch:
-            self.run_dir.save_checkpoint("best", trainer.weights_state())
+        if saved != trainer.epoch:
+            self.run_dir.save_checkpoint(BEST, trainer.weights_state())
 
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
-        self.run_dir.save_checkpoint("last", trainer.state_dict())
+        self.run_dir.save_checkpoint(LAST, trainer.state_dict())
         if row.get("selected"):
-            self.run_dir.save_checkpoint("best", trainer.weights_state())
+            self.run_dir.save_checkpoint(BEST, trainer.weights_state())
 
 
 class ProgressBar(Callback):
@@ -151,12 +189,9 @@ class ProgressBar(Callback):
         self.lines = enabled is None and not sys.stderr.isatty()
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.interval = interval
-        self.bar: Any = None
-        self.next_line = math.inf
 
     def on_epoch_start(self, trainer: Trainer, num_batches: int) -> None:
-        epochs = trainer.epochs
-        self.bar = tqdm(total=num_batches, desc=f"epoch {trainer.epoch + 1}/{epochs}", leave=False,
+        self.bar = tqdm(total=num_batches, desc=f"epoch {trainer.epoch + 1}/{trainer.epochs}", leave=False,
                         disable=not self.enabled, file=sys.stderr)
         self.started = time.monotonic()
         self.next_line = self.started + self.interval if self.lines else math.inf

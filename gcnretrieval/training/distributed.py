@@ -58,12 +58,12 @@ def process_group(device: str = "auto") -> Iterator[None]:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     dist.init_process_group(backend="nccl" if cuda else "gloo")
     log.info("joined process group: rank %d of %d (%s)", dist.get_rank(), dist.get_world_size(), dist.get_backend())
-    succeeded = False
     try:
         yield
-        succeeded = True
-    finally:
-        shutdown(wait_for_others=succeeded)
+    except BaseException:
+        shutdown(wait_for_others=False)
+        raise
+    shutdown()
 
 
 def broadcast_object(value: Any) -> Any:
@@ -87,6 +87,13 @@ def shutdown(wait_for_others: bool = True) -> None:
         dist.destroy_process_group()
 
 
+def _summed(tensor: Tensor) -> Tensor:
+    """The sum over ranks of every rank's ``tensor`` (a new tensor)."""
+    out = tensor.contiguous().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out
+
+
 class _GatherRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, tensor: Tensor) -> Tensor:
@@ -96,9 +103,7 @@ class _GatherRows(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:
-        grad = grad.contiguous().clone()
-        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
-        return grad.chunk(world_size())[rank()]
+        return _summed(grad).chunk(world_size())[rank()]
 
 
 def gather_rows(tensor: Tensor) -> Tensor:
@@ -110,15 +115,11 @@ def gather_rows(tensor: Tensor) -> Tensor:
 class _SumOverRanks(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, tensor: Tensor) -> Tensor:
-        out = tensor.clone()
-        dist.all_reduce(out, op=dist.ReduceOp.SUM)
-        return out
+        return _summed(tensor)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:
-        grad = grad.contiguous().clone()
-        dist.all_reduce(grad, op=dist.ReduceOp.SUM)
-        return grad
+        return _summed(grad)
 
 
 class GlobalBatchNorm1d(nn.BatchNorm1d):
@@ -158,25 +159,13 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
 
 def convert_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
     """BatchNorm layers replaced by global-batch ones (``SyncBatchNorm`` on CUDA, else
-    :class:`GlobalBatchNorm1d`), keeping their parameters and buffers."""
+    :class:`GlobalBatchNorm1d`, which only replaces ``forward``: the layers keep their
+    parameters, buffers and mode)."""
     if device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    return _convert_cpu(module)
-
-
-def _convert_cpu(module: nn.Module) -> nn.Module:
-    if isinstance(module, nn.BatchNorm1d) and not isinstance(module, GlobalBatchNorm1d):
-        new = GlobalBatchNorm1d(module.num_features, module.eps, module.momentum, module.affine,
-                                module.track_running_stats)
-        if module.affine:
-            new.weight, new.bias = module.weight, module.bias
-        if module.track_running_stats:
-            new.running_mean, new.running_var = module.running_mean, module.running_var
-            new.num_batches_tracked = module.num_batches_tracked
-        new.train(module.training)
-        return new
-    for name, child in module.named_children():
-        module.add_module(name, _convert_cpu(child))
+    for layer in module.modules():
+        if isinstance(layer, nn.BatchNorm1d):
+            layer.__class__ = GlobalBatchNorm1d
     return module
 
 
@@ -196,8 +185,7 @@ class DistributedStep(nn.Module):
 
     def __init__(self, model: nn.Module, objective: nn.Module) -> None:
         super().__init__()
-        self.model = model
-        self.objective = objective
+        self.model, self.objective = model, objective
 
     def forward(self, image: Tensor, text: Tensor, labels: Tensor) -> tuple[Tensor, dict]:
         output = _gather_output(self.model(image, text), len(labels))

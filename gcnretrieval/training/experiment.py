@@ -14,7 +14,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch_geometric import seed_everything
@@ -104,23 +103,15 @@ def load_data(config: Config) -> CrossModalDataset:
     return dataset
 
 
-def _node_features(config: Config, dataset: CrossModalDataset) -> np.ndarray:
-    graph = config.graph
-    features = label_node_features(list(dataset.label_names), graph.node_features, vocabulary=graph.vocabulary,
-                                   word_vectors=graph.word_vectors, dim=graph.node_feature_dim,
-                                   seed=[config.run.seed, 1])
-    return features.features
-
-
 def build_label_graph_for(config: Config, dataset: CrossModalDataset) -> Any:
     """The label graph of a recipe, from the *training* labels only.
 
     A ``torch_geometric.data.Data`` (kinds ``cooccurrence``, ``embedding``) or an
     ``AdaptiveLabelGraph`` (kind ``adaptive``); ``graph.drop_edges`` keeps the self-loops only.
     """
-    g = config.graph
-    features = _node_features(config, dataset)
-    names = list(dataset.label_names)
+    g, names = config.graph, list(dataset.label_names)
+    features = label_node_features(names, g.node_features, vocabulary=g.vocabulary, word_vectors=g.word_vectors,
+                                   dim=g.node_feature_dim, seed=[config.run.seed, 1]).features
     if g.kind == "adaptive":
         return construct("graph.options", AdaptiveLabelGraph, g.options, node_features=features,
                          threshold=g.threshold, label_names=names)

@@ -6,21 +6,32 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure  # no pyplot: no global backend, no GUI
+
 from gcnretrieval.files import write_figure
 
 __all__ = ["plot_history"]
 
 _LOSS_TERMS = ("total", "circle_soft", "circle", "soft", "classification", "adversarial")
+_MAPS = (("i2t_map", "image → text"), ("t2i_map", "text → image"), ("avg_map", "mean"))
 
 
 def _series(history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
-    xs, ys = [], []
-    for row in history:
-        value = row.get(key)
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            xs.append(int(row["epoch"]))
-            ys.append(float(value))
-    return xs, ys
+    """The epochs where ``key`` has a finite value, and those values."""
+    rows = [row for row in history if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
+    return [int(row["epoch"]) for row in rows], [float(row[key]) for row in rows]
+
+
+def _draw(ax: Axes, history: Sequence[dict[str, Any]], lines: Sequence[tuple[str, str | None]], ylabel: str,
+          title: str, **style: Any) -> None:
+    """One line per ``(key, label)`` of ``lines`` that has values, over the epochs, with a grid."""
+    for key, label in lines:
+        xs, ys = _series(history, key)
+        if xs:
+            ax.plot(xs, ys, marker="o", markersize=3, label=label, **style)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
 
 
 def plot_history(history: Sequence[dict[str, Any]], folder: str | Path, selected_epoch: int | None = None) -> list[Path]:
@@ -28,46 +39,22 @@ def plot_history(history: Sequence[dict[str, Any]], folder: str | Path, selected
 
     ``history`` holds the rows of ``metrics.jsonl``. Returns the written paths.
     """
-    from matplotlib.figure import Figure  # no pyplot: no global backend, no GUI
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-
     fig = Figure(figsize=(10, 4))
     ax, ax_lambda = fig.subplots(1, 2)
-    for term in _LOSS_TERMS:
-        xs, ys = _series(history, f"loss_{term}")
-        if xs:
-            ax.plot(xs, ys, marker="o", markersize=3, label=term)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (epoch mean)")
-    ax.set_title("Training loss")
+    _draw(ax, history, [(f"loss_{term}", term) for term in _LOSS_TERMS], "loss (epoch mean)", "Training loss")
     ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    xs, ys = _series(history, "lambda")
-    ax_lambda.plot(xs, ys, marker="o", markersize=3, color="tab:purple")
-    ax_lambda.set_xlabel("epoch")
-    ax_lambda.set_ylabel("lambda")
-    ax_lambda.set_title("Circle-Soft weight")
-    ax_lambda.grid(alpha=0.3)
+    _draw(ax_lambda, history, [("lambda", None)], "lambda", "Circle-Soft weight", color="tab:purple")
     fig.tight_layout()
-    written.append(write_figure(fig, folder / "loss.png", dpi=120))
+    written = [write_figure(fig, folder / "loss.png", dpi=120)]
 
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     split = next((s for s in ("val", "test") if any(f"{s}_avg_map" in row for row in history)), "val")
-    for key, label in (("i2t_map", "image → text"), ("t2i_map", "text → image"), ("avg_map", "mean")):
-        xs, ys = _series(history, f"{split}_{key}")
-        if xs:
-            ax.plot(xs, ys, marker="o", markersize=3, label=label)
+    _draw(ax, history, [(f"{split}_{key}", label) for key, label in _MAPS], f"mAP@all ({split})", "Retrieval mAP")
     if selected_epoch is not None:
         ax.axvline(selected_epoch, color="grey", linestyle="--", linewidth=1, label=f"selected (epoch {selected_epoch})")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"mAP@all ({split})")
-    ax.set_title("Retrieval mAP")
     ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
     fig.tight_layout()
-    written.append(write_figure(fig, folder / "map.png", dpi=120))
-    return written
+    return [*written, write_figure(fig, folder / "map.png", dpi=120)]

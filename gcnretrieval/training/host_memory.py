@@ -27,17 +27,13 @@ _M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
 _M_MMAP_MAX = -4
 _TRIM_THRESHOLD = 2**31 - 1  # the largest value mallopt accepts (an int)
 
-_applied = False
-
 
 def keep_freed_host_memory() -> bool:
     """Make glibc keep freed memory for reuse; ``True`` if the setting is in effect.
 
-    Returns ``False`` (and changes nothing) on a C library other than glibc.
+    Returns ``False`` (and changes nothing) on a C library other than glibc; calling it again
+    changes nothing more.
     """
-    global _applied
-    if _applied:
-        return True
     if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     try:
@@ -47,5 +43,4 @@ def keep_freed_host_memory() -> bool:
         return False
     if ok:
         log.debug("glibc keeps freed memory for reuse (mmap off, trim threshold %d)", _TRIM_THRESHOLD)
-    _applied = ok
     return ok

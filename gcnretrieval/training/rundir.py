@@ -17,8 +17,9 @@ import logging
 import os
 import platform
 import shutil
+from functools import reduce
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,11 @@ from gcnretrieval.locks import FolderLock, busy_message, holder
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunDirectory", "RunExists", "cpu_model", "environment"]
+__all__ = ["BEST", "CHECKPOINTS", "LAST", "RunDirectory", "RunExists", "cpu_model", "environment"]
 
-CHECKPOINTS = ("best", "last")
+#: the checkpoints of a run: the selected weights and the resume state (``checkpoints/<name>.pt``)
+BEST, LAST = "best", "last"
+CHECKPOINTS = (BEST, LAST)
 # the fix a damaged file of a run calls for
 _DAMAGED_RUN = "train again into a new run directory"
 #: what a process that finds a run directory locked is told
@@ -57,8 +60,7 @@ def environment(device: Any) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(), "cuda_available": torch.cuda.is_available(),
     }
     if str(device).startswith("cuda"):
-        info["device_name"] = torch.cuda.get_device_name(torch.device(device))
-        info["cuda"] = torch.version.cuda
+        info.update(device_name=torch.cuda.get_device_name(torch.device(device)), cuda=torch.version.cuda)
     return info
 
 
@@ -101,10 +103,7 @@ class RunDirectory:
         try:
             with atomic_directory(path) as staging:
                 for name, content in files.items():
-                    if isinstance(content, str):
-                        (staging / name).write_text(content, encoding="utf-8")
-                    else:
-                        write_json(staging / name, content)
+                    (write_text if isinstance(content, str) else write_json)(staging / name, content)
                 for name in folders:
                     (staging / name).mkdir()
                 if lock is not None:
@@ -142,11 +141,11 @@ class RunDirectory:
     def resumable_config(self, new: Config, may_change: tuple[str, ...] = ("train.epochs", "train.device",
                                                                           "train.keep_last_checkpoint")) -> Config:
         """The saved configuration with ``new``'s values of ``may_change``; any other difference is refused."""
-        if not self.checkpoint_path("last").is_file() and self.finished():
+        if not self.checkpoint_path(LAST).is_file() and self.finished():
             raise ConfigError(f"{self.path} has finished and did not keep its resume state (checkpoints/last.pt); "
                               "start a new run (runs that should stay extendable: "
                               "--set train.keep_last_checkpoint=true)")
-        if not self.checkpoint_path("last").is_file() or not (self.path / self.CONFIG).is_file():
+        if not self.checkpoint_path(LAST).is_file() or not (self.path / self.CONFIG).is_file():
             raise ConfigError(f"nothing to resume in {self.path}: no checkpoints/last.pt or {self.CONFIG}; "
                               "run without --resume")
         saved = self.config()
@@ -156,7 +155,7 @@ class RunDirectory:
             key, old, now = difference
             raise ConfigError(f"cannot resume {self.path}: '{key}' was {old!r} and is now {now!r}; "
                               f"only {', '.join(may_change[:-1])} and {may_change[-1]} may change on --resume")
-        return saved.replace(**{key: _dotted_get(new, key) for key in may_change})
+        return saved.replace(**{key: reduce(getattr, key.split("."), new) for key in may_change})
 
     def read_json(self, name: str) -> Any:
         """A JSON file of the run; a damaged one raises :class:`~gcnretrieval.errors.RunFailed`."""
@@ -170,8 +169,8 @@ class RunDirectory:
 
     def metrics(self) -> list[dict[str, Any]]:
         """The rows of ``metrics.jsonl``."""
-        path = self.path / "metrics.jsonl"
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = (self.path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        return [json.loads(line) for line in lines if line.strip()]
 
     def rewrite_metrics(self, rows: list[dict[str, Any]]) -> None:
         write_text(self.path / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
@@ -194,11 +193,10 @@ class RunDirectory:
         torch.save(state, buffer)
         path = self.checkpoint_path(name)
         try:
-            with atomic_path(path) as tmp:
-                with tmp.open("wb") as handle:
-                    handle.write(buffer.getbuffer())
-                    handle.flush()
-                    os.fsync(handle.fileno())
+            with atomic_path(path) as tmp, tmp.open("wb") as handle:
+                handle.write(buffer.getbuffer())
+                handle.flush()
+                os.fsync(handle.fileno())
         except OSError as err:
             if err.filename is None:  # a failed write() names no file
                 raise OSError(err.errno, err.strerror, str(path)) from None
@@ -207,7 +205,7 @@ class RunDirectory:
 
     def drop_resume_state(self) -> None:
         """Delete ``checkpoints/last.pt`` (a finished run that does not keep it)."""
-        self.checkpoint_path("last").unlink(missing_ok=True)
+        self.checkpoint_path(LAST).unlink(missing_ok=True)
 
     def finished(self) -> bool:
         """Whether the run has finished (``final_metrics.json`` is written last)."""
@@ -216,7 +214,7 @@ class RunDirectory:
     def require_checkpoint(self, name: str) -> Path:
         """The path of checkpoint ``name``, or one line saying why it is absent."""
         path = self.checkpoint_path(name)
-        if not path.is_file() and name == "last" and self.finished():
+        if not path.is_file() and name == LAST and self.finished():
             raise ConfigError(f"{self.path} has finished and kept only its selected weights (checkpoints/best.pt); "
                               "use the best checkpoint, or set train.keep_last_checkpoint = true in the runs "
                               "that should keep last.pt")
@@ -236,8 +234,7 @@ class RunDirectory:
         handler = _RunLog(self.path / "train.log")
         logger = logging.getLogger("gcnretrieval")
         level = logger.level
-        if logger.getEffectiveLevel() > logging.INFO:
-            logger.setLevel(logging.INFO)
+        logger.setLevel(min(logger.getEffectiveLevel(), logging.INFO))
         logger.addHandler(handler)
         try:
             yield
@@ -258,14 +255,8 @@ class _RunLog(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.buffer.append(self.format(record) + "\n")
         if (self.path.parent / RunDirectory.CONFIG).is_file():
-            try:
-                with self.path.open("a", encoding="utf-8") as handle:
-                    handle.writelines(self.buffer)
-            except OSError:  # a full or read-only disk: the run's own writes report it, once
-                pass
+            # a full or read-only disk is silent here: the run's own writes report it, once
+            with suppress(OSError), self.path.open("a", encoding="utf-8") as handle:
+                handle.writelines(self.buffer)
             self.buffer = []
 
-
-def _dotted_get(config: Config, key: str) -> Any:
-    section, name = key.split(".", 1)
-    return getattr(getattr(config, section), name)

@@ -49,7 +49,4 @@ class StepSchedule(LambdaLR):
 
     def __init__(self, optimizer: torch.optim.Optimizer, schedule: str, total_steps: int, warmup: float) -> None:
         self.schedule, self.total_steps, self.warmup = schedule, total_steps, warmup
-        super().__init__(optimizer, self.factor)
-
-    def factor(self, step: int) -> float:
-        return lr_factor(self.schedule, step, self.total_steps, self.warmup)
+        super().__init__(optimizer, lambda step: lr_factor(self.schedule, step, self.total_steps, self.warmup))

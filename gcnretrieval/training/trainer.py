@@ -35,7 +35,7 @@ from gcnretrieval.evaluation import evaluate_split
 from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
 from gcnretrieval.models.registry import DEFAULT_MODEL
 import gcnretrieval.training.distributed as distributed
-from gcnretrieval.training.callbacks import BestEpoch, Callback
+from gcnretrieval.training.callbacks import BestEpoch, Callback, EarlyStopping
 from gcnretrieval.training.experiment import Experiment
 from gcnretrieval.training.schedules import StepSchedule
 from gcnretrieval.options import TrainOptions
@@ -49,8 +49,7 @@ __all__ = ["Trainer", "build_optimizer"]
 def build_optimizer(options: TrainOptions, parameters: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """Adam / AdamW / SGD (momentum ``betas[0]``) over ``parameters``, with the fused kernel when asked and available."""
     params = [p for p in parameters if p.requires_grad]
-    kinds = [{"fused": True}] if options.fused_optimizer else []
-    for kernel in [*kinds, {"foreach": True}]:
+    for kernel in [{"fused": True}] * options.fused_optimizer + [{"foreach": True}]:
         try:
             if options.optimizer == "sgd":
                 return torch.optim.SGD(params, lr=options.lr, momentum=options.betas[0],
@@ -62,22 +61,10 @@ def build_optimizer(options: TrainOptions, parameters: Sequence[torch.nn.Paramet
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-class _TrainingBatches(BatchSampler):
-    """``BatchSampler`` that also drops a last batch smaller than ``smallest``."""
-
-    def __init__(self, sampler: DistributedSampler, batch_size: int, drop_last: bool, smallest: int) -> None:
-        super().__init__(sampler, batch_size, drop_last)
-        self.smallest = smallest
-
-    def __iter__(self) -> Iterator[list[int]]:
-        batches = list(super().__iter__())
-        if batches and len(batches[-1]) < self.smallest:
-            batches.pop()
-        return iter(batches)
-
-    def __len__(self) -> int:
-        whole, rest = divmod(len(self.sampler), self.batch_size)
-        return whole + int(not self.drop_last and rest >= self.smallest)
+def _training_batches(sampler: DistributedSampler, batch_size: int, drop_last: bool, smallest: int = 2) -> BatchSampler:
+    """The sampler's pairs in batches of ``batch_size``; the last incomplete batch is dropped with
+    ``drop_last`` or when it holds fewer than ``smallest`` pairs (the sampler's length is fixed)."""
+    return BatchSampler(sampler, batch_size, drop_last or 0 < len(sampler) % batch_size < smallest)
 
 
 @contextmanager
@@ -100,13 +87,8 @@ def _process_settings(deterministic: bool, tf32: bool) -> Iterator[None]:
          torch.backends.cudnn.allow_tf32) = previous[2:]
 
 
-def _finite_or_none(value: Any) -> Any:
-    return value if not isinstance(value, float) or math.isfinite(value) else None
-
-
-def _or_nan(value: float | None) -> float:
-    """A logged value for ``%f`` formatting: ``None`` (non-finite) as NaN, 0.0 as itself."""
-    return math.nan if value is None else value
+def _bytes(tensors: Any) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
 
 
 def _model_name(config: Any) -> str:
@@ -120,9 +102,9 @@ class Trainer:
 
     Attributes:
         epoch: completed epochs.
-        best_epoch, best_score: the selected epoch and its mean mAP on the selection split.
         history: one dict per completed epoch (the rows of ``metrics.jsonl``).
-        should_stop: set by a callback to end :meth:`fit` after the current epoch.
+        callbacks: those of the last :meth:`fit`, which own the selection and early-stopping state
+            (read through :attr:`selection` and :attr:`stopped_early`).
     """
 
     def __init__(self, experiment: Experiment) -> None:
@@ -134,24 +116,21 @@ class Trainer:
         dataset = experiment.dataset
         self.selection_split = dataset.val if self.select_on == "val" else dataset.test
         self.world_size, self.rank = distributed.world_size(), distributed.rank()
-        if config.train.batch_size % self.world_size:
-            raise ConfigError(f"train.batch_size = {config.train.batch_size} must be divisible by the number of "
-                              f"processes ({self.world_size}); every process takes an equal share of each batch")
         train = config.train
+        if train.batch_size % self.world_size:
+            raise ConfigError(f"train.batch_size = {train.batch_size} must be divisible by the number of "
+                              f"processes ({self.world_size}); every process takes an equal share of each batch")
         if train.tf32 and self.device.type != "cuda":
             raise ConfigError(f"recipe key 'train.tf32' has no effect on {self.device} (TensorFloat-32 is a CUDA mode); "
                               "remove it")
         pairs = PairDataset(dataset.train, self.device)
         self.selection_pairs = PairDataset(self.selection_split, self.device)  # moved to the device once
-        self.sampler = DistributedSampler(pairs, num_replicas=self.world_size, rank=self.rank, shuffle=True,
-                                          seed=config.run.seed)
-        batches = _TrainingBatches(self.sampler, config.train.batch_size // self.world_size, config.train.drop_last,
-                                   smallest=2)
-        self.loader = batch_loader(pairs, batches)
+        self.sampler = DistributedSampler(pairs, self.world_size, self.rank, shuffle=True, seed=config.run.seed)
+        self.loader = batch_loader(pairs, _training_batches(self.sampler, train.batch_size // self.world_size,
+                                                            train.drop_last))
         self.total_steps = train.steps or train.epochs * len(self.loader)
         self.epochs = math.ceil(self.total_steps / len(self.loader))
         self.scheduler = StepSchedule(self.optimizer, train.schedule, self.total_steps, train.warmup)
-        self.step = 0
         self.step_module = distributed.wrap(self.model, self.objective, self.device) if self.world_size > 1 else None
         half = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(train.precision)
         self.autocast = torch.autocast(self.device.type, dtype=half or torch.float32, enabled=half is not None)
@@ -166,61 +145,64 @@ class Trainer:
         if train.compile:  # the forward pass and the loss; autograd traces their backward
             mode = "reduce-overhead" if self.device.type == "cuda" else None
             self.forward_loss = torch.compile(self._forward_loss, mode=mode)
-        self.epoch = 0
-        self.best_epoch: int | None = None
-        self.best_score = -math.inf
+        self.epoch = self.step = 0  # completed epochs and optimisation steps
         self.history: list[dict[str, Any]] = []
-        self.should_stop = False
-        self.stopped_early: int | None = None
-        self.selection_note: str | None = None  # why the selection split cannot rank epochs (callbacks.BestEpoch)
+        self.callbacks: list[Callback] = []
+        self._restored: dict[str, dict[str, Any]] = {}  # callback states of a loaded checkpoint, until fit
+
+    @property
+    def selection(self) -> BestEpoch | None:
+        """The :class:`~gcnretrieval.training.callbacks.BestEpoch` of the last :meth:`fit` (its
+        ``best_epoch``, ``best_score`` and ``selection_note``), if it had one."""
+        return next((callback for callback in self.callbacks if isinstance(callback, BestEpoch)), None)
+
+    @property
+    def stopped_early(self) -> int | None:
+        """The epoch early stopping ended the last :meth:`fit` at, or ``None``."""
+        return next((c.stopped_early for c in self.callbacks if isinstance(c, EarlyStopping)), None)
 
     # -- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue training (tensors and plain containers only)."""
+        """Everything needed to continue training (tensors and plain containers only): the
+        :meth:`weights_state`, the optimizer, schedule, scaler and RNG states, the history and the
+        callbacks' states (``"callbacks"``, by their ``state_key``)."""
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {"format": 2, "epoch": self.epoch, "step": self.step, "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict(),
-                "model": self.model.state_dict(),
-                "objective": self.objective.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng,
-                "best_epoch": self.best_epoch, "best_score": self.best_score, "select_on": self.select_on,
-                "history": self.history, "config": self.config.to_dict()}
+        callbacks = {**self._restored, **{c.state_key: c.state_dict() for c in self.callbacks if c.state_key}}
+        return {**self.weights_state(), "format": 3, "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng,
+                "history": self.history, "callbacks": callbacks}
 
     def weights_state(self) -> dict[str, Any]:
-        """The model's and the objective's weights with the epoch they belong to: what evaluation,
-        search and reports read (``checkpoints/best.pt``); no optimizer or RNG state."""
+        """The model's and the objective's weights with the epoch they belong to and the selected
+        epoch (``best_epoch``, ``best_score``): what evaluation, search and reports read
+        (``checkpoints/best.pt``); no optimizer or RNG state."""
+        selection = self.selection or BestEpoch()
         return {"format": 2, "epoch": self.epoch, "step": self.step, "model": self.model.state_dict(),
-                "objective": self.objective.state_dict(), "best_epoch": self.best_epoch,
-                "best_score": self.best_score, "select_on": self.select_on, "config": self.config.to_dict()}
+                "objective": self.objective.state_dict(), "best_epoch": selection.best_epoch,
+                "best_score": selection.best_score, "select_on": self.select_on, "config": self.config.to_dict()}
 
     def checkpoint_bytes(self) -> tuple[int, int]:
         """The tensor bytes of a resume checkpoint (:meth:`state_dict`) and of the weights
         (:meth:`weights_state`); before the first step, the optimizer's state is counted as it
         will be (Adam and AdamW: two tensors per parameter, SGD with momentum: one)."""
-        weights = sum(t.numel() * t.element_size() for module in (self.model, self.objective)
-                      for t in module.state_dict().values())
-        state = [t for slot in self.optimizer.state.values() for t in slot.values() if isinstance(t, torch.Tensor)]
-        if state:
-            optimizer = sum(t.numel() * t.element_size() for t in state)
-        else:
-            parameters = sum(p.numel() * p.element_size() for group in self.optimizer.param_groups
-                             for p in group["params"])
-            slots = 2 if self.config.train.optimizer in ("adam", "adamw") else int(self.config.train.betas[0] > 0)
-            optimizer = slots * parameters
+        weights = _bytes(t for module in (self.model, self.objective) for t in module.state_dict().values())
+        state = [t for slot in self.optimizer.state.values() for t in slot.values() if isinstance(t, Tensor)]
+        slots = 2 if self.config.train.optimizer in ("adam", "adamw") else int(self.config.train.betas[0] > 0)
+        optimizer = _bytes(state) if state else slots * _bytes(p for group in self.optimizer.param_groups
+                                                               for p in group["params"])
         return weights + optimizer, weights
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore model, objective (lambda), optimizer, epoch, selection and RNG state."""
-        self.model.load_state_dict(state["model"])
-        self.objective.load_state_dict(state["objective"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
+        """Restore model, objective (lambda), optimizer, schedule, scaler, epoch, history and RNG
+        state; the callbacks' states are restored into the callbacks of the next :meth:`fit`."""
+        for name in ("model", "objective", "optimizer", "scheduler", "scaler"):
+            getattr(self, name).load_state_dict(state[name])
         self.scheduler.total_steps = self.total_steps  # a resumed run may train for longer
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.best_epoch, self.best_score = state["best_epoch"], float(state["best_score"])
         self.history = [dict(row) for row in state["history"]]
+        self._restored = dict(state.get("callbacks", {"selection": state}))  # format 2: the selection only
         torch.set_rng_state(state["rng"]["torch"].cpu())
         if "cuda" in state["rng"] and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["rng"]["cuda"].cpu(), self.device)
@@ -262,8 +244,7 @@ class Trainer:
         means = {f"loss_{key}": value for key, value in zip(losses, values)}
         means.update(zip(averaged, values[len(losses):]))
         means.update(self.objective.epoch_values(means, self.epoch + 1))
-        means["lr"] = self.optimizer.param_groups[0]["lr"]
-        means["steps"] = self.step
+        means.update(lr=self.optimizer.param_groups[0]["lr"], steps=self.step)
         return means
 
     def _forward_loss(self, image: Tensor, text: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -287,16 +268,18 @@ class Trainer:
 
     def evaluate_selection(self) -> dict[str, float]:
         """Selection-split mAPs, computed on rank 0 and shared with the other ranks."""
-        scores = None
-        if self.rank == 0:
-            scores = evaluate_split(self.model, self.selection_pairs, self.device, self.config.eval.batch_size)
+        scores = (evaluate_split(self.model, self.selection_pairs, self.device, self.config.eval.batch_size)
+                  if self.rank == 0 else None)
         return distributed.broadcast_object(scores) if self.world_size > 1 else scores
 
     # -- the run -------------------------------------------------------------------------
     def fit(self, callbacks: Sequence[Callback] | None = None) -> list[dict[str, Any]]:
         """Train up to ``train.epochs`` epochs (or ``train.steps`` steps) or until a callback stops it
         (default callback: :class:`~gcnretrieval.training.callbacks.BestEpoch`); returns the history."""
-        callbacks = [BestEpoch()] if callbacks is None else list(callbacks)
+        self.callbacks = callbacks = [BestEpoch()] if callbacks is None else list(callbacks)
+        for callback in callbacks:
+            if callback.state_key in self._restored:
+                callback.load_state_dict(self._restored.pop(callback.state_key))
         epochs = self.epochs
         info = log.info if self.rank == 0 else log.debug
         info("training %s on %s: %d train / %d %s pairs, batch %d, epochs %d..%d", _model_name(self.config),
@@ -305,21 +288,23 @@ class Trainer:
         for callback in callbacks:
             callback.on_fit_start(self)
         with _process_settings(self.config.train.deterministic, self.config.train.tf32):
-            while self.epoch < epochs and self.step < self.total_steps and not self.should_stop:
+            while (self.epoch < epochs and self.step < self.total_steps
+                   and not any(callback.should_stop for callback in callbacks)):
                 started = time.perf_counter()
-                row: dict[str, Any] = {"epoch": self.epoch + 1, **self.train_epoch(callbacks)}
+                values = {"epoch": self.epoch + 1, **self.train_epoch(callbacks)}
                 self.epoch += 1
-                row.update({f"{self.select_on}_{key}": value for key, value in self.evaluate_selection().items()})
-                row["seconds"] = time.perf_counter() - started
-                row = {key: _finite_or_none(value) for key, value in row.items()}
+                values.update({f"{self.select_on}_{key}": value for key, value in self.evaluate_selection().items()})
+                values["seconds"] = time.perf_counter() - started
+                # the row: non-finite values as None (null in metrics.jsonl); the log line shows them as nan
+                row = {key: None if isinstance(v, float) and not math.isfinite(v) else v for key, v in values.items()}
                 self.history.append(row)
                 for callback in callbacks:
                     callback.on_epoch_end(self, row)
-                weight = f", lambda {_or_nan(row['lambda']):.3f}" if "lambda" in row else ""
-                info("epoch %d/%d: loss %.4f%s, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch,
-                     epochs, _or_nan(row["loss_total"]), weight, self.select_on,
-                     row[f"{self.select_on}_i2t_map"], row[f"{self.select_on}_t2i_map"],
-                     row[f"{self.select_on}_avg_map"], " *" if row.get("selected") else "", row["seconds"])
+                weight = f", lambda {values['lambda']:.3f}" if "lambda" in values else ""
+                maps = [values[f"{self.select_on}_{key}"] for key in ("i2t_map", "t2i_map", "avg_map")]
+                info("epoch %d/%d: loss %.4f%s, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch, epochs,
+                     values["loss_total"], weight, self.select_on, *maps, " *" if row.get("selected") else "",
+                     values["seconds"])
         for callback in callbacks:
             callback.on_fit_end(self)
         return self.history
