@@ -23,10 +23,17 @@ from gcnretrieval.errors import ConfigError, GcnRetrievalError, RunFailed
 
 
 class _UserError(click.ClickException):
+    """Bad input: one line ``error: ...`` on stderr, exit status 2 (as click's usage errors)."""
+
     exit_code = 2
 
+    def show(self, file=None) -> None:  # noqa: ARG002
+        click.echo(f"error: {self.format_message()}", err=True)
 
-class _RunFailed(click.ClickException):
+
+class _RunFailed(_UserError):
+    """A run that could not finish (a diverging loss, a full disk): ``error: ...``, exit status 1."""
+
     exit_code = 1
 
 
@@ -94,20 +101,11 @@ def cli() -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: click's standalone mode (``error: ...`` lines from :class:`_UserError`)."""
     # PyTorch Geometric scripts a few helpers at import time, which recent torch flags as
     # deprecated on every start; the warning is not about anything a user can change.
     warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
-    try:
-        cli.main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted", err=True)
-        sys.exit(130)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code if isinstance(exc, _RunFailed) else 2)  # usage errors exit with 2 too
+    cli.main()
 
 
 # --- parsing of option strings into the library's values -----------------------------
@@ -515,7 +513,7 @@ def compare_command(recipe, encoders, methods, seeds, overrides, out, name, comp
 
     keep_freed_host_memory()
     if encoders is None and methods is None:
-        raise click.UsageError("give --encoders, --methods or both (e.g. --methods dscmr,l2gcn,cca)")
+        raise ConfigError("give --encoders, --methods or both (e.g. --methods dscmr,l2gcn,cca)")
     if trials is not None:
         _quiet_optuna()
     options = {b: {"n_components": components} for b in available_baselines()} if components else None
@@ -607,10 +605,10 @@ def search_command(run_dir: str, image: str | None, text: str | None, query_id: 
 
     given = [name for name, value in (("--image", image), ("--text", text), ("--query-id", query_id)) if value is not None]
     if len(given) != 1:
-        raise click.UsageError("give exactly one query: --image PATH, --text \"tags\" or --query-id N"
-                               + (f" (got {' and '.join(given)})" if given else ""))
+        raise ConfigError("give exactly one query: --image PATH, --text \"tags\" or --query-id N"
+                          + (f" (got {' and '.join(given)})" if given else ""))
     if text is not None and not text.strip():
-        raise click.UsageError("the --text query is empty; give one or more tags, e.g. --text \"sky clouds\"")
+        raise ConfigError("the --text query is empty; give one or more tags, e.g. --text \"sky clouds\"")
     retriever = Retriever.from_run(run_dir, checkpoint=checkpoint, device=device, index=index)
     if image is not None:
         result = retriever.search_image(image, top_k)

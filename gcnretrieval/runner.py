@@ -21,8 +21,9 @@ from typing import Any
 from gcnretrieval.config import Config, Recipe, RecipeLike, load_config, with_absolute_paths, with_seed
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, WriteFailed
 from gcnretrieval.locks import FolderLock
-from gcnretrieval.losses.registry import DEFAULT_OBJECTIVE
-from gcnretrieval.models.registry import DEFAULT_MODEL
+from gcnretrieval.formatting import METRIC_TITLES, map_number, maps_text, markdown_table
+from gcnretrieval.metrics import METRIC_KEYS
+from gcnretrieval.models.registry import MODELS, uses_label_graph
 from gcnretrieval.training import (Experiment, RunDirectory, Trainer, build_experiment, distributed, evaluate_split,
                                    plot_history, resolve_device, run_callbacks)
 
@@ -213,8 +214,7 @@ def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> 
     run_dir.write_json("final_metrics.json", final)  # last: a run with it has finished
     if not config.train.keep_last_checkpoint:
         run_dir.drop_resume_state()
-    log.info("selected epoch %s on %s; test mAP i2t %.4f t2i %.4f avg %.4f", final["selected_epoch"],
-             final["selected_on"], test["i2t_map"], test["t2i_map"], test["avg_map"])
+    log.info("selected epoch %s on %s; test mAP %s", final["selected_epoch"], final["selected_on"], maps_text(test))
     if final["still_improving"]:
         log.warning(STILL_IMPROVING)
     return RunResult(run_dir.path, test, final["selected_epoch"], final["selected_on"], trainer.history, config,
@@ -246,26 +246,24 @@ def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[st
 
 
 def _model_lines(config: Config) -> list[str]:
-    """The report's lines on the model and the objective."""
-    if config.model.name != DEFAULT_MODEL:
-        model = ", ".join(f"{key} {value}" for key, value in config.model.items() if key != "name")
-        lines = [f"- model: `{config.model.name}` ({model})"]
-    else:
-        lines = [f"- label graph: `{config.graph.kind}`, threshold {config.graph.threshold}, node features "
-                 f"`{config.graph.node_features}`{', edges dropped (self-loops only)' if config.graph.drop_edges else ''}",
-                 f"- encoder: `{config.encoder.name}`, depth {config.encoder.num_layers}; common dimension "
-                 f"{config.model.common_dim}"]
-    if config.loss.name != DEFAULT_OBJECTIVE:
-        loss = ", ".join(f"{key} {value}" for key, value in config.loss.items() if key != "name")
-        return [*lines, f"- objective: `{config.loss.name}` ({loss})"]
-    return [*lines, f"- objective: condition `{config.loss.condition}`, alpha {config.loss.alpha}, beta "
-                    f"{config.loss.beta}, theta {config.loss.theta}"]
+    """The report's lines on the label graph and encoder (a model that uses them), the model and the objective."""
+    def options(table: Mapping[str, Any]) -> str:
+        return ", ".join(f"{key} {value}" for key, value in table.items() if key != "name")
+
+    lines = [f"- model: `{config.model.name}` ({options(config.model)})",
+             f"- objective: `{config.loss.name}` ({options(config.loss)})"]
+    if not uses_label_graph(MODELS.get(config.model.name)):
+        return lines
+    dropped = ", edges dropped (self-loops only)" if config.graph.drop_edges else ""
+    return [f"- label graph: `{config.graph.kind}`, threshold {config.graph.threshold}, node features "
+            f"`{config.graph.node_features}`{dropped}", f"- encoder: `{config.encoder.name}` ({options(config.encoder)})",
+            *lines]
 
 
 def map_table(label: str, test: Mapping[str, float]) -> list[str]:
     """The lines of a report's markdown table of test mAPs, one row named ``label``."""
-    return ["| test mAP@all | image → text | text → image | mean |", "|---|---|---|---|",
-            f"| {label} | {test['i2t_map']:.4f} | {test['t2i_map']:.4f} | {test['avg_map']:.4f} |"]
+    return markdown_table(["test mAP@all", *METRIC_TITLES.values()],
+                          [[label, *(map_number(test[key]) for key in METRIC_KEYS)]]).splitlines()
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> tuple[Experiment, dict[str, Any]]:

@@ -185,7 +185,7 @@ def test_cli_prepare_folder_damaged_file(tmp_path, damage):
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2, result.output
     lines = result.output.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {damaged} is not a readable "), result.output
+    assert len(lines) == 1 and lines[0].startswith(f"error: {damaged} is not a readable "), result.output
     assert reason in lines[0]
     assert not (tmp_path / "out").exists()
 

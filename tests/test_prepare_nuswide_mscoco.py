@@ -146,6 +146,6 @@ def test_cli_prepare_mscoco_truncated_annotation_file(tmp_path):
     assert result.exit_code == 2, result.output
     lines = result.output.splitlines()
     assert len(lines) == 1 and lines[0].startswith(
-        f"Error: {damaged} is not a readable COCO annotation file (JSON) (JSONDecodeError: "), result.output
+        f"error: {damaged} is not a readable COCO annotation file (JSON) (JSONDecodeError: "), result.output
     assert lines[0].endswith("; give the COCO annotation file as distributed")
     assert not (tmp_path / "out").exists()

@@ -139,6 +139,6 @@ def test_cli_report_of_a_run_with_a_damaged_file(run_dir, tmp_path):
     out = CliRunner().invoke(cli, ["report", str(copy), "--queries", "1", "--top-k", "2"])
     assert out.exit_code == 1, out.output
     lines = out.output.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {final} is not a readable run file (JSON) (JSONDecodeError: ")
+    assert len(lines) == 1 and lines[0].startswith(f"error: {final} is not a readable run file (JSON) (JSONDecodeError: ")
     assert lines[0].endswith("; train again into a new run directory")
     assert not (copy / "report.html").exists()

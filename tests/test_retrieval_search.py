@@ -247,7 +247,7 @@ def test_cli_damaged_query_image(demo_run, tmp_path, suffix, reason):
     out = _cli(["search", demo_run, "--image", photo])
     assert out.exit_code == 2, out.output
     lines = out.output.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {photo} is not a readable image ({reason}"), out.output
+    assert len(lines) == 1 and lines[0].startswith(f"error: {photo} is not a readable image ({reason}"), out.output
     assert lines[0].endswith("; give a JPEG/PNG file")
 
 
@@ -268,7 +268,7 @@ def test_cli_damaged_dataset_folder_file(tagged_run, name, reason):
         damaged.write_bytes(original)
     assert out.exit_code == 2, out.output
     lines = out.output.splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: {damaged} {reason}"), out.output
+    assert len(lines) == 1 and lines[0].startswith(f"error: {damaged} {reason}"), out.output
     assert lines[0].endswith("; write the dataset folder again with `gcnretrieval prepare`")
 
 

@@ -210,7 +210,7 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
 
 def test_resume_refuses_other_changes(tmp_path):
     gcnretrieval.run(DEMO, _overrides("train.keep_last_checkpoint=true"), out=tmp_path / "r")
-    with pytest.raises(ConfigError, match="'train.lr' was 0.001 and is now 0.01; only train.epochs, train.device "
+    with pytest.raises(ConfigError, match="it was run with 'train.lr' = 0.001 but now asks for 0.01; only train.epochs, train.device "
                                           "and train.keep_last_checkpoint may change"):
         gcnretrieval.run(DEMO, _overrides("train.lr=1e-2"), out=tmp_path / "r", resume=True)
     with pytest.raises(ConfigError, match="nothing to resume"):

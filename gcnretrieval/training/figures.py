@@ -10,11 +10,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure  # no pyplot: no global backend, no GUI
 
 from gcnretrieval.files import write_figure
+from gcnretrieval.formatting import METRIC_TITLES
 
 __all__ = ["plot_history"]
 
-_LOSS_TERMS = ("total", "circle_soft", "circle", "soft", "classification", "adversarial")
-_MAPS = (("i2t_map", "image → text"), ("t2i_map", "text → image"), ("avg_map", "mean"))
 
 
 def _series(history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
@@ -43,7 +42,8 @@ def plot_history(history: Sequence[dict[str, Any]], folder: str | Path, selected
     folder.mkdir(parents=True, exist_ok=True)
     fig = Figure(figsize=(10, 4))
     ax, ax_lambda = fig.subplots(1, 2)
-    _draw(ax, history, [(f"loss_{term}", term) for term in _LOSS_TERMS], "loss (epoch mean)", "Training loss")
+    terms = dict.fromkeys(key for row in history for key in row if key.startswith("loss_"))  # the objective's parts
+    _draw(ax, history, [(key, key[len("loss_"):]) for key in terms], "loss (epoch mean)", "Training loss")
     ax.legend(fontsize=8)
     _draw(ax_lambda, history, [("lambda", None)], "lambda", "Circle-Soft weight", color="tab:purple")
     fig.tight_layout()
@@ -52,7 +52,8 @@ def plot_history(history: Sequence[dict[str, Any]], folder: str | Path, selected
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     split = next((s for s in ("val", "test") if any(f"{s}_avg_map" in row for row in history)), "val")
-    _draw(ax, history, [(f"{split}_{key}", label) for key, label in _MAPS], f"mAP@all ({split})", "Retrieval mAP")
+    _draw(ax, history, [(f"{split}_{key}", label) for key, label in METRIC_TITLES.items()], f"mAP@all ({split})",
+          "Retrieval mAP")
     if selected_epoch is not None:
         ax.axvline(selected_epoch, color="grey", linestyle="--", linewidth=1, label=f"selected (epoch {selected_epoch})")
     ax.legend(fontsize=8)

@@ -28,7 +28,7 @@ import torch
 import torch_geometric
 
 from gcnretrieval import __version__, readers
-from gcnretrieval.config import Config, first_difference, load_config
+from gcnretrieval.config import Config, check_same_config, load_config
 from gcnretrieval.cpu import cpu_model
 from gcnretrieval.errors import ConfigError, FolderBusy, GcnRetrievalError, RunFailed
 from gcnretrieval.files import atomic_directory, atomic_path, write_json, write_text
@@ -149,12 +149,8 @@ class RunDirectory:
             raise ConfigError(f"nothing to resume in {self.path}: no checkpoints/last.pt or {self.CONFIG}; "
                               "run without --resume")
         saved = self.config()
-        ignore = (*may_change, "run.name", "run.out_dir") + (("run.seed",) if new.run.seed is None else ())
-        difference = first_difference(saved, new, ignore)
-        if difference is not None:
-            key, old, now = difference
-            raise ConfigError(f"cannot resume {self.path}: '{key}' was {old!r} and is now {now!r}; "
-                              f"only {', '.join(may_change[:-1])} and {may_change[-1]} may change on --resume")
+        check_same_config(saved, new, where=f"cannot resume {self.path}: it was run", may_differ=may_change,
+                          fix=f"only {', '.join(may_change[:-1])} and {may_change[-1]} may change on --resume")
         return saved.replace(**{key: reduce(getattr, key.split("."), new) for key in may_change})
 
     def read_json(self, name: str) -> Any:
