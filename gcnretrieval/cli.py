@@ -12,13 +12,12 @@ import inspect
 import logging
 import os
 import shlex
-import sys
 import warnings
 
 import click
 
 from gcnretrieval import __version__
-from gcnretrieval.defaults import DEFAULT_THRESHOLD, DEFAULT_TOP_K
+from gcnretrieval.defaults import BEST_CHECKPOINT, CHECKPOINTS, DEFAULT_DEVICE, DEFAULT_THRESHOLD, DEFAULT_TOP_K
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, RunFailed
 
 
@@ -90,7 +89,7 @@ class _Group(click.Group):
 
 
 #: the --device option of the commands that embed a split with a trained model
-device_option = click.option("--device", default="auto", show_default=True,
+device_option = click.option("--device", default=DEFAULT_DEVICE, show_default=True,
                              help="auto (CUDA when available), cpu, cuda:N")
 
 
@@ -264,7 +263,7 @@ def run_command(recipe: str, overrides: tuple[str, ...], out: str | None, name: 
 
 @cli.command("evaluate")
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+@click.option("--checkpoint", type=click.Choice(CHECKPOINTS), default=BEST_CHECKPOINT, show_default=True,
               help="which checkpoint of the run to evaluate (last: where the run kept it, "
                    "train.keep_last_checkpoint)")
 @device_option
@@ -588,7 +587,7 @@ def _echo_search(result, top_k: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the results as JSON")
 @click.option("--index", type=click.Choice(["exact", "faiss"]), default="exact", show_default=True,
               help="search index (faiss: pip install 'gcnretrieval[faiss]')")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+@click.option("--checkpoint", type=click.Choice(CHECKPOINTS), default=BEST_CHECKPOINT, show_default=True,
               help="which checkpoint of the run (last: where the run kept it, train.keep_last_checkpoint)")
 @device_option
 def search_command(run_dir: str, image: str | None, text: str | None, query_id: int | None, modality: str,
@@ -627,7 +626,7 @@ def search_command(run_dir: str, image: str | None, text: str | None, query_id: 
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="HTML file (default RUN_DIR/report.html)")
 @click.option("--queries", type=click.IntRange(min=1), default=4, show_default=True, help="sample queries per direction")
 @click.option("--top-k", type=click.IntRange(min=1), default=8, show_default=True, help="results per query")
-@click.option("--checkpoint", type=click.Choice(["best", "last"]), default="best", show_default=True,
+@click.option("--checkpoint", type=click.Choice(CHECKPOINTS), default=BEST_CHECKPOINT, show_default=True,
               help="which checkpoint of the run (last: where the run kept it, train.keep_last_checkpoint)")
 @device_option
 def report_command(run_dir: str, out: str | None, queries: int, top_k: int, checkpoint: str, device: str) -> None:

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from gcnretrieval.checks import check_choice, check_interval, check_non_negative, check_positive, check_positive_int
 from gcnretrieval.data import make_synthetic
-from gcnretrieval.defaults import DEFAULT_THRESHOLD
+from gcnretrieval.defaults import DEFAULT_DEVICE, DEFAULT_THRESHOLD
 from gcnretrieval.errors import ConfigError, InvalidArgument
 from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph
 
@@ -201,7 +201,7 @@ class TrainOptions(_Checked):
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: Annotated[float, check_non_negative] = 0.0
     optimizer: Literal["adam", "adamw", "sgd"] = "adam"
-    device: str = "auto"
+    device: str = DEFAULT_DEVICE
     deterministic: bool = False
     drop_last: bool = False
     fused_optimizer: bool = True

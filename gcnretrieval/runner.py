@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gcnretrieval.config import Config, Recipe, RecipeLike, load_config, with_absolute_paths, with_seed
+from gcnretrieval.defaults import BEST_CHECKPOINT, DEFAULT_DEVICE, LAST_CHECKPOINT
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, WriteFailed
 from gcnretrieval.locks import FolderLock
 from gcnretrieval.formatting import METRIC_TITLES, map_number, maps_text, markdown_table
@@ -117,14 +118,14 @@ def _lead(recipe: Recipe, config: Config, path: Path, resume: bool, lock: Folder
         trainer = Trainer(experiment)
         try:
             if resume:
-                trainer.load_state_dict(run_dir.load_checkpoint("last", map_location=experiment.device))
+                trainer.load_state_dict(run_dir.load_checkpoint(LAST_CHECKPOINT, map_location=experiment.device))
                 run_dir.write_json(RunDirectory.CONFIG, config.to_dict())
             else:
                 RunDirectory.create(path, config, recipe_text=recipe.text(), device=experiment.device, lock=lock)
             try:
                 trainer.fit(run_callbacks(config.train, run_dir, progress))
             except BaseException:
-                if not resume and lock.held and not run_dir.checkpoint_path("last").is_file():
+                if not resume and lock.held and not run_dir.checkpoint_path(LAST_CHECKPOINT).is_file():
                     run_dir.remove()  # no epoch completed: leave nothing behind
                 raise
             return _finish(run_dir, experiment, trainer)
@@ -152,7 +153,7 @@ def _write_failure(err: OSError, run_dir: RunDirectory, trainer: Trainer) -> Wri
         problem += (f"; this run needs about {_megabytes(2 * resume_bytes + weights_bytes + 2**20)} free while it "
                     f"trains and keeps {_megabytes(weights_bytes)} once finished")
     fix = "free space" if space else "make it writable"
-    if run_dir.checkpoint_path("last").is_file():
+    if run_dir.checkpoint_path(LAST_CHECKPOINT).is_file():
         problem += f"; {run_dir.path} keeps the epochs saved so far"
         advice = f"{fix}, then run it again with --resume to continue"
     elif run_dir.path.exists():
@@ -192,7 +193,7 @@ def _follow(config: Config, path: Path, resume: bool) -> RunResult:
     experiment = build_experiment(config)
     trainer = Trainer(experiment)
     if resume:
-        trainer.load_state_dict(RunDirectory(path).load_checkpoint("last", map_location=experiment.device))
+        trainer.load_state_dict(RunDirectory(path).load_checkpoint(LAST_CHECKPOINT, map_location=experiment.device))
     history = trainer.fit(run_callbacks(config.train, progress=False))
     test, selected_epoch = distributed.broadcast_object(None)  # rank 0's final evaluation
     return RunResult(path, test, selected_epoch, config.eval.select_on, history, config)
@@ -201,7 +202,7 @@ def _follow(config: Config, path: Path, resume: bool) -> RunResult:
 def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> RunResult:
     """Test mAPs of the selected checkpoint, ``final_metrics.json``, figures and ``report.md``."""
     config, note = experiment.config, trainer.selection.selection_note
-    best = run_dir.load_checkpoint("best", map_location=experiment.device)
+    best = run_dir.load_checkpoint(BEST_CHECKPOINT, map_location=experiment.device)
     experiment.model.load_state_dict(best["model"])
     test = evaluate_split(experiment.model, experiment.dataset.test, experiment.device, config.eval.batch_size)
     final = {"test": test, "selected_epoch": best["best_epoch"], "selected_on": config.eval.select_on,
@@ -266,7 +267,7 @@ def map_table(label: str, test: Mapping[str, float]) -> list[str]:
                           [[label, *(map_number(test[key]) for key in METRIC_KEYS)]]).splitlines()
 
 
-def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> tuple[Experiment, dict[str, Any]]:
+def load_run(run_dir: str | Path, checkpoint: str = BEST_CHECKPOINT, device: str = DEFAULT_DEVICE) -> tuple[Experiment, dict[str, Any]]:
     """A run's experiment rebuilt from ``config.resolved.json`` on ``device``, with the weights of
     ``checkpoint`` (``"best"``, the selected epoch, or ``"last"``); returns ``(experiment, state)``."""
     folder = RunDirectory.open(run_dir)
@@ -277,7 +278,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "best", device: str = "auto"
     return experiment, state
 
 
-def evaluate(run_dir: str | Path, checkpoint: str = "best", device: str = "auto") -> dict[str, Any]:
+def evaluate(run_dir: str | Path, checkpoint: str = BEST_CHECKPOINT, device: str = DEFAULT_DEVICE) -> dict[str, Any]:
     """Test mAPs of a run's checkpoint (rebuilt by :func:`load_run`; the data must still be where the
     run read them), also written to ``<run_dir>/evaluation_<checkpoint>.json``:
     ``{"checkpoint", "epoch", "test": {"i2t_map", "t2i_map", "avg_map"}}``."""

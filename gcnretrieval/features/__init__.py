@@ -1,4 +1,5 @@
 """Features from raw data: VGG19 fc7, EfficientNet-Lite0 and histogram image features, bag-of-words texts."""
+from gcnretrieval.defaults import DEFAULT_DEVICE
 from gcnretrieval.features.efficientnet import (
     EFFICIENTNET_LITE0_PACKAGE,
     EfficientNetLite0Featurizer,
@@ -40,7 +41,7 @@ __all__ = [
 IMAGE_FEATURIZERS = ("vgg19", "efficientnet-lite0", "histogram")
 
 
-def build_image_featurizer(name: str, weights: str | None = "imagenet", device: str = "auto") -> ImageFeaturizer:
+def build_image_featurizer(name: str, weights: str | None = "imagenet", device: str = DEFAULT_DEVICE) -> ImageFeaturizer:
     """An image featurizer by name.
 
     Args:

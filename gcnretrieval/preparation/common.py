@@ -31,6 +31,7 @@ from typing import Any, TypedDict
 
 import numpy as np
 
+from gcnretrieval.defaults import DEFAULT_DEVICE
 from gcnretrieval.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class ImageOptions:
 
     features: str = "vgg19"
     weights: str | None = "imagenet"
-    device: str = "auto"
+    device: str = DEFAULT_DEVICE
     batch_size: int = 32
     chunk_size: int = 1024
     progress: bool | None = None

@@ -19,6 +19,7 @@ import numpy as np
 from gcnretrieval.errors import ConfigError
 from gcnretrieval.files import write_text
 from gcnretrieval.retrieval.retriever import Retriever, SearchResult
+from gcnretrieval.defaults import BEST_CHECKPOINT, DEFAULT_DEVICE
 from gcnretrieval.training.rundir import RunDirectory
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def _describe_run(retriever: Retriever, run_dir: Path) -> str:
 
 
 def write_report(run_dir: str | Path, out: str | Path | None = None, *, queries: int = 4, top_k: int = 8,
-                 checkpoint: str = "best", device: str = "auto", index: str = "exact",
+                 checkpoint: str = BEST_CHECKPOINT, device: str = DEFAULT_DEVICE, index: str = "exact",
                  retriever: Retriever | None = None) -> Path:
     """Write the HTML report of a run (see the module docstring).
 

@@ -30,6 +30,7 @@ from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
 from gcnretrieval.training import embed_split
 from gcnretrieval.retrieval.index import SearchIndex, as_matrix
 from gcnretrieval.retrieval.indexes import build_index
+from gcnretrieval.defaults import BEST_CHECKPOINT, DEFAULT_DEVICE
 from gcnretrieval.retrieval.sources import DatasetSources, dataset_sources
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,7 @@ class Retriever:
         self.checkpoint: str | None = None
 
     @classmethod
-    def from_run(cls, run_dir: str | Path, checkpoint: str = "best", device: str = "auto", index: str = "exact",
+    def from_run(cls, run_dir: str | Path, checkpoint: str = BEST_CHECKPOINT, device: str = DEFAULT_DEVICE, index: str = "exact",
                  index_options: dict[str, Any] | None = None) -> Retriever:
         """A retriever over the test split of a run directory, with its ``checkpoint`` (``"best"`` or ``"last"``).
 
