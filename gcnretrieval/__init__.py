@@ -56,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "retrieval_report": "gcnretrieval.metrics",
     "Config": "gcnretrieval.config",
     "load_config": "gcnretrieval.config",
+    "Recipe": "gcnretrieval.config",
     "RunResult": "gcnretrieval.runner",
     "run": "gcnretrieval.runner",
     "evaluate": "gcnretrieval.runner",
