@@ -42,7 +42,8 @@ def _distinct(values: list[Any]) -> list[Any]:
 
 
 def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "", reference: str | None = None) -> Path:
-    """One group per mAP (I→T, T→I, mean), one bar per method, error bars = sample std over seeds.
+    """One group per mAP (I→T, T→I, mean), one bar per method (at least one row), error bars = sample std
+    over seeds.
 
     With ``reference`` (and rows holding ``<metric>_diff``, ``_diff_low``, ``_diff_high`` as
     written by :func:`~gcnretrieval.experiments.compare`), a second panel shows each method's
@@ -62,8 +63,7 @@ def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "", 
                  label=str(row["group"]), color=colour_of(index, len(rows)))
     bars.set(xticks=_POSITIONS, xticklabels=[METRIC_TITLES[m] for m in METRICS], title=title,
              ylabel="test mAP@all (error bars: sample std over seeds)")
-    if ends:
-        bars.set_ylim(max(0.0, min(ends) - 0.05), min(1.0, max(ends) + 0.02))
+    bars.set_ylim(max(0.0, min(ends) - 0.05), min(1.0, max(ends) + 0.02))
     bars.grid(axis="y", alpha=0.3)
     if others:
         _difference_panel(axes[1], rows, others, reference)
@@ -96,7 +96,7 @@ def _axis_values(values: list[Any]) -> list[float]:
 
 
 def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: str | None = None,
-          metric: str | None = None, title: str = "") -> Path:
+          metric: str = "avg_map", title: str = "") -> Path:
     """mAP against one swept key, with sample-std error bars.
 
     Without ``series_key``: one line per mAP (I→T, T→I, mean). With it: one line per value
@@ -108,7 +108,6 @@ def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: 
     if series_key is None:
         series = [(METRIC_TITLES[m], m, rows) for m in METRICS]
     else:
-        metric = metric or "avg_map"
         series = [(f"{series_key} = {name}", metric, [r for r in rows if r["values"][series_key] == name])
                   for name in _distinct([row["values"][series_key] for row in rows])]
     for label, m, members in series:

@@ -175,7 +175,7 @@ def _trial_dict(trial: Any, space: Sequence[SearchKey]) -> dict[str, Any]:
     keys, attrs = {key.key: key for key in space}, trial.user_attrs
     val = attrs.get("val")
     return {"number": trial.number, "state": _state(trial),
-            "params": {name: keys[name].decode(value) if name in keys else value for name, value in trial.params.items()},
+            "params": {name: keys[name].decode(value) for name, value in trial.params.items()},
             "val_avg_map": val["avg_map"] if val and trial.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
             "val": val, "selected_epoch": attrs.get("selected_epoch"), "epochs_trained": attrs.get("epochs_trained"),
             "val_avg_map_per_epoch": [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)],
@@ -229,12 +229,14 @@ def _recover(study: optuna.Study, keys: set[str]) -> None:
             study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
 
 
-def run_study(folder: Path, method: str, config: Config, space: list[SearchKey], objective: Callable[[Any, int], float],
-              trials: int, *, pruning: TuneOptions | None = None, timeout: float | None = None,
+def run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
+              objective: Callable[[Any, int, dict[str, Any]], float], trials: int, *,
+              pruning: TuneOptions | None = None, timeout: float | None = None,
               callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
     """Run (or continue) the study of ``folder`` until ``trials`` trials have finished, or ``timeout``
     seconds have passed; ``config`` (``run.seed`` possibly unset) and ``space`` must be those the study
-    was started with. ``objective(trial, seed)`` returns the trial's validation mean mAP, or NaN when
+    was started with. ``objective(trial, seed, params)``, given the values the sampler proposes for the
+    search space (``{key: value}``), returns the trial's validation mean mAP, or NaN when
     its loss diverged (the trial then fails, with its reason in the user attribute ``error``).
     With ``pruning``, Optuna's ``MedianPruner`` stops unpromising trials (default: none is stopped).
     ``folder`` is locked meanwhile (:class:`~gcnretrieval.locks.FolderLock`)."""
@@ -251,8 +253,8 @@ def run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
             log.info("%s: %d of %d trials finished, running %d more", folder, finished, trials, trials - finished)
             report = [] if callback is None else [
                 lambda study, trial: callback(_finished(study), trials, _trial_dict(trial, space))]
-            study.optimize(lambda trial: objective(trial, seed), n_trials=trials - finished, timeout=timeout,
-                           callbacks=report)
+            study.optimize(lambda trial: objective(trial, seed, {key.key: key.suggest(trial) for key in space}),
+                           n_trials=trials - finished, timeout=timeout, callbacks=report)
         records = [_trial_dict(trial, space) for trial in study.get_trials(deepcopy=False)]
     complete = [t for t in records if t["state"] == "complete"]
     if not complete:
@@ -280,14 +282,12 @@ def tune_recipe(recipe: Recipe, folder: Path, trials: int, *,
     config = _tunable_config(recipe)
     space = search_space(recipe)
 
-    def objective(trial: Any, seed: int) -> float:
-        params = {key.key: key.suggest(trial) for key in space}
+    def objective(trial: Any, seed: int, params: dict[str, Any]) -> float:
         log.info("trial %d: %s", trial.number, params_text(params))
         trial_config = with_absolute_paths(recipe.with_changes({**params, "run.seed": seed}).config)
         trainer = Trainer(build_experiment(trial_config))
         try:
-            trainer.fit(run_callbacks(trial_config.train, progress=progress,
-                                      extra=[ReportToTrial(trial)]))
+            trainer.fit(run_callbacks(trial_config.train, progress=progress, extra=[ReportToTrial(trial)]))
         except RunFailed as err:  # a diverging loss: the trial fails, the study goes on
             log.warning("trial %d: %s", trial.number, err)
             trial.set_user_attr("error", str(err))
@@ -311,9 +311,8 @@ def tune_baseline(recipe: Recipe, method: str, folder: Path, trials: int, *,
     limit = min(dataset.image_dim, dataset.text_dim, len(dataset.train))
     space = [SearchKey.from_entry(key, entry) for key, entry in BASELINES.get(method).search_space(limit).items()]
 
-    def objective(trial: Any, seed: int) -> float:
+    def objective(trial: Any, seed: int, params: dict[str, Any]) -> float:
         data = dataset if seed == resolved.run.seed else load_data(load_config(resolved.to_dict(), {"run.seed": seed}))
-        params = {key.key: key.suggest(trial) for key in space}
         fitted = fit_baseline(method, data.train.image, data.train.text, seed=seed, labels=data.train.labels, **params)
         image, text = fitted.embed(data.val.image, data.val.text)
         scores = {k: float(v) for k, v in retrieval_report(image, text, np.asarray(data.val.labels)).items()}
