@@ -155,13 +155,12 @@ def epoch_curves(groups: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]], ke
         path: the PNG to write.
     """
     figure, axes = _figure((4.2 * len(keys), 3.6), columns=len(keys))
-    for index, (label, histories) in enumerate(groups.items()):
-        for number, history in enumerate(histories):
-            for axis, key in zip(axes, keys):
+    for axis, key in zip(axes, keys):
+        for index, (label, histories) in enumerate(groups.items()):
+            for number, history in enumerate(histories):
                 points = [(row["epoch"], row[key]) for row in history if isinstance(row.get(key), (int, float))]
                 axis.plot(*zip(*points), color=f"C{index}", linewidth=1.2, alpha=0.8,
                           label=label if number == 0 else None)
-    for axis, key in zip(axes, keys):
         axis.set(xlabel="epoch", ylabel=key)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize="small")
