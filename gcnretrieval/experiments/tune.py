@@ -183,8 +183,7 @@ def _trial_dict(trial: Any, space: Sequence[SearchKey]) -> dict[str, Any]:
             "error": attrs.get("error"), "retry_of": attrs.get("retry_of")}
 
 
-def _open_study(folder: Path, record: dict[str, Any], seed: int, pruner: optuna.pruners.BasePruner
-                ) -> tuple[optuna.Study, int]:
+def _open_study(folder: Path, record: dict[str, Any], seed: int, pruner: Any) -> tuple[optuna.Study, int]:
     """The study in ``folder/study.db``, created or continued (then ``record``, what the search is, must be the
     one it was started with, and its seed is the recorded one); the sampler is seeded by the seed and the
     number of trials so far."""
