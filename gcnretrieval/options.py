@@ -321,9 +321,9 @@ class SearchKey:
             raise InvalidArgument(name, f"must have a step > 0, got {step!r}")
         if step is not None and log:
             raise InvalidArgument(name, "cannot have both log = true and a step; keep one")
-        integers = _is_number(value) and isinstance(value, int) if value is not None else all(
-            isinstance(v, int) for v in (low, high, step or 1))
-        if integers and not all(isinstance(v, int) for v in (low, high, step or 1)):
+        whole = all(isinstance(v, int) for v in (low, high, step or 1))
+        integers = whole if value is None else isinstance(value, int) and not isinstance(value, bool)
+        if integers and not whole:
             raise InvalidArgument(name, f"ranges over an integer key; write low, high and step as integers, got {entry!r}")
         return cls(key, "int" if integers else "float", (), low, high, log, step)
 
@@ -392,7 +392,7 @@ class TuneOptions(_Checked):
             parts = str(key).split(".")
             if len(parts) < 2 or not all(part.isidentifier() for part in parts):
                 raise InvalidArgument(f'space."{key}"', "must name a dotted recipe key, e.g. \"train.lr\"")
-            if str(key).startswith(_UNTUNABLE) or key in _UNTUNABLE:
+            if str(key).startswith(_UNTUNABLE):
                 raise InvalidArgument(f'space."{key}"', "cannot be tuned (the run's name and seed and the selection "
                                       "split are fixed)")
             SearchKey.from_entry(str(key), entry)

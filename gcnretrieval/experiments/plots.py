@@ -27,13 +27,23 @@ def _figure(size: tuple[float, float], columns: int = 1) -> tuple[Figure, list[A
     return figure, list(figure.subplots(1, columns, squeeze=False)[0])
 
 
-def _offsets(count: int) -> tuple[np.ndarray, float]:
-    """Positions of the three mAPs and the width of each of ``count`` bars (or points) side by side there."""
-    return np.arange(len(METRICS)), 0.8 / max(count, 1)
+#: positions of the three mAPs on the x axis of a bar chart, and the width the bars at one position share
+_POSITIONS, _SPREAD = np.arange(len(METRICS)), 0.8
+
+
+def _offsets(index: int, count: int) -> np.ndarray:
+    """Positions of bar (or point) ``index`` of ``count`` side by side at each mAP (each ``_SPREAD / count`` wide)."""
+    return _POSITIONS + (index - (count - 1) / 2) * _SPREAD / count
+
+
+def _distinct(values: list[Any]) -> list[Any]:
+    """The values in first-seen order, each once (compared, not hashed: arrays may be values)."""
+    return [value for i, value in enumerate(values) if value not in values[:i]]
 
 
 def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "", reference: str | None = None) -> Path:
-    """One group per mAP (I→T, T→I, mean), one bar per method, error bars = sample std over seeds.
+    """One group per mAP (I→T, T→I, mean), one bar per method (at least one row), error bars = sample std
+    over seeds.
 
     With ``reference`` (and rows holding ``<metric>_diff``, ``_diff_low``, ``_diff_high`` as
     written by :func:`~gcnretrieval.experiments.compare`), a second panel shows each method's
@@ -44,18 +54,16 @@ def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "", 
     panels = 2 if others else 1
     figure, axes = _figure((max(6.0, 1.2 + 0.45 * len(rows) * len(METRICS)) * panels, 4.0), panels)
     bars = axes[0]
-    positions, width = _offsets(len(rows))
     ends = []
     for index, row in enumerate(rows):
         means = [row[f"{m}_mean"] or 0.0 for m in METRICS]
         stds = [row[f"{m}_std"] or 0.0 for m in METRICS]  # one seed: no error bar
         ends += [mean + sign * std for mean, std in zip(means, stds) for sign in (-1, 1)]
-        bars.bar(positions + (index - (len(rows) - 1) / 2) * width, means, width, yerr=stds, capsize=3,
+        bars.bar(_offsets(index, len(rows)), means, _SPREAD / len(rows), yerr=stds, capsize=3,
                  label=str(row["group"]), color=colour_of(index, len(rows)))
-    bars.set(xticks=positions, xticklabels=[METRIC_TITLES[m] for m in METRICS], title=title,
+    bars.set(xticks=_POSITIONS, xticklabels=[METRIC_TITLES[m] for m in METRICS], title=title,
              ylabel="test mAP@all (error bars: sample std over seeds)")
-    if ends:
-        bars.set_ylim(max(0.0, min(ends) - 0.05), min(1.0, max(ends) + 0.02))
+    bars.set_ylim(max(0.0, min(ends) - 0.05), min(1.0, max(ends) + 0.02))
     bars.grid(axis="y", alpha=0.3)
     if others:
         _difference_panel(axes[1], rows, others, reference)
@@ -66,16 +74,15 @@ def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "", 
 
 def _difference_panel(axes: Any, rows: list[dict[str, Any]], others: list[dict[str, Any]], reference: str) -> None:
     """Paired differences from the reference, with their intervals, in the colours of the bars."""
-    positions, width = _offsets(len(others))
     for index, row in enumerate(others):
         shown = [(x, row[f"{m}_diff"], row.get(f"{m}_diff_low"), row.get(f"{m}_diff_high"))
-                 for x, m in zip(positions + (index - (len(others) - 1) / 2) * width, METRICS)
+                 for x, m in zip(_offsets(index, len(others)), METRICS)
                  if row.get(f"{m}_diff") is not None]
         xs, means, lows, highs = zip(*shown) if shown else ((), (), (), ())
         errors = None if None in lows else [np.subtract(means, lows), np.subtract(highs, means)]  # one seed: points
         axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=4, color=colour_of(rows.index(row), len(rows)))
     axes.axhline(0.0, color="black", linewidth=0.8)
-    axes.set(xticks=positions, xticklabels=[METRIC_TITLES[m] for m in METRICS],
+    axes.set(xticks=_POSITIONS, xticklabels=[METRIC_TITLES[m] for m in METRICS],
              title=f"difference from {reference}, same seeds",
              ylabel=f"paired difference from {reference}\n(error bars: 95 % paired t interval over seeds)")
     axes.grid(axis="y", alpha=0.3)
@@ -89,25 +96,23 @@ def _axis_values(values: list[Any]) -> list[float]:
 
 
 def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: str | None = None,
-          metric: str | None = None, title: str = "") -> Path:
+          metric: str = "avg_map", title: str = "") -> Path:
     """mAP against one swept key, with sample-std error bars.
 
     Without ``series_key``: one line per mAP (I→T, T→I, mean). With it: one line per value
     of ``series_key``, plotting ``metric`` (default the mean mAP).
     """
     figure, [axes] = _figure((6.4, 4.0))
-    x_values = list(dict.fromkeys(row["values"][x_key] for row in rows))
+    x_values = _distinct([row["values"][x_key] for row in rows])
     xs = _axis_values(x_values)
-    position = dict(zip(map(repr, x_values), xs))
     if series_key is None:
         series = [(METRIC_TITLES[m], m, rows) for m in METRICS]
     else:
-        metric = metric or "avg_map"
         series = [(f"{series_key} = {name}", metric, [r for r in rows if r["values"][series_key] == name])
-                  for name in dict.fromkeys(row["values"][series_key] for row in rows)]
+                  for name in _distinct([row["values"][series_key] for row in rows])]
     for label, m, members in series:
         members = [r for r in members if r[f"{m}_mean"] is not None]
-        axes.errorbar([position[repr(r["values"][x_key])] for r in members], [r[f"{m}_mean"] for r in members],
+        axes.errorbar([xs[x_values.index(r["values"][x_key])] for r in members], [r[f"{m}_mean"] for r in members],
                       yerr=[r[f"{m}_std"] or 0.0 for r in members], marker="o", capsize=3, label=label)
     axes.set(xticks=xs, xticklabels=list(map(str, x_values)), xlabel=x_key, title=title,
              ylabel="test mAP@all" if series_key is None else f"test {METRIC_TITLES[metric]} mAP@all")
@@ -119,8 +124,8 @@ def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: 
 def heatmap(rows: list[dict[str, Any]], row_key: str, column_key: str, path: str | Path,
             metric: str = "avg_map", title: str = "") -> Path:
     """Mean ``metric`` over seeds for every pair of values of two swept keys, annotated."""
-    row_values = list(dict.fromkeys(r["values"][row_key] for r in rows))
-    column_values = list(dict.fromkeys(r["values"][column_key] for r in rows))
+    row_values = _distinct([r["values"][row_key] for r in rows])
+    column_values = _distinct([r["values"][column_key] for r in rows])
     grid = np.full((len(row_values), len(column_values)), np.nan)
     for r in rows:
         if r[f"{metric}_mean"] is not None:
@@ -150,13 +155,12 @@ def epoch_curves(groups: Mapping[str, Sequence[Sequence[Mapping[str, Any]]]], ke
         path: the PNG to write.
     """
     figure, axes = _figure((4.2 * len(keys), 3.6), columns=len(keys))
-    for index, (label, histories) in enumerate(groups.items()):
-        for number, history in enumerate(histories):
-            for axis, key in zip(axes, keys):
+    for axis, key in zip(axes, keys):
+        for index, (label, histories) in enumerate(groups.items()):
+            for number, history in enumerate(histories):
                 points = [(row["epoch"], row[key]) for row in history if isinstance(row.get(key), (int, float))]
                 axis.plot(*zip(*points), color=f"C{index}", linewidth=1.2, alpha=0.8,
                           label=label if number == 0 else None)
-    for axis, key in zip(axes, keys):
         axis.set(xlabel="epoch", ylabel=key)
         axis.grid(alpha=0.3)
     axes[0].legend(fontsize="small")

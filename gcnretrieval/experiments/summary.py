@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from scipy.stats import ttest_rel
+from scipy.stats import ttest_1samp
 
 from gcnretrieval.files import write_csv, write_json, write_text
 from gcnretrieval.metrics import METRIC_KEYS as METRICS
@@ -46,7 +46,7 @@ def paired_difference(values: dict[int, float], reference: dict[int, float],
         \bar d \pm t_{(1 + c)/2,\, n - 1} \, \frac{s_d}{\sqrt{n}}
 
     (:math:`t_{q, k}`: the :math:`q` quantile of Student's t with :math:`k` degrees of freedom;
-    :func:`scipy.stats.ttest_rel`'s confidence interval).
+    the confidence interval of :func:`scipy.stats.ttest_1samp` on the differences, the paired t test).
     The verdict is ``"better"`` when the interval lies above 0, ``"worse"`` below 0,
     ``"indistinguishable"`` when it contains 0, and ``"one seed"`` (no interval) for :math:`n = 1`.
 
@@ -60,15 +60,13 @@ def paired_difference(values: dict[int, float], reference: dict[int, float],
         without a common seed).
     """
     seeds = [s for s in values if s in reference and _finite(values[s]) and _finite(reference[s])]
-    out: dict[str, Any] = {"seeds": seeds, "mean": None, "low": None, "high": None,
+    differences = [float(values[s]) - float(reference[s]) for s in seeds]
+    out: dict[str, Any] = {"seeds": seeds, "mean": mean_std(differences)[0], "low": None, "high": None,
                            "verdict": "one seed" if len(seeds) == 1 else "no seeds"}
-    if seeds:
-        out["mean"] = statistics.fmean(float(values[s]) - float(reference[s]) for s in seeds)
     if len(seeds) > 1:
         # equal differences: scipy warns of lost precision, and the interval is the mean
         with warnings.catch_warnings(action="ignore", category=RuntimeWarning):
-            test = ttest_rel([float(values[s]) for s in seeds], [float(reference[s]) for s in seeds])
-            out["low"], out["high"] = map(float, test.confidence_interval(confidence))
+            out["low"], out["high"] = map(float, ttest_1samp(differences, 0.0).confidence_interval(confidence))
         out["verdict"] = "better" if out["low"] > 0 else "worse" if out["high"] < 0 else "indistinguishable"
     return out
 

@@ -76,10 +76,13 @@ def check_grid(grid: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
     return out
 
 
-def _default_name(keys: list[str], point: tuple[Any, ...], seed: int) -> str:
+def _point_names(keys: list[str], points: list[tuple[Any, ...]]) -> list[str]:
+    """Each grid point's name from its values (``num_layers-3__condition-all``; the keys' last parts, or the
+    whole keys when two last parts are alike), or ``point000``, ... when two points' values read alike."""
     short = [k.rsplit(".", 1)[-1] for k in keys]
     labels = short if len(set(short)) == len(short) else [k.replace(".", "_") for k in keys]
-    return "__".join(f"{label}-{slug(value)}" for label, value in zip(labels, point)) + f"__seed{seed}"
+    names = ["__".join(f"{label}-{slug(value)}" for label, value in zip(labels, point)) for point in points]
+    return names if len(set(names)) == len(names) else [f"point{i:03d}" for i in range(len(points))]
 
 
 @dataclass
@@ -99,31 +102,26 @@ def prepare(recipe: RecipeLike, seeds: Sequence[int] | None, overrides: Mapping[
     return ExperimentPlan(recipe, check_seeds(seeds, base.run.seed), name or base.run.name)
 
 
-def grid_cells(experiment: ExperimentPlan, grid: Mapping[str, list[Any]],
-               naming: Callable[[list[str], tuple[Any, ...], int], str] = _default_name) -> list[Cell]:
-    """One cell per grid point and seed; every point's recipe is checked first."""
+def grid_cells(experiment: ExperimentPlan, grid: Mapping[str, list[Any]]) -> list[Cell]:
+    """One cell per grid point and seed, named ``<point>__seed<seed>``; every point's recipe is checked first."""
     keys = list(grid)
     for key in keys:
         if key in MANAGED_KEYS:
             raise ConfigError(f"--grid cannot sweep '{key}': seeds go in --seeds and names are set per cell")
         if key in experiment.recipe.changes:
             raise ConfigError(f"'{key}' is both swept (--grid) and set (--set); keep one")
+    points = list(itertools.product(*(grid[k] for k in keys)))
     cells = []
-    for point in itertools.product(*(grid[k] for k in keys)):
+    for point, point_name in zip(points, _point_names(keys, points)):
         assignment = dict(zip(keys, point))
         try:
             config = experiment.recipe.with_changes(assignment).config
         except GcnRetrievalError as err:
             raise ConfigError(f"--grid {', '.join(f'{k}={v!r}' for k, v in assignment.items())}: {err}") from None
         for seed in experiment.seeds:
-            name = naming(keys, point, seed)
+            name = f"{point_name}__seed{seed}"
             cells.append(Cell(name, config.encoder.name, seed, assignment, {**assignment, "run.seed": seed,
                                                                              "run.name": name}))
-    if len({c.name for c in cells}) != len(cells):  # values with the same slug
-        per_point = len(experiment.seeds)
-        cells = [Cell(f"point{i // per_point:03d}__seed{c.seed}", c.method, c.seed, c.values,
-                      {**c.overrides, "run.name": f"point{i // per_point:03d}__seed{c.seed}"})
-                 for i, c in enumerate(cells)]
     return cells
 
 
@@ -163,12 +161,9 @@ def sweep(
     results = run_cells(experiment.recipe, cells, out_dir, progress=progress, callback=callback)
 
     cell_dicts = [r.to_dict() for r in results]
-
-    def point_of(cell: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(repr(cell["values"][k]) for k in keys)
-
-    values_of = {point_of(c): c["values"] for c in cell_dicts}
-    rows = [{"values": dict(values_of[summary.pop("group")]), **summary} for summary in summarise(cell_dicts, point_of)]
+    values_of = {repr(c["values"]): c["values"] for c in cell_dicts}  # a point's values may be lists: keyed by repr
+    rows = [{"values": dict(values_of[summary.pop("group")]), **summary}
+            for summary in summarise(cell_dicts, lambda cell: repr(cell["values"]))]
     table = markdown_table(keys, rows)
     summary = {"recipe": experiment.recipe.label(), "overrides": dict(experiment.recipe.changes),
                "grid": values, "seeds": experiment.seeds, "rows": rows, "cells": cell_dicts}
@@ -179,12 +174,10 @@ def sweep(
 
 
 def _plot(keys: list[str], rows: list[dict[str, Any]], out_dir: Path, name: str) -> list[Path]:
-    plottable = [{**row, "values": {k: tuple(v) if isinstance(v, list) else v for k, v in row["values"].items()}}
-                 for row in rows]
     if len(keys) == 1:
-        return [lines(plottable, keys[0], out_dir / "sweep.png", title=name)]
+        return [lines(rows, keys[0], out_dir / "sweep.png", title=name)]
     if len(keys) == 2:
-        return [heatmap(plottable, keys[0], keys[1], out_dir / "sweep_heatmap.png", title=name),
-                lines(plottable, keys[0], out_dir / "sweep_lines.png", series_key=keys[1], title=name)]
+        return [heatmap(rows, keys[0], keys[1], out_dir / "sweep_heatmap.png", title=name),
+                lines(rows, keys[0], out_dir / "sweep_lines.png", series_key=keys[1], title=name)]
     log.info("%d swept keys: no figure (one key gives a line plot, two a heatmap)", len(keys))
     return []

@@ -42,7 +42,7 @@ from gcnretrieval.config import (Config, Recipe, RecipeLike, check_same_config, 
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument, RunFailed
 from gcnretrieval.experiments.cells import BUSY_ADVICE, Cell, CellResult, run_cells
 from gcnretrieval.files import check_not_in_the_way, write_json, write_text
-from gcnretrieval.formatting import METRIC_TITLES, map_number, markdown_table, significant
+from gcnretrieval.formatting import map_number, maps_text, markdown_table, significant
 from gcnretrieval.locks import LOCK_FILE, FolderLock
 from gcnretrieval.metrics import METRIC_KEYS, retrieval_report
 from gcnretrieval.models.baselines import BASELINES, fit_baseline
@@ -111,12 +111,13 @@ def search_space(recipe: Recipe) -> list[SearchKey]:
 
 
 class ReportToTrial(Callback):
-    """Reports each epoch's selection mean mAP to an Optuna trial and, with ``prune``, ends the
-    trial (``optuna.TrialPruned``) when the pruner says so; records the epochs trained and the
-    selected epoch's mAPs as the trial's user attributes."""
+    """Reports each epoch's selection mean mAP to an Optuna trial and ends the trial
+    (``optuna.TrialPruned``) when the study's pruner says so (a study without pruning has Optuna's
+    ``NopPruner``, which never does); records the epochs trained and the selected epoch's mAPs as
+    the trial's user attributes."""
 
-    def __init__(self, trial: Any, prune: bool = True) -> None:
-        self.trial, self.prune = trial, prune
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
 
     def on_epoch_end(self, trainer: Any, row: dict[str, Any]) -> None:
         prefix = f"{trainer.select_on}_"
@@ -128,7 +129,7 @@ class ReportToTrial(Callback):
         if score is None:
             return
         self.trial.report(score, row["epoch"])
-        if self.prune and self.trial.should_prune():
+        if self.trial.should_prune():
             raise optuna.TrialPruned(f"validation mean mAP {score:.4f} at epoch {row['epoch']} is below the median "
                                      "of the earlier trials'")
 
@@ -139,21 +140,24 @@ class ReportToTrial(Callback):
 @dataclass
 class StudyResult:
     """A study after its trials: the folder, the seed, the search space, every trial (dicts as in
-    ``tune.json``) and the best complete one."""
+    ``tune.json``), the best complete one, and the pruning (``None``: none)."""
 
     folder: Path
     seed: int
     space: list[SearchKey]
     trials: list[dict[str, Any]]
     best: dict[str, Any]
-    options: dict[str, Any]
+    pruning: TuneOptions | None
 
     @property
     def best_params(self) -> dict[str, Any]:
         return dict(self.best["params"])
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seed": self.seed, "sampler": f"TPE, seed {self.seed}", **self.options,
+        pruning = {"enabled": False} if self.pruning is None else {
+            "enabled": True, "startup_trials": self.pruning.startup_trials, "warmup_epochs": self.pruning.warmup_epochs,
+            "rule": "median of the earlier trials' validation mean mAP at the same epoch"}
+        return {"seed": self.seed, "sampler": f"TPE, seed {self.seed}", "pruning": pruning,
                 "space": [key.to_dict() for key in self.space], "trials": self.trials, "best": self.best}
 
 
@@ -171,7 +175,7 @@ def _trial_dict(trial: Any, space: Sequence[SearchKey]) -> dict[str, Any]:
     keys, attrs = {key.key: key for key in space}, trial.user_attrs
     val = attrs.get("val")
     return {"number": trial.number, "state": _state(trial),
-            "params": {name: keys[name].decode(value) if name in keys else value for name, value in trial.params.items()},
+            "params": {name: keys[name].decode(value) for name, value in trial.params.items()},
             "val_avg_map": val["avg_map"] if val and trial.state in (TrialState.COMPLETE, TrialState.PRUNED) else None,
             "val": val, "selected_epoch": attrs.get("selected_epoch"), "epochs_trained": attrs.get("epochs_trained"),
             "val_avg_map_per_epoch": [trial.intermediate_values[step] for step in sorted(trial.intermediate_values)],
@@ -224,41 +228,39 @@ def _recover(study: optuna.Study, keys: set[str]) -> None:
             study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number})
 
 
-def run_study(folder: Path, method: str, config: Config, space: list[SearchKey], objective: Callable[[Any, int], float],
-              trials: int, *, pruner: Any = None, options: Mapping[str, Any] | None = None,
-              timeout: float | None = None,
+def run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
+              objective: Callable[[Any, int, dict[str, Any]], float], trials: int, *,
+              pruning: TuneOptions | None = None, timeout: float | None = None,
               callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
     """Run (or continue) the study of ``folder`` until ``trials`` trials have finished, or ``timeout``
     seconds have passed; ``config`` (``run.seed`` possibly unset) and ``space`` must be those the study
-    was started with. ``objective(trial, seed)`` returns the trial's validation mean mAP, or NaN when
+    was started with. ``objective(trial, seed, params)``, given the values the sampler proposes for the
+    search space (``{key: value}``), returns the trial's validation mean mAP, or NaN when
     its loss diverged (the trial then fails, with its reason in the user attribute ``error``).
+    With ``pruning``, Optuna's ``MedianPruner`` stops unpromising trials (default: none is stopped).
     ``folder`` is locked meanwhile (:class:`~gcnretrieval.locks.FolderLock`)."""
     check_not_in_the_way(folder, "a tuning folder", STUDY_FILE, ignore=(LOCK_FILE,))
     folder.mkdir(parents=True, exist_ok=True)
     record = {"method": method, "config": config.to_dict(), "space": [key.to_dict() for key in space]}
+    pruner = optuna.pruners.NopPruner() if pruning is None else optuna.pruners.MedianPruner(
+        n_startup_trials=pruning.startup_trials, n_warmup_steps=pruning.warmup_epochs + 1)
     with FolderLock(folder, "tuning folder", BUSY_ADVICE):
-        study, seed = _open_study(folder, record, with_seed(config).run.seed, pruner or optuna.pruners.NopPruner())
+        study, seed = _open_study(folder, record, with_seed(config).run.seed, pruner)
         _recover(study, {key.key for key in space})
         finished = _finished(study)
         if finished < trials:
             log.info("%s: %d of %d trials finished, running %d more", folder, finished, trials, trials - finished)
             report = [] if callback is None else [
                 lambda study, trial: callback(_finished(study), trials, _trial_dict(trial, space))]
-            study.optimize(lambda trial: objective(trial, seed), n_trials=trials - finished, timeout=timeout,
-                           callbacks=report)
+            study.optimize(lambda trial: objective(trial, seed, {key.key: key.suggest(trial) for key in space}),
+                           n_trials=trials - finished, timeout=timeout, callbacks=report)
         records = [_trial_dict(trial, space) for trial in study.get_trials(deepcopy=False)]
     complete = [t for t in records if t["state"] == "complete"]
     if not complete:
         raise RunFailed(f"no trial of {folder} completed ({len(records)} ended pruned, diverged or interrupted); "
                         "narrow the search space or raise the number of trials")
     best = max(complete, key=lambda t: (t["val_avg_map"], -t["number"]))
-    return StudyResult(folder, seed, space, records, best, dict(options or {}))
-
-
-def _pruner(options: TuneOptions) -> optuna.pruners.BasePruner:
-    if not options.pruning:
-        return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=options.startup_trials, n_warmup_steps=options.warmup_epochs + 1)
+    return StudyResult(folder, seed, space, records, best, pruning)
 
 
 def _tunable_config(recipe: Recipe) -> Config:
@@ -279,14 +281,12 @@ def tune_recipe(recipe: Recipe, folder: Path, trials: int, *,
     config = _tunable_config(recipe)
     space = search_space(recipe)
 
-    def objective(trial: Any, seed: int) -> float:
-        params = {key.key: key.suggest(trial) for key in space}
+    def objective(trial: Any, seed: int, params: dict[str, Any]) -> float:
         log.info("trial %d: %s", trial.number, params_text(params))
         trial_config = with_absolute_paths(recipe.with_changes({**params, "run.seed": seed}).config)
         trainer = Trainer(build_experiment(trial_config))
         try:
-            trainer.fit(run_callbacks(trial_config.train, progress=progress,
-                                      extra=[ReportToTrial(trial, config.tune.pruning)]))
+            trainer.fit(run_callbacks(trial_config.train, progress=progress, extra=[ReportToTrial(trial)]))
         except RunFailed as err:  # a diverging loss: the trial fails, the study goes on
             log.warning("trial %d: %s", trial.number, err)
             trial.set_user_attr("error", str(err))
@@ -296,11 +296,8 @@ def tune_recipe(recipe: Recipe, folder: Path, trials: int, *,
             return math.nan
         return float(trainer.selection.best_score)
 
-    options = {"pruning": {"enabled": config.tune.pruning, "startup_trials": config.tune.startup_trials,
-                           "warmup_epochs": config.tune.warmup_epochs,
-                           "rule": "median of the earlier trials' validation mean mAP at the same epoch"}}
-    return run_study(folder, config.encoder.name, config, space, objective, trials, pruner=_pruner(config.tune),
-                     options=options, timeout=timeout, callback=callback)
+    return run_study(folder, config.encoder.name, config, space, objective, trials,
+                     pruning=config.tune if config.tune.pruning else None, timeout=timeout, callback=callback)
 
 
 def tune_baseline(recipe: Recipe, method: str, folder: Path, trials: int, *,
@@ -313,17 +310,15 @@ def tune_baseline(recipe: Recipe, method: str, folder: Path, trials: int, *,
     limit = min(dataset.image_dim, dataset.text_dim, len(dataset.train))
     space = [SearchKey.from_entry(key, entry) for key, entry in BASELINES.get(method).search_space(limit).items()]
 
-    def objective(trial: Any, seed: int) -> float:
+    def objective(trial: Any, seed: int, params: dict[str, Any]) -> float:
         data = dataset if seed == resolved.run.seed else load_data(load_config(resolved.to_dict(), {"run.seed": seed}))
-        params = {key.key: key.suggest(trial) for key in space}
         fitted = fit_baseline(method, data.train.image, data.train.text, seed=seed, labels=data.train.labels, **params)
         image, text = fitted.embed(data.val.image, data.val.text)
         scores = {k: float(v) for k, v in retrieval_report(image, text, np.asarray(data.val.labels)).items()}
         trial.set_user_attr("val", scores)
         return scores["avg_map"]
 
-    return run_study(folder, method, config, space, objective, trials, timeout=timeout, callback=callback,
-                     options={"pruning": {"enabled": False}})
+    return run_study(folder, method, config, space, objective, trials, timeout=timeout, callback=callback)
 
 
 # --- the tune command -----------------------------------------------------------------------
@@ -366,12 +361,11 @@ def write_study(folder: Path, title: str, study: StudyResult, extra: Mapping[str
     summary = {**extra, **study.to_dict(),
                "selection": "validation split only: trials are scored by their selected epoch's validation mean "
                             "mAP; the test split is scored once, by the final run"}
-    pruning = study.options["pruning"]
     text = [f"# {title}", "",
             f"{len(study.trials)} trial(s), {sum(t['state'] in FINISHED for t in study.trials)} finished, sampled by "
             f"Optuna's TPE (seed {study.seed})"
-            + (f"; median pruning after {pruning['startup_trials']} trial(s), never in a trial's first "
-               f"{pruning['warmup_epochs']} epoch(s)" if pruning.get("enabled") else "")
+            + (f"; median pruning after {study.pruning.startup_trials} trial(s), never in a trial's first "
+               f"{study.pruning.warmup_epochs} epoch(s)" if study.pruning else "")
             + ". Trials are scored on the validation split only.", "",
             markdown_table(["key", "searched over"], [[f"`{key.key}`", key.describe()] for key in study.space]), "",
             table, "",
@@ -380,9 +374,8 @@ def write_study(folder: Path, title: str, study: StudyResult, extra: Mapping[str
     if final is not None:
         summary["final"] = {"run_dir": str(final.run_dir), "status": final.status, "test": final.test,
                             "selected_epoch": final.selected_epoch}
-        maps = ", ".join(f"{METRIC_TITLES[key]} {map_number(final.test[key])}" for key in METRIC_KEYS)
         text += [f"Final run with these values: `{final.run_dir.name}/`, selected epoch {final.selected_epoch}; "
-                 f"test mAP {maps} (the only evaluation on the test split).", ""]
+                 f"test mAP {maps_text(final.test)} (the only evaluation on the test split).", ""]
     write_json(folder / "tune.json", summary)
     write_text(folder / "tune.md", "\n".join(text))
     return table
@@ -420,7 +413,6 @@ def tune(
     if timeout is not None:
         check_option(check_positive, "timeout", timeout)
     recipe = Recipe.of(recipe, overrides)
-    config = recipe.config
     out_dir = Path(out) if out is not None else recipe.out_dir("tune_", name)
     study = tune_recipe(recipe, out_dir, trials, timeout=timeout, progress=progress, callback=callback)
     params = study.best_params
@@ -431,7 +423,7 @@ def tune(
     [final] = run_cells(recipe, [cell], out_dir, progress=progress)
     extra = {"recipe": recipe.label(), "overrides": dict(recipe.changes),
              "trials_budget": trials, "timeout": timeout}
-    table = write_study(out_dir, f"Tuning `{name or config.run.name}`", study, extra, final)
+    table = write_study(out_dir, f"Tuning `{name or recipe.config.run.name}`", study, extra, final)
     return TuneResult(out_dir, params, study.best["val_avg_map"], study.best["number"], study.trials, final.run_dir,
                       dict(final.test), table)
 
