@@ -210,18 +210,18 @@ class RunDirectory:
     def require_checkpoint(self, name: str) -> Path:
         """The path of checkpoint ``name``, or one line saying why it is absent."""
         path = self.checkpoint_path(name)
-        if not path.is_file() and name == LAST and self.finished():
+        if path.is_file():
+            return path
+        if name == LAST and self.finished():
             raise ConfigError(f"{self.path} has finished and kept only its selected weights (checkpoints/best.pt); "
                               "use the best checkpoint, or set train.keep_last_checkpoint = true in the runs "
                               "that should keep last.pt")
-        return path
+        raise ConfigError(f"checkpoint {path} does not exist; train first with `gcnretrieval run`")
 
     def load_checkpoint(self, name: str, map_location: Any = "cpu") -> dict[str, Any]:
-        """A checkpoint, loaded with ``torch.load(weights_only=True)``."""
-        path = self.checkpoint_path(name)
-        if not path.is_file():
-            raise ConfigError(f"checkpoint {path} does not exist; train first with `gcnretrieval run`")
-        return readers.load_torch(path, "gcnretrieval checkpoint", _DAMAGED_RUN, RunFailed, map_location=map_location)
+        """A checkpoint (:meth:`require_checkpoint`), loaded with ``torch.load(weights_only=True)``."""
+        return readers.load_torch(self.require_checkpoint(name), "gcnretrieval checkpoint", _DAMAGED_RUN, RunFailed,
+                                  map_location=map_location)
 
     @contextmanager
     def capture_log(self) -> Iterator[None]:
