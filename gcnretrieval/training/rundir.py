@@ -36,7 +36,7 @@ from gcnretrieval.locks import FolderLock, busy_message, holder
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BEST", "CHECKPOINTS", "LAST", "RunDirectory", "RunExists", "cpu_model", "environment"]
+__all__ = ["BEST", "CHECKPOINTS", "LAST", "RESUME_MAY_CHANGE", "RunDirectory", "RunExists", "cpu_model", "environment"]
 
 #: the checkpoints of a run: the selected weights and the resume state (``checkpoints/<name>.pt``)
 BEST, LAST = "best", "last"
@@ -45,6 +45,8 @@ CHECKPOINTS = (BEST, LAST)
 _DAMAGED_RUN = "train again into a new run directory"
 #: what a process that finds a run directory locked is told
 BUSY_ADVICE = "wait for it to finish, or stop that process"
+#: the keys of a run's configuration that ``--resume`` may change
+RESUME_MAY_CHANGE = ("train.epochs", "train.device", "train.keep_last_checkpoint")
 
 
 class RunExists(ConfigError):
@@ -138,9 +140,8 @@ class RunDirectory:
             raise ConfigError(f"{self.path} has a configuration this version cannot read ({err}); "
                               "choose another --out/--name or delete that directory") from None
 
-    def resumable_config(self, new: Config, may_change: tuple[str, ...] = ("train.epochs", "train.device",
-                                                                          "train.keep_last_checkpoint")) -> Config:
-        """The saved configuration with ``new``'s values of ``may_change``; any other difference is refused."""
+    def resumable_config(self, new: Config) -> Config:
+        """The saved configuration with ``new``'s values of :data:`RESUME_MAY_CHANGE`; any other difference is refused."""
         if not self.checkpoint_path(LAST).is_file() and self.finished():
             raise ConfigError(f"{self.path} has finished and did not keep its resume state (checkpoints/last.pt); "
                               "start a new run (runs that should stay extendable: "
@@ -149,9 +150,9 @@ class RunDirectory:
             raise ConfigError(f"nothing to resume in {self.path}: no checkpoints/last.pt or {self.CONFIG}; "
                               "run without --resume")
         saved = self.config()
-        check_same_config(saved, new, where=f"cannot resume {self.path}: it was run", may_differ=may_change,
-                          fix=f"only {', '.join(may_change[:-1])} and {may_change[-1]} may change on --resume")
-        return saved.replace(**{key: reduce(getattr, key.split("."), new) for key in may_change})
+        check_same_config(saved, new, where=f"cannot resume {self.path}: it was run", may_differ=RESUME_MAY_CHANGE,
+                          fix=f"only {', '.join(RESUME_MAY_CHANGE[:-1])} and {RESUME_MAY_CHANGE[-1]} may change on --resume")
+        return saved.replace(**{key: reduce(getattr, key.split("."), new) for key in RESUME_MAY_CHANGE})
 
     def read_json(self, name: str) -> Any:
         """A JSON file of the run; a damaged one raises :class:`~gcnretrieval.errors.RunFailed`."""

@@ -50,8 +50,8 @@ def build_optimizer(options: TrainOptions, parameters: Sequence[torch.nn.Paramet
     """Adam / AdamW / SGD (momentum ``betas[0]``) over ``parameters``, with the fused kernel when asked and available."""
     params = [p for p in parameters if p.requires_grad]
     cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[options.optimizer]
-    momentum = {"momentum": options.betas[0]} if options.optimizer == "sgd" else {"betas": options.betas}
-    arguments = {"lr": options.lr, "weight_decay": options.weight_decay, **momentum}
+    moments = {"momentum": options.betas[0]} if options.optimizer == "sgd" else {"betas": options.betas}
+    arguments = {"lr": options.lr, "weight_decay": options.weight_decay, **moments}
     if options.fused_optimizer:
         try:
             return cls(params, fused=True, **arguments)
@@ -272,17 +272,16 @@ class Trainer:
         for callback in callbacks:
             if callback.state_key in self._restored:
                 callback.load_state_dict(self._restored.pop(callback.state_key))
-        epochs = self.epochs
         info = log.info if self.rank == 0 else log.debug
         model = self.config.model["name"]  # the label-graph model is named by its label encoder
         info("training %s on %s: %d train / %d %s pairs, batch %d, epochs %d..%d",
              self.config.encoder.name if model == DEFAULT_MODEL else model, self.device,
              len(self.experiment.dataset.train), len(self.selection_split), self.select_on,
-             self.config.train.batch_size, self.epoch + 1, epochs)
+             self.config.train.batch_size, self.epoch + 1, self.epochs)
         for callback in callbacks:
             callback.on_fit_start(self)
         with _process_settings(self.config.train.deterministic, self.config.train.tf32):
-            while (self.epoch < epochs and self.step < self.total_steps
+            while (self.epoch < self.epochs and self.step < self.total_steps
                    and not any(callback.should_stop for callback in callbacks)):
                 started = time.perf_counter()
                 values = {"epoch": self.epoch + 1, **self.train_epoch(callbacks)}
@@ -296,7 +295,7 @@ class Trainer:
                     callback.on_epoch_end(self, row)
                 weight = f", lambda {values['lambda']:.3f}" if "lambda" in values else ""
                 maps = [values[f"{self.select_on}_{key}"] for key in ("i2t_map", "t2i_map", "avg_map")]
-                info("epoch %d/%d: loss %.4f%s, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch, epochs,
+                info("epoch %d/%d: loss %.4f%s, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch, self.epochs,
                      values["loss_total"], weight, self.select_on, *maps, " *" if row.get("selected") else "",
                      values["seconds"])
         for callback in callbacks:
