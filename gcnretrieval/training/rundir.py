@@ -98,8 +98,8 @@ class RunDirectory:
         """Write ``recipe.toml``, ``config.resolved.json``, ``environment.json``, an empty
         ``metrics.jsonl``, the empty ``folders`` and ``files`` (name -> text or JSON value) in a
         staging folder, then rename it to ``path``; ``lock`` (:meth:`lock`), when given, is taken
-        in the staging folder, so the directory appears already locked."""
-        cls.check_free(path)
+        in the staging folder, so the directory appears already locked. A ``path`` that holds
+        anything is refused when the staging folder is renamed (:meth:`check_free` says why)."""
         files = {"recipe.toml": recipe_text, cls.CONFIG: config.to_dict(), "environment.json": environment(device),
                  "metrics.jsonl": "", **(files or {})}
         try:
@@ -114,7 +114,7 @@ class RunDirectory:
             if lock is not None:
                 lock.release()
             if Path(path).exists():
-                cls.check_free(path)  # it appeared meanwhile
+                cls.check_free(path)  # the rename failed because path holds something
             # name the run directory, not the staging folder the user never asked for
             raise OSError(err.errno, err.strerror, str(path)) from None
         return cls(path)
