@@ -18,6 +18,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from gcnretrieval.errors import ConfigError, RunFailed
+from gcnretrieval.formatting import map_number
 from gcnretrieval.options import TrainOptions
 from gcnretrieval.training.ranking import cannot_rank
 from gcnretrieval.training.rundir import BEST, LAST, RunDirectory
@@ -206,8 +207,8 @@ class ProgressBar(Callback):
     def on_epoch_end(self, trainer: Trainer, row: dict[str, Any]) -> None:
         loss, score = row.get("loss_total"), row.get(f"{trainer.select_on}_avg_map")
         if self.enabled or self.lines:
-            _line(f"{trainer.config.run.name}: epoch {row['epoch']}/{trainer.epochs}: loss {_number(loss)}, "
-                  f"{trainer.select_on} mAP {_number(score)}{' (selected)' if row.get('selected') else ''}, "
+            _line(f"{trainer.config.run.name}: epoch {row['epoch']}/{trainer.epochs}: loss {map_number(loss)}, "
+                  f"{trainer.select_on} mAP {map_number(score)}{' (selected)' if row.get('selected') else ''}, "
                   f"{row['seconds']:.1f} s")
         self.bar.close()
 
@@ -216,7 +217,3 @@ def _line(text: str) -> None:
     """One line on stderr, above a progress bar if one is shown (flushed: stderr may be a file)."""
     tqdm.write(text, file=sys.stderr)
     sys.stderr.flush()
-
-
-def _number(value: float | None) -> str:
-    return "nan" if value is None or not math.isfinite(value) else f"{value:.4f}"

@@ -8,10 +8,9 @@ written.
 """
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -145,7 +144,7 @@ def build_experiment(config: Config, device: torch.device | str | None = None,
         raise ConfigError(str(err).replace(" training pairs;", f" training pairs{carved};", 1)) from None
     if batch_size != config.train.batch_size:
         log.info("train.batch_size = \"auto\": %d pairs per batch (%d training pairs)", batch_size, len(dataset.train))
-        config = dataclasses.replace(config, train=dataclasses.replace(config.train, batch_size=batch_size))
+        config = replace(config, train=replace(config.train, batch_size=batch_size))
     seed_everything(config.run.seed)
     model_options = dict(config.model)
     model_class = MODELS.get(model_options.pop("name"))

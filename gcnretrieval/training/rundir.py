@@ -36,7 +36,7 @@ from gcnretrieval.locks import FolderLock, busy_message, holder
 
 log = logging.getLogger(__name__)
 
-__all__ = ["BEST", "CHECKPOINTS", "LAST", "RunDirectory", "RunExists", "cpu_model", "environment"]
+__all__ = ["BEST", "CHECKPOINTS", "LAST", "RESUME_MAY_CHANGE", "RunDirectory", "RunExists", "cpu_model", "environment"]
 
 #: the checkpoints of a run: the selected weights and the resume state (``checkpoints/<name>.pt``)
 BEST, LAST = "best", "last"
@@ -45,6 +45,8 @@ CHECKPOINTS = (BEST, LAST)
 _DAMAGED_RUN = "train again into a new run directory"
 #: what a process that finds a run directory locked is told
 BUSY_ADVICE = "wait for it to finish, or stop that process"
+#: the keys of a run's configuration that ``--resume`` may change
+RESUME_MAY_CHANGE = ("train.epochs", "train.device", "train.keep_last_checkpoint")
 
 
 class RunExists(ConfigError):
@@ -96,8 +98,8 @@ class RunDirectory:
         """Write ``recipe.toml``, ``config.resolved.json``, ``environment.json``, an empty
         ``metrics.jsonl``, the empty ``folders`` and ``files`` (name -> text or JSON value) in a
         staging folder, then rename it to ``path``; ``lock`` (:meth:`lock`), when given, is taken
-        in the staging folder, so the directory appears already locked."""
-        cls.check_free(path)
+        in the staging folder, so the directory appears already locked. A ``path`` that holds
+        anything is refused when the staging folder is renamed (:meth:`check_free` says why)."""
         files = {"recipe.toml": recipe_text, cls.CONFIG: config.to_dict(), "environment.json": environment(device),
                  "metrics.jsonl": "", **(files or {})}
         try:
@@ -112,7 +114,7 @@ class RunDirectory:
             if lock is not None:
                 lock.release()
             if Path(path).exists():
-                cls.check_free(path)  # it appeared meanwhile
+                cls.check_free(path)  # the rename failed because path holds something
             # name the run directory, not the staging folder the user never asked for
             raise OSError(err.errno, err.strerror, str(path)) from None
         return cls(path)
@@ -138,9 +140,8 @@ class RunDirectory:
             raise ConfigError(f"{self.path} has a configuration this version cannot read ({err}); "
                               "choose another --out/--name or delete that directory") from None
 
-    def resumable_config(self, new: Config, may_change: tuple[str, ...] = ("train.epochs", "train.device",
-                                                                          "train.keep_last_checkpoint")) -> Config:
-        """The saved configuration with ``new``'s values of ``may_change``; any other difference is refused."""
+    def resumable_config(self, new: Config) -> Config:
+        """The saved configuration with ``new``'s values of :data:`RESUME_MAY_CHANGE`; any other difference is refused."""
         if not self.checkpoint_path(LAST).is_file() and self.finished():
             raise ConfigError(f"{self.path} has finished and did not keep its resume state (checkpoints/last.pt); "
                               "start a new run (runs that should stay extendable: "
@@ -149,9 +150,9 @@ class RunDirectory:
             raise ConfigError(f"nothing to resume in {self.path}: no checkpoints/last.pt or {self.CONFIG}; "
                               "run without --resume")
         saved = self.config()
-        check_same_config(saved, new, where=f"cannot resume {self.path}: it was run", may_differ=may_change,
-                          fix=f"only {', '.join(may_change[:-1])} and {may_change[-1]} may change on --resume")
-        return saved.replace(**{key: reduce(getattr, key.split("."), new) for key in may_change})
+        check_same_config(saved, new, where=f"cannot resume {self.path}: it was run", may_differ=RESUME_MAY_CHANGE,
+                          fix=f"only {', '.join(RESUME_MAY_CHANGE[:-1])} and {RESUME_MAY_CHANGE[-1]} may change on --resume")
+        return saved.replace(**{key: reduce(getattr, key.split("."), new) for key in RESUME_MAY_CHANGE})
 
     def read_json(self, name: str) -> Any:
         """A JSON file of the run; a damaged one raises :class:`~gcnretrieval.errors.RunFailed`."""
@@ -210,18 +211,18 @@ class RunDirectory:
     def require_checkpoint(self, name: str) -> Path:
         """The path of checkpoint ``name``, or one line saying why it is absent."""
         path = self.checkpoint_path(name)
-        if not path.is_file() and name == LAST and self.finished():
+        if path.is_file():
+            return path
+        if name == LAST and self.finished():
             raise ConfigError(f"{self.path} has finished and kept only its selected weights (checkpoints/best.pt); "
                               "use the best checkpoint, or set train.keep_last_checkpoint = true in the runs "
                               "that should keep last.pt")
-        return path
+        raise ConfigError(f"checkpoint {path} does not exist; train first with `gcnretrieval run`")
 
     def load_checkpoint(self, name: str, map_location: Any = "cpu") -> dict[str, Any]:
-        """A checkpoint, loaded with ``torch.load(weights_only=True)``."""
-        path = self.checkpoint_path(name)
-        if not path.is_file():
-            raise ConfigError(f"checkpoint {path} does not exist; train first with `gcnretrieval run`")
-        return readers.load_torch(path, "gcnretrieval checkpoint", _DAMAGED_RUN, RunFailed, map_location=map_location)
+        """A checkpoint (:meth:`require_checkpoint`), loaded with ``torch.load(weights_only=True)``."""
+        return readers.load_torch(self.require_checkpoint(name), "gcnretrieval checkpoint", _DAMAGED_RUN, RunFailed,
+                                  map_location=map_location)
 
     @contextmanager
     def capture_log(self) -> Iterator[None]:

@@ -49,22 +49,21 @@ __all__ = ["Trainer", "build_optimizer"]
 def build_optimizer(options: TrainOptions, parameters: Sequence[torch.nn.Parameter]) -> torch.optim.Optimizer:
     """Adam / AdamW / SGD (momentum ``betas[0]``) over ``parameters``, with the fused kernel when asked and available."""
     params = [p for p in parameters if p.requires_grad]
-    for kernel in [{"fused": True}] * options.fused_optimizer + [{"foreach": True}]:
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}[options.optimizer]
+    moments = {"momentum": options.betas[0]} if options.optimizer == "sgd" else {"betas": options.betas}
+    arguments = {"lr": options.lr, "weight_decay": options.weight_decay, **moments}
+    if options.fused_optimizer:
         try:
-            if options.optimizer == "sgd":
-                return torch.optim.SGD(params, lr=options.lr, momentum=options.betas[0],
-                                       weight_decay=options.weight_decay, **kernel)
-            cls = torch.optim.Adam if options.optimizer == "adam" else torch.optim.AdamW
-            return cls(params, lr=options.lr, betas=options.betas, weight_decay=options.weight_decay, **kernel)
+            return cls(params, fused=True, **arguments)
         except (RuntimeError, TypeError) as err:  # no fused kernel for this device or dtype
             log.info("fused %s update unavailable (%s); using the foreach one", options.optimizer, err)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return cls(params, foreach=True, **arguments)
 
 
-def _training_batches(sampler: DistributedSampler, batch_size: int, drop_last: bool, smallest: int = 2) -> BatchSampler:
+def _training_batches(sampler: DistributedSampler, batch_size: int, drop_last: bool) -> BatchSampler:
     """The sampler's pairs in batches of ``batch_size``; the last incomplete batch is dropped with
-    ``drop_last`` or when it holds fewer than ``smallest`` pairs (the sampler's length is fixed)."""
-    return BatchSampler(sampler, batch_size, drop_last or 0 < len(sampler) % batch_size < smallest)
+    ``drop_last`` or when it holds one pair, which BatchNorm cannot train on (the sampler's length is fixed)."""
+    return BatchSampler(sampler, batch_size, drop_last or len(sampler) % batch_size == 1)
 
 
 @contextmanager
@@ -89,12 +88,6 @@ def _process_settings(deterministic: bool, tf32: bool) -> Iterator[None]:
 
 def _bytes(tensors: Any) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
-
-
-def _model_name(config: Any) -> str:
-    """The model a recipe trains, for the log: its label encoder's name for a label-graph model."""
-    name = config.model.get("name", DEFAULT_MODEL)
-    return config.encoder.name if name == DEFAULT_MODEL else name
 
 
 class Trainer:
@@ -141,10 +134,10 @@ class Trainer:
                         'fast half precision there')
         # float32 CPU products through oneDNN where it beats the BLAS; elsewhere the context would only cost time
         self.onednn = train.precision == "32" and use_onednn_linear(self.device)
-        self.forward_loss = self._forward_loss
-        if train.compile:  # the forward pass and the loss; autograd traces their backward
+        self.compiled_step = None  # the forward pass and the loss compiled; autograd traces their backward
+        if train.compile:
             mode = "reduce-overhead" if self.device.type == "cuda" else None
-            self.forward_loss = torch.compile(self._forward_loss, mode=mode)
+            self.compiled_step = torch.compile(self._forward_loss, mode=mode)
         self.epoch = self.step = 0  # completed epochs and optimisation steps
         self.history: list[dict[str, Any]] = []
         self.callbacks: list[Callback] = []
@@ -185,13 +178,12 @@ class Trainer:
 
     def checkpoint_bytes(self) -> tuple[int, int]:
         """The tensor bytes of a resume checkpoint (:meth:`state_dict`) and of the weights
-        (:meth:`weights_state`); before the first step, the optimizer's state is counted as it
-        will be (Adam and AdamW: two tensors per parameter, SGD with momentum: one)."""
+        (:meth:`weights_state`), the optimizer's state counted from the parameters it updates, also
+        before the first step (Adam and AdamW: two tensors per parameter, SGD with momentum: one;
+        their few-byte step counters left out)."""
         weights = _bytes(t for module in (self.model, self.objective) for t in module.state_dict().values())
-        state = [t for slot in self.optimizer.state.values() for t in slot.values() if isinstance(t, Tensor)]
         slots = 2 if self.config.train.optimizer in ("adam", "adamw") else int(self.config.train.betas[0] > 0)
-        optimizer = _bytes(state) if state else slots * _bytes(p for group in self.optimizer.param_groups
-                                                               for p in group["params"])
+        optimizer = slots * _bytes(p for group in self.optimizer.param_groups for p in group["params"])
         return weights + optimizer, weights
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -255,15 +247,15 @@ class Trainer:
             return self.objective(self.model(image, text), labels)
 
     def _call_forward_loss(self, image: Tensor, text: Tensor, labels: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        if self.forward_loss == self._forward_loss:
-            with onednn_linear(self.onednn):
-                return self._forward_loss(image, text, labels)
-        try:
-            return self.forward_loss(image, text, labels)
-        except Exception as err:  # a compiler or backend this machine lacks: train without compiling
-            log.warning("train.compile: torch.compile cannot compile the step here (%s: %s); training without it",
-                        type(err).__name__, str(err).splitlines()[0] if str(err) else "")
-            self.forward_loss = self._forward_loss
+        """The compiled step when ``train.compile`` asks for it and it compiles here, else the eager one."""
+        if self.compiled_step is not None:
+            try:
+                return self.compiled_step(image, text, labels)
+            except Exception as err:  # a compiler or backend this machine lacks: train without compiling
+                log.warning("train.compile: torch.compile cannot compile the step here (%s: %s); training without it",
+                            type(err).__name__, str(err).splitlines()[0] if str(err) else "")
+                self.compiled_step = None
+        with onednn_linear(self.onednn):
             return self._forward_loss(image, text, labels)
 
     def evaluate_selection(self) -> dict[str, float]:
@@ -280,15 +272,16 @@ class Trainer:
         for callback in callbacks:
             if callback.state_key in self._restored:
                 callback.load_state_dict(self._restored.pop(callback.state_key))
-        epochs = self.epochs
         info = log.info if self.rank == 0 else log.debug
-        info("training %s on %s: %d train / %d %s pairs, batch %d, epochs %d..%d", _model_name(self.config),
-             self.device, len(self.experiment.dataset.train), len(self.selection_split), self.select_on,
-             self.config.train.batch_size, self.epoch + 1, epochs)
+        model = self.config.model["name"]  # the label-graph model is named by its label encoder
+        info("training %s on %s: %d train / %d %s pairs, batch %d, epochs %d..%d",
+             self.config.encoder.name if model == DEFAULT_MODEL else model, self.device,
+             len(self.experiment.dataset.train), len(self.selection_split), self.select_on,
+             self.config.train.batch_size, self.epoch + 1, self.epochs)
         for callback in callbacks:
             callback.on_fit_start(self)
         with _process_settings(self.config.train.deterministic, self.config.train.tf32):
-            while (self.epoch < epochs and self.step < self.total_steps
+            while (self.epoch < self.epochs and self.step < self.total_steps
                    and not any(callback.should_stop for callback in callbacks)):
                 started = time.perf_counter()
                 values = {"epoch": self.epoch + 1, **self.train_epoch(callbacks)}
@@ -302,7 +295,7 @@ class Trainer:
                     callback.on_epoch_end(self, row)
                 weight = f", lambda {values['lambda']:.3f}" if "lambda" in values else ""
                 maps = [values[f"{self.select_on}_{key}"] for key in ("i2t_map", "t2i_map", "avg_map")]
-                info("epoch %d/%d: loss %.4f%s, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch, epochs,
+                info("epoch %d/%d: loss %.4f%s, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch, self.epochs,
                      values["loss_total"], weight, self.select_on, *maps, " *" if row.get("selected") else "",
                      values["seconds"])
         for callback in callbacks:
