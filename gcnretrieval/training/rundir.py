@@ -31,6 +31,7 @@ from gcnretrieval import __version__, readers
 from gcnretrieval.config import Config, check_same_config, load_config
 from gcnretrieval.cpu import cpu_model
 from gcnretrieval.errors import ConfigError, FolderBusy, GcnRetrievalError, RunFailed
+from gcnretrieval.defaults import BEST_CHECKPOINT, CHECKPOINTS, LAST_CHECKPOINT
 from gcnretrieval.files import atomic_directory, atomic_path, write_json, write_text
 from gcnretrieval.locks import FolderLock, busy_message, holder
 
@@ -38,9 +39,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["BEST", "CHECKPOINTS", "LAST", "RESUME_MAY_CHANGE", "RunDirectory", "RunExists", "cpu_model", "environment"]
 
-#: the checkpoints of a run: the selected weights and the resume state (``checkpoints/<name>.pt``)
-BEST, LAST = "best", "last"
-CHECKPOINTS = (BEST, LAST)
+#: the checkpoints of a run (``checkpoints/<name>.pt``; :mod:`gcnretrieval.defaults`): selected weights, resume state
+BEST, LAST = BEST_CHECKPOINT, LAST_CHECKPOINT  # short names inside the training package
 # the fix a damaged file of a run calls for
 _DAMAGED_RUN = "train again into a new run directory"
 #: what a process that finds a run directory locked is told
