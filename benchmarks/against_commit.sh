@@ -12,29 +12,29 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 REV=${1:?give the commit to compare with, e.g. HEAD~5}
 ROUNDS=${2:-3}
-PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+PY=${PY:-$( [ -x .venv/bin/python ] && echo "$(pwd)/.venv/bin/python" || command -v python3 )}
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 mkdir -p "$T/old"
 git archive "$REV" | tar -x -C "$T/old"
 NEW=$(pwd)
 throughput() {  # tree
-  (cd "$1" && PYTHONPATH="$1" "$NEW/$PY" benchmarks/train_throughput.py --batches 100 --pairs 2000 \
+  (cd "$1" && PYTHONPATH="$1" "$PY" benchmarks/train_throughput.py --batches 100 --pairs 2000 \
      --skip-optimizers --fused yes 2>/dev/null | grep '"samples_per_s"' | head -1)
 }
 for round in $(seq "$ROUNDS"); do
   for tree in old new; do
     dir=$T/old; [ $tree = new ] && dir=$NEW
-    rate=$(throughput "$dir" | "$NEW/$PY" -c 'import json,sys; print(round(json.loads(sys.stdin.read())["samples_per_s"], 1))')
+    rate=$(throughput "$dir" | "$PY" -c 'import json,sys; print(round(json.loads(sys.stdin.read())["samples_per_s"], 1))')
     echo "throughput round $round $tree ($REV if old): $rate samples/s"
     echo "$tree $rate" >> "$T/rates"
   done
 done
 for tree in old new; do
   dir=$T/old; [ $tree = new ] && dir=$NEW
-  (cd "$T" && PYTHONPATH="$dir" "$NEW/$PY" -m gcnretrieval run "$dir/recipes/demo.toml" --out "$T/demo_$tree" >/dev/null 2>&1)
-  echo "demo $tree: $("$NEW/$PY" -c 'import json,sys; t=json.load(open(sys.argv[1]))["test"]; print(" ".join(f"{k} {v:.4f}" for k,v in t.items()))' "$T/demo_$tree/final_metrics.json")"
+  (cd "$T" && PYTHONPATH="$dir" "$PY" -m gcnretrieval run "$dir/recipes/demo.toml" --out "$T/demo_$tree" >/dev/null 2>&1)
+  echo "demo $tree: $("$PY" -c 'import json,sys; t=json.load(open(sys.argv[1]))["test"]; print(" ".join(f"{k} {v:.4f}" for k,v in t.items()))' "$T/demo_$tree/final_metrics.json")"
 done
-"$NEW/$PY" - "$T/rates" <<'PYEOF'
+"$PY" - "$T/rates" <<'PYEOF'
 import statistics, sys
 rates = {}
 for line in open(sys.argv[1]):
