@@ -17,7 +17,8 @@
 #    step of each, who goes first alternating; median samples/s, and the median of the per-pair throughput
 #    ratios ours / reference with a 95 % interval and a verdict: "not slower" when the interval's lower bound
 #    is >= 0.97 and the median >= 1.0, "slower" when its upper bound is < 1.0, else "undecided"
-#    (benchmarks/paired_timing.py).
+#    (benchmarks/paired_timing.py). PLAIN_ADAM=1 in the environment gives ours the reference's optimizer
+#    (torch.optim.Adam's defaults), to compare model and loss alone.
 # The reference files are exported to a temp dir at run time (`.cuda()` removed; `np.float` -> `np.float64` for
 # current numpy; gen_adj's `.float()` cast removed so it runs in float64); they are never committed.
 set -u
@@ -153,7 +154,10 @@ ref, ours, objective = build(torch.float32)
 copy_weights(ref, ours)
 img, txt, lab = batch(B, torch.float32)
 opt_ref = torch.optim.Adam(ref.get_config_optim(5e-5), lr=5e-5, betas=(0.5, 0.999))
-opt_ours = build_optimizer(TrainOptions(lr=5e-5, betas=(0.5, 0.999)), list(ours.parameters()))  # as our trainer
+if os.environ.get("PLAIN_ADAM"):     # the reference's optimizer: model and loss alone are compared
+    opt_ours = torch.optim.Adam([p for p in ours.parameters() if p.requires_grad], lr=5e-5, betas=(0.5, 0.999))
+else:                                 # the optimizer as our trainer builds it
+    opt_ours = build_optimizer(TrainOptions(lr=5e-5, betas=(0.5, 0.999)), list(ours.parameters()))
 fast = use_onednn_linear("cpu")       # what our trainer does on this CPU
 
 def step_of(loss, opt):

@@ -6,6 +6,8 @@
 # step of each, who goes first alternating, and the median of the per-pair throughput ratios ours /
 # reference with a 95 % interval and a verdict: "not slower" when the interval's lower bound is >= 0.97
 # and the median >= 1.0, "slower" when its upper bound is < 1.0, else "undecided" (benchmarks/paired_timing.py).
+# PLAIN_ADAM=1 in the environment gives ours the reference's optimizer (torch.optim.Adam's defaults), to
+# compare model and loss alone.
 # Shapes default to the demo data's (1,280-d image, 1,386-d text, 24 labels). Ours runs with the public code's readings (norm = "rows", similarity =
 # "count", a classifier bias), which the method's docstring lists; the paper's default readings are
 # also printed, as a loss value. The reference's files are exported to a temp dir at run time
@@ -102,7 +104,10 @@ def stepper(model, loss_fn, opt):
 
 
 ref32, ours32, _ = pair(torch.float32)
-opt_ours = build_optimizer(TrainOptions(lr=1e-4, betas=(0.5, 0.999)), list(ours32.parameters()))  # as our trainer
+if os.environ.get("PLAIN_ADAM"):  # the reference's optimizer: model and loss alone are compared
+    opt_ours = torch.optim.Adam(ours32.parameters(), lr=1e-4, betas=(0.5, 0.999))
+else:                              # the optimizer as our trainer builds it
+    opt_ours = build_optimizer(TrainOptions(lr=1e-4, betas=(0.5, 0.999)), list(ours32.parameters()))
 speed = paired_ratio(stepper(ref32, ref_loss, torch.optim.Adam(ref32.parameters(), lr=1e-4, betas=(0.5, 0.999))),
                      stepper(ours32, lambda m, i, t, y: code_objective(m(i, t), y)[0], opt_ours), STEPS, B)
 optimizer = type(opt_ours).__name__ + (" fused" if opt_ours.defaults.get("fused") else "")

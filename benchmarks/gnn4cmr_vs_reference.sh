@@ -4,7 +4,8 @@
 # float64, training steps timed alternately in float32 at the paper's batch size: STEPS pairs (default 40),
 # one step of each per pair, and the median of the per-pair throughput ratios ours / reference with a 95 %
 # interval and a verdict ("not slower": lower bound >= 0.97 and median >= 1.0; "slower": upper bound < 1.0;
-# else "undecided"; benchmarks/paired_timing.py). Ours uses the trainer's optimizer (fused Adam).
+# else "undecided"; benchmarks/paired_timing.py). Ours uses the trainer's optimizer (fused Adam); with
+# PLAIN_ADAM=1 in the environment the reference's (torch.optim.Adam's defaults), to compare model and loss alone.
 #   benchmarks/gnn4cmr_vs_reference.sh MIRROR_GIT_DIR [BATCH] [STEPS]
 # MIRROR_GIT_DIR: the git directory of a fetched github:LivXue/GNN4CMR. Nothing is fetched: without it the
 # script prints one line and exits 0. The reference's files are exported to a temporary directory, used and
@@ -45,5 +46,5 @@ fi
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, torch $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null)"
 for method in $METHODS; do
   (cd "$PROJ" && "$PY" benchmarks/gnn4cmr_vs_reference.py --reference "$T" --method "$method" --batch "$B" \
-     --steps "$STEPS" 2>"$T/$method.err") | grep '^{' || { echo "$method failed:"; tail -5 "$T/$method.err"; }
+     --steps "$STEPS" ${PLAIN_ADAM:+--plain-adam} 2>"$T/$method.err") | grep '^{' || { echo "$method failed:"; tail -5 "$T/$method.err"; }
 done
