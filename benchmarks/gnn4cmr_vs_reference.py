@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import statistics
 import sys
 from typing import Any
@@ -41,7 +42,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from paired_timing import paired_ratio  # benchmarks/, the script's own directory
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # paired_timing.py, beside this script
+from paired_timing import paired_ratio  # noqa: E402
 
 IMAGE_DIM, TEXT_DIM, NUM_LABELS, COMMON_DIM, THRESHOLD = 4096, 1386, 24, 1024, 0.4
 #: each method: (reference code directory under --reference, its GNN depth, the graph's k, loss weights)

@@ -16,9 +16,12 @@ largest rank with coverage :math:`1 - 2\,P(B \le k - 1) \ge 0.95`, :math:`B \sim
 Verdict: ``"not slower"`` when the interval's lower bound is :math:`\ge 0.97` and
 :math:`\tilde r \ge 1.0`; ``"slower"`` when the upper bound is :math:`< 1.0`; ``"undecided"``
 otherwise.
+
+    python benchmarks/paired_timing.py RATIO [RATIO ...]   # median, interval and verdict of given ratios
 """
 from __future__ import annotations
 
+import argparse
 import time
 from collections.abc import Callable
 from typing import Any
@@ -69,3 +72,16 @@ def paired_ratio(reference_step: Callable[[], Any], our_step: Callable[[], Any],
     return {"pairs": pairs, "reference_samples_per_s": batch / float(np.median(times[:, 0])),
             "ours_samples_per_s": batch / float(np.median(times[:, 1])),
             "ratio_ours_over_ref_median": ratio, "ratio_ci95": [low, high], "verdict": verdict(low, ratio, high)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="median, 95 % interval and verdict of per-pair throughput ratios")
+    parser.add_argument("ratios", type=float, nargs="+", help="per-pair ratios ours / reference (at least 6)")
+    args = parser.parse_args(argv)
+    median, low, high = median_interval(np.array(args.ratios))
+    print(f"{len(args.ratios)} pairs: median {median:.3f}, 95 % interval [{low:.3f}, {high:.3f}]: "
+          f"{verdict(low, median, high)}")
+
+
+if __name__ == "__main__":
+    main()
