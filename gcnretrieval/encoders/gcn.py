@@ -203,7 +203,8 @@ class GCN(LabelEncoder):
                    degree: Degree | None, fill_value: float) -> Tensor:
         """:func:`dense_adjacency`, kept while the same graph tensors come back unchanged and carry no
         gradient (a fixed label graph); a learned graph's is rebuilt on every call."""
-        if edge_weight is not None and edge_weight.requires_grad or torch.is_inference_mode_enabled():
+        learned = edge_weight is not None and edge_weight.requires_grad
+        if learned or torch.is_inference_mode_enabled() or torch.compiler.is_compiling():
             return dense_adjacency(edge_index, edge_weight, num_nodes, dtype=dtype, degree=degree,
                                    fill_value=fill_value)
         key = (edge_index._version, None if edge_weight is None else edge_weight._version, num_nodes, dtype)
