@@ -12,13 +12,18 @@
 #    masks from the same seed. Ours runs with the code-parity options (model.self_loop_weight = 1.5,
 #    loss.transpose_prior = true). Prints |L_ours - L_ref| / |L_ref| and max over parameters of
 #    ||g_ours - g_ref|| / ||g_ref||; then the loss with our defaults, to size those two differences.
-# 2. Speed, float32: training steps (forward, loss, backward, Adam) of both at BATCH (default 100, the paper's
-#    MIRFlickr batch), alternating reference / ours three times; median samples/s and the ratio.
+# 2. Speed, float32: training steps (forward, loss, backward, Adam; ours with the optimizer our trainer builds,
+#    fused Adam) of both at BATCH (default 100, the paper's MIRFlickr batch), STEPS pairs (default 40) of one
+#    step of each, who goes first alternating; median samples/s, and the median of the per-pair throughput
+#    ratios ours / reference with a 95 % interval and a verdict: "not slower" when the interval's lower bound
+#    is >= 0.97 and the median >= 1.0, "slower" when its upper bound is < 1.0, else "undecided"
+#    (benchmarks/paired_timing.py). PLAIN_ADAM=1 in the environment gives ours the reference's optimizer
+#    (torch.optim.Adam's defaults), to compare model and loss alone.
 # The reference files are exported to a temp dir at run time (`.cuda()` removed; `np.float` -> `np.float64` for
 # current numpy; gen_adj's `.float()` cast removed so it runs in float64); they are never committed.
 set -u
 M=${1:-}
-B=${2:-100}; STEPS=${3:-20}
+B=${2:-100}; STEPS=${3:-40}
 if [ -z "$M" ] || ! git --git-dir="$M" rev-parse HEAD >/dev/null 2>&1; then
   echo "algcn_vs_reference: no reference git directory given or found (${M:-none}); skipped"; exit 0
 fi
@@ -33,17 +38,20 @@ done
 git --git-dir="$M" show HEAD:embedding/mirflickr-inp-glove6B.mat > "$T/inp.mat"
 
 cat > "$T/side_by_side.py" <<'PYEOF'
-import contextlib, io, json, os, statistics, subprocess, sys, time
+import contextlib, io, json, os, subprocess, sys
 import numpy as np, torch
 from scipy.io import loadmat, savemat
 T, B, STEPS = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-sys.path[:0] = [T, os.getcwd()]          # the reference files, then this checkout
+sys.path[:0] = [T, os.getcwd(), os.path.join(os.getcwd(), "benchmarks")]  # the reference files, this checkout
 with contextlib.redirect_stdout(io.StringIO()):       # train_model.py prints versions on import
     from model import ALGCN
     from train_model import calc_loss
 from gcnretrieval.graphs import build_label_graph
 from gcnretrieval.methods.algcn import ALGCNModel, ALGCNObjective
 from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
+from gcnretrieval.options import TrainOptions
+from gcnretrieval.training.trainer import build_optimizer
+from paired_timing import paired_ratio
 
 C, DV, DT, ALPHA, SUP = 24, 4096, 1386, 0.2, 0.5
 gen = torch.Generator().manual_seed(0)
@@ -146,28 +154,26 @@ ref, ours, objective = build(torch.float32)
 copy_weights(ref, ours)
 img, txt, lab = batch(B, torch.float32)
 opt_ref = torch.optim.Adam(ref.get_config_optim(5e-5), lr=5e-5, betas=(0.5, 0.999))
-opt_ours = torch.optim.Adam([p for p in ours.parameters() if p.requires_grad], lr=5e-5, betas=(0.5, 0.999))
+if os.environ.get("PLAIN_ADAM"):     # the reference's optimizer: model and loss alone are compared
+    opt_ours = torch.optim.Adam([p for p in ours.parameters() if p.requires_grad], lr=5e-5, betas=(0.5, 0.999))
+else:                                 # the optimizer as our trainer builds it
+    opt_ours = build_optimizer(TrainOptions(lr=5e-5, betas=(0.5, 0.999)), list(ours.parameters()))
 fast = use_onednn_linear("cpu")       # what our trainer does on this CPU
 
-def timed(step, opt):
+def step_of(loss, opt):
     def one():
-        opt.zero_grad(); step().backward(); opt.step()
-    one(); one()
-    start = time.perf_counter()
-    for _ in range(STEPS): one()
-    return B * STEPS / (time.perf_counter() - start)
+        opt.zero_grad(); loss().backward(); opt.step()
+    return one
 
-def ours_step():
+def ours_loss():
     with onednn_linear(fast):
         return our_step(ours, objective, img, txt, lab)
 
-rates = {"ref": [], "ours": []}
-for _ in range(3):
-    rates["ref"].append(timed(lambda: ref_step(ref, img, txt, lab), opt_ref))
-    rates["ours"].append(timed(ours_step, opt_ours))
-med = {k: statistics.median(v) for k, v in rates.items()}
-print(f"float32, batch {B}, {STEPS} steps x 3 alternating, {torch.get_num_threads()} threads: reference "
-      f"{med['ref']:.0f} samples/s, ours {med['ours']:.0f} samples/s, ratio ours/ref {med['ours'] / med['ref']:.2f}"
-      f" (oneDNN linear: {fast})")
+speed = paired_ratio(step_of(lambda: ref_step(ref, img, txt, lab), opt_ref), step_of(ours_loss, opt_ours), STEPS, B)
+print(f"float32, batch {B}, {STEPS} alternating pairs, {torch.get_num_threads()} threads, ours with "
+      f"{type(opt_ours).__name__}{' fused' if opt_ours.defaults.get('fused') else ''} (oneDNN linear: {fast}): "
+      f"reference {speed['reference_samples_per_s']:.0f} samples/s, ours {speed['ours_samples_per_s']:.0f} samples/s "
+      f"(medians); per-pair ratio ours/ref median {speed['ratio_ours_over_ref_median']:.3f}, 95 % interval "
+      f"[{speed['ratio_ci95'][0]:.3f}, {speed['ratio_ci95'][1]:.3f}]: {speed['verdict']}")
 PYEOF
 cd "$PROJ" && "$PY" "$T/side_by_side.py" "$T" "$B" "$STEPS" 2> >(grep -v -i "warn" >&2)

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Side by side with the public DSCMR code (penghu-cs/DSCMR; Zhen et al., CVPR 2019): the loss and the
 # gradient of every parameter on one fixed seeded batch, in float64, with identical weights copied
-# parameter by parameter, then training steps (Adam, lr 1e-4, betas (0.5, 0.999)) at the paper's batch
-# size, alternating reference / ours (who goes first alternates too), in float32. Shapes default to the demo data's (1,280-d image,
-# 1,386-d text, 24 labels). Ours runs with the public code's readings (norm = "rows", similarity =
+# parameter by parameter, then training steps (Adam, lr 1e-4, betas (0.5, 0.999); ours with the optimizer
+# our trainer builds, fused Adam) at the paper's batch size in float32: STEPS pairs (default 40) of one
+# step of each, who goes first alternating, and the median of the per-pair throughput ratios ours /
+# reference with a 95 % interval and a verdict: "not slower" when the interval's lower bound is >= 0.97
+# and the median >= 1.0, "slower" when its upper bound is < 1.0, else "undecided" (benchmarks/paired_timing.py).
+# PLAIN_ADAM=1 in the environment gives ours the reference's optimizer (torch.optim.Adam's defaults), to
+# compare model and loss alone.
+# Shapes default to the demo data's (1,280-d image, 1,386-d text, 24 labels). Ours runs with the public code's readings (norm = "rows", similarity =
 # "count", a classifier bias), which the method's docstring lists; the paper's default readings are
 # also printed, as a loss value. The reference's files are exported to a temp dir at run time
 # (.cuda() removed) and never committed.
@@ -12,7 +17,7 @@
 # the script prints one line and exits 0. Run from the project root.
 set -u
 M=${1:-${DSCMR_GIT:-}}
-B=${2:-100}; STEPS=${3:-20}; DV=${4:-1280}; DT=${5:-1386}; C=${6:-24}
+B=${2:-100}; STEPS=${3:-40}; DV=${4:-1280}; DT=${5:-1386}; C=${6:-24}
 PROJ=${PROJ:-$(pwd)}
 PY=${PY:-$( [ -x "$PROJ/.venv/bin/python" ] && echo "$PROJ/.venv/bin/python" || echo python3 )}
 if [ -z "$M" ] || ! git --git-dir="$M" rev-parse HEAD >/dev/null 2>&1; then
@@ -23,13 +28,16 @@ fi
 T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
 for f in model.py train_model.py evaluate.py; do git --git-dir="$M" show HEAD:$f | sed 's/\.cuda()//g' > "$T/$f"; done
 cat > "$T/side_by_side.py" <<'PYEOF'
-import io, contextlib, json, sys, time
+import io, contextlib, json, os, sys
 import torch
-sys.path.insert(0, sys.argv[1])
+sys.path[:0] = [sys.argv[1], os.path.join(os.getcwd(), "benchmarks")]  # the reference files, paired_timing
 with contextlib.redirect_stdout(io.StringIO()):          # the reference prints versions on import
     from model import IDCM_NN
     from train_model import calc_loss
 from gcnretrieval.methods.dscmr import DSCMRModel, DSCMRObjective
+from gcnretrieval.options import TrainOptions
+from gcnretrieval.training.trainer import build_optimizer
+from paired_timing import paired_ratio
 
 B, STEPS, DV, DT, C = (int(a) for a in sys.argv[2:7])
 ALPHA, BETA = 1e-3, 1e-1                                  # the reference's main.py
@@ -83,9 +91,8 @@ with torch.no_grad():
     l_paper, _ = paper_objective(ours(image, text), labels)
 
 
-# 2. training steps, float32, alternating
-def stepper(model, loss_fn):
-    opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.5, 0.999))
+# 2. training steps, float32: pairs of one step of each, who goes first alternating
+def stepper(model, loss_fn, opt):
     x = batch(torch.float32)
 
     def step():
@@ -97,26 +104,21 @@ def stepper(model, loss_fn):
 
 
 ref32, ours32, _ = pair(torch.float32)
-steps = {"reference": stepper(ref32, ref_loss),
-         "ours": stepper(ours32, lambda m, i, t, y: code_objective(m(i, t), y)[0])}
-for step in steps.values():
-    step(); step()                                      # warm-up
-rates = {name: [] for name in steps}
-for round_ in range(4):                                  # who goes first alternates between rounds
-    for name in (list(steps) if round_ % 2 == 0 else list(steps)[::-1]):
-        step = steps[name]
-        start = time.perf_counter()
-        for _ in range(STEPS):
-            step()
-        rates[name].append(B * STEPS / (time.perf_counter() - start))
-med = {name: sorted(r)[len(r) // 2] for name, r in rates.items()}
+if os.environ.get("PLAIN_ADAM"):  # the reference's optimizer: model and loss alone are compared
+    opt_ours = torch.optim.Adam(ours32.parameters(), lr=1e-4, betas=(0.5, 0.999))
+else:                              # the optimizer as our trainer builds it
+    opt_ours = build_optimizer(TrainOptions(lr=1e-4, betas=(0.5, 0.999)), list(ours32.parameters()))
+speed = paired_ratio(stepper(ref32, ref_loss, torch.optim.Adam(ref32.parameters(), lr=1e-4, betas=(0.5, 0.999))),
+                     stepper(ours32, lambda m, i, t, y: code_objective(m(i, t), y)[0], opt_ours), STEPS, B)
+optimizer = type(opt_ours).__name__ + (" fused" if opt_ours.defaults.get("fused") else "")
 print(json.dumps({"batch": B, "dims": [DV, DT, C], "loss_rel_err": loss_err, "grad_rel_err_max": grad_err,
-                  "loss_ref": l_ref.item(), "loss_paper_reading": l_paper.item(),
-                  "ref_samples_per_s": med["reference"], "ours_samples_per_s": med["ours"],
-                  "ratio": med["ours"] / med["reference"], "threads": torch.get_num_threads()}))
+                  "loss_ref": l_ref.item(), "loss_paper_reading": l_paper.item(), **speed,
+                  "our_optimizer": optimizer, "threads": torch.get_num_threads()}))
+lo, hi = speed["ratio_ci95"]
 print(f"float64 batch {B} ({DV}/{DT}/{C}): loss rel. err {loss_err:.1e}, max grad rel. err {grad_err:.1e} "
-      f"(loss {l_ref.item():.6f}; the paper's readings give {l_paper.item():.6f}) | float32 training steps: "
-      f"reference {med['reference']:.0f} samples/s, ours {med['ours']:.0f} samples/s, "
-      f"ratio {med['ours'] / med['reference']:.2f}x")
+      f"(loss {l_ref.item():.6f}; the paper's readings give {l_paper.item():.6f}) | float32 training steps, "
+      f"{STEPS} pairs, ours with {optimizer}: reference {speed['reference_samples_per_s']:.0f} samples/s, ours "
+      f"{speed['ours_samples_per_s']:.0f} samples/s; per-pair ratio ours/ref median "
+      f"{speed['ratio_ours_over_ref_median']:.3f}, 95 % interval [{lo:.3f}, {hi:.3f}]: {speed['verdict']}")
 PYEOF
 (cd "$PROJ" && PYTHONPATH="$PROJ${PYTHONPATH:+:$PYTHONPATH}" "$PY" "$T/side_by_side.py" "$T" "$B" "$STEPS" "$DV" "$DT" "$C")

@@ -14,27 +14,36 @@ evaluates both losses on one fixed seeded batch in float64, and prints
   (:math:`\mathbf{v}\mathbf{c}^\top / (\lVert\mathbf{v}\rVert\lVert\mathbf{c}\rVert + 10^{-6})`,
   the one difference left), which then agree to rounding;
 - training samples per second of both in float32 at the paper's batch size (Adam, lr 5e-5,
-  betas (0.5, 0.999)) from the median time of steps taken alternately (one of each in turn), and
-  their ratio.
+  betas (0.5, 0.999); the reference with ``torch.optim.Adam``'s defaults as its code builds it, ours
+  as our trainer builds it, ``build_optimizer``: the fused kernel; ``--plain-adam`` gives ours the
+  reference's) from the median time of steps taken alternately (one of each per pair, who
+  goes first alternating), and the throughput ratio of each pair, :math:`r_i = t^{ref}_i /
+  t^{ours}_i`: its median with a distribution-free 95 % interval (order statistics of the median,
+  ``benchmarks/paired_timing.py``) and a verdict, ``"not slower"`` when the interval's lower bound
+  is at least 0.97 and the median at least 1.0, ``"slower"`` when the upper bound is below 1.0,
+  ``"undecided"`` otherwise.
 
 Inputs have MIRFlickr's shapes: 4,096-d image features, 1,386-d text features, 24 labels, the
 reference's own GloVe label vectors; the co-occurrence graph of DAGNN comes from a seeded
 synthetic training-label matrix with correlated labels (written as the reference's ``adj.mat``).
 
-    python benchmarks/gnn4cmr_vs_reference.py --reference DIR --method dagnn [--batch 100] [--steps 10]
+    python benchmarks/gnn4cmr_vs_reference.py --reference DIR --method dagnn [--batch 100] [--steps 40]
 """
 from __future__ import annotations
 
 import argparse
 import importlib
 import json
+import os
 import statistics
 import sys
-import time
 from typing import Any
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))  # paired_timing.py, beside this script
+from paired_timing import paired_ratio  # noqa: E402
 
 IMAGE_DIM, TEXT_DIM, NUM_LABELS, COMMON_DIM, THRESHOLD = 4096, 1386, 24, 1024, 0.4
 #: each method: (reference code directory under --reference, its GNN depth, the graph's k, loss weights)
@@ -253,12 +262,15 @@ def agreement(method: str, reference: str, n: int, exact_cosine: bool = False) -
         cross_modal.cosine_scores = ours_scores
 
 
-def throughput(method: str, reference: str, n: int, steps: int) -> dict[str, Any]:
-    """Training steps of both in float32 at batch ``n``, alternated step by step: samples per second (from
-    the median step time) and the ratio."""
+def throughput(method: str, reference: str, n: int, steps: int, plain_adam: bool = False) -> dict[str, Any]:
+    """Training steps of both in float32 at batch ``n``, ``steps`` pairs alternated step by step: samples
+    per second (from the median step times), the per-pair ratio's median, 95 % interval and verdict
+    (:func:`paired_timing.paired_ratio`)."""
     from scipy.io import loadmat
 
     from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
+    from gcnretrieval.options import TrainOptions
+    from gcnretrieval.training.trainer import build_optimizer
 
     torch.manual_seed(0)
     train_labels = synthetic_labels(2000, seed=1)
@@ -267,7 +279,11 @@ def throughput(method: str, reference: str, n: int, steps: int) -> dict[str, Any
     share_weights(parameter_map(method, ref, ours), ref, ours)
     image, text, labels = batch(n, train_labels, seed=2)
     ref_opt = torch.optim.Adam(ref.parameters(), lr=5e-5, betas=(0.5, 0.999))
-    our_opt = torch.optim.Adam(list(ours.parameters()) + list(objective.parameters()), lr=5e-5, betas=(0.5, 0.999))
+    our_params = list(ours.parameters()) + list(objective.parameters())
+    if plain_adam:  # the reference's optimizer: the model and loss alone are compared
+        our_opt = torch.optim.Adam(our_params, lr=5e-5, betas=(0.5, 0.999))
+    else:  # the optimizer as our trainer builds it (fused Adam where the device has the kernel)
+        our_opt = build_optimizer(TrainOptions(lr=5e-5, betas=(0.5, 0.999)), our_params)
     onednn = use_onednn_linear("cpu")  # as the trainer decides it for a float32 CPU run
 
     def ref_step() -> None:
@@ -283,17 +299,8 @@ def throughput(method: str, reference: str, n: int, steps: int) -> dict[str, Any
         our_opt.step()
         objective.project_()
 
-    seconds: dict[str, list[float]] = {"reference": [], "ours": []}
-    for step in (ref_step, our_step):
-        step(), step()  # warm-up
-    for _ in range(steps):  # one step of each in turn: a change of load on a shared machine hits both alike
-        for who, step in (("reference", ref_step), ("ours", our_step)):
-            start = time.perf_counter()
-            step()
-            seconds[who].append(time.perf_counter() - start)
-    ref_rate, our_rate = n / statistics.median(seconds["reference"]), n / statistics.median(seconds["ours"])
-    return {"method": method, "batch": n, "dtype": "float32", "steps": steps,
-            "reference_samples_per_s": ref_rate, "ours_samples_per_s": our_rate, "ratio_ours_over_ref": our_rate / ref_rate,
+    return {"method": method, "batch": n, "dtype": "float32", **paired_ratio(ref_step, our_step, steps, n),
+            "our_optimizer": type(our_opt).__name__ + (" fused" if our_opt.defaults.get("fused") else ""),
             "onednn": onednn, "threads": torch.get_num_threads()}
 
 
@@ -303,13 +310,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--method", choices=sorted(METHODS), required=True)
     parser.add_argument("--batch", type=int, default=100, help="paper batch size (MIRFlickr: 100)")
     parser.add_argument("--agreement-batch", type=int, default=32)
-    parser.add_argument("--steps", type=int, default=12, help="timed steps of each")
+    parser.add_argument("--steps", type=int, default=40, help="timed pairs of steps (one of each)")
     parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--plain-adam", action="store_true",
+                        help="ours with the reference's optimizer (torch.optim.Adam's defaults) instead of the trainer's")
     args = parser.parse_args(argv)
     print(json.dumps(agreement(args.method, args.reference, args.agreement_batch)), flush=True)
     print(json.dumps(agreement(args.method, args.reference, args.agreement_batch, exact_cosine=True)), flush=True)
     if not args.no_speed:
-        print(json.dumps(throughput(args.method, args.reference, args.batch, args.steps)), flush=True)
+        print(json.dumps(throughput(args.method, args.reference, args.batch, args.steps, args.plain_adam)), flush=True)
 
 
 if __name__ == "__main__":

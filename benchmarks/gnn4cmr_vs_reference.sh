@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # DAGNN and I-GNN-CON side by side with their public reference code (LivXue/GNN4CMR, MIT):
 # identical inputs, identical weights (copied parameter by parameter), loss and gradients compared in
-# float64, training steps timed alternately in float32 at the paper's batch size.
+# float64, training steps timed alternately in float32 at the paper's batch size: STEPS pairs (default 40),
+# one step of each per pair, and the median of the per-pair throughput ratios ours / reference with a 95 %
+# interval and a verdict ("not slower": lower bound >= 0.97 and median >= 1.0; "slower": upper bound < 1.0;
+# else "undecided"; benchmarks/paired_timing.py). Ours uses the trainer's optimizer (fused Adam); with
+# PLAIN_ADAM=1 in the environment the reference's (torch.optim.Adam's defaults), to compare model and loss alone.
 #   benchmarks/gnn4cmr_vs_reference.sh MIRROR_GIT_DIR [BATCH] [STEPS]
 # MIRROR_GIT_DIR: the git directory of a fetched github:LivXue/GNN4CMR. Nothing is fetched: without it the
 # script prints one line and exits 0. The reference's files are exported to a temporary directory, used and
@@ -13,7 +17,7 @@
 # Run from the project root; PY (default: .venv/bin/python, else python3) must import gcnretrieval and scipy.
 set -u
 M=${1:-}
-B=${2:-100}; STEPS=${3:-12}
+B=${2:-100}; STEPS=${3:-40}
 DAGNN_COMMIT=429141c
 if [ -z "$M" ] || ! git --git-dir="$M" rev-parse HEAD >/dev/null 2>&1; then
   echo "gnn4cmr_vs_reference: skipped, no git directory of LivXue/GNN4CMR given (${M:-none})"; exit 0
@@ -42,5 +46,5 @@ fi
 echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, torch $("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null)"
 for method in $METHODS; do
   (cd "$PROJ" && "$PY" benchmarks/gnn4cmr_vs_reference.py --reference "$T" --method "$method" --batch "$B" \
-     --steps "$STEPS" 2>"$T/$method.err") | grep '^{' || { echo "$method failed:"; tail -5 "$T/$method.err"; }
+     --steps "$STEPS" ${PLAIN_ADAM:+--plain-adam} 2>"$T/$method.err") | grep '^{' || { echo "$method failed:"; tail -5 "$T/$method.err"; }
 done

@@ -141,16 +141,55 @@ def reference_raw_layer(h, A, weight):
     return [[sum(A[i][j] * hw[j][r] for j in range(len(A))) for r in range(len(W))] for i in range(len(A))]
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("self_loops", [True, False])
-def test_unnormalised_layers_use_the_weights_as_given(self_loops):
+def test_unnormalised_layers_use_the_weights_as_given(dtype, self_loops):
     A, edge_index, weight = dense_graph(self_loops)
     x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=2, jk=None, normalize=False, bias=False).double()
+    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=2, jk=None, normalize=False, bias=False).to(dtype)
     assert all(conv.bias is None and not conv.add_self_loops for conv in encoder.convs)
-    h = leaky(reference_raw_layer(x.tolist(), A, encoder.convs[0].lin.weight))
-    h = reference_raw_layer(h, A, encoder.convs[1].lin.weight)
-    out = encoder(x, edge_index, weight)
-    assert (out - torch.tensor(h, dtype=torch.float64)).abs().max() < 1e-10
+    h = leaky(reference_raw_layer(x.tolist(), A, encoder.convs[0].lin.weight.double()))
+    h = reference_raw_layer(h, A, encoder.convs[1].lin.weight.double())
+    out = encoder(x.to(dtype), edge_index, weight.to(dtype))
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    assert out.dtype == dtype
+    assert (out.double() - torch.tensor(h, dtype=torch.float64)).abs().max() < tol
+
+
+def test_unnormalised_layers_add_their_bias():
+    A, edge_index, weight = dense_graph(self_loops=False)
+    x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=1, jk=None, normalize=False).double()
+    with torch.no_grad():
+        encoder.convs[0].bias.normal_()
+    h = reference_raw_layer(x.tolist(), A, encoder.convs[0].lin.weight)
+    expected = [[v + b for v, b in zip(row, encoder.convs[0].bias.tolist())] for row in h]
+    assert (encoder(x, edge_index, weight) - torch.tensor(expected, dtype=torch.float64)).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("options", [{"normalize": False}, {"degree": "source"}])
+def test_a_fixed_graph_edited_in_place_is_read_again(options):
+    """The dense matrix of a fixed graph is kept between calls, but not past an in-place edit."""
+    A, edge_index, weight = dense_graph(self_loops=True)
+    weight = weight.clone()
+    x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=1, jk=None, bias=False, **options).double()
+    layer = reference_raw_layer if "normalize" in options else reference_out_degree_layer
+    for scale in (1.0, 1.0, 3.0):
+        if scale != 1.0:
+            weight[0] *= scale  # the first listed edge
+            j, i = edge_index[:, 0].tolist()
+            A[i][j] *= scale
+        expected = layer(x.tolist(), A, encoder.convs[0].lin.weight)
+        assert (encoder(x, edge_index, weight) - torch.tensor(expected, dtype=torch.float64)).abs().max() < 1e-10
+
+
+@pytest.mark.parametrize("options", [{"normalize": False}, {"degree": "source"}])
+def test_learned_edge_weights_get_their_gradient(options):
+    A, edge_index, weight = dense_graph(self_loops=True)
+    x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=2, **options).double()
+    assert torch.autograd.gradcheck(lambda w: encoder(x, edge_index, w), (weight.clone().requires_grad_(),))
 
 
 def test_improved_needs_normalisation():

@@ -107,6 +107,26 @@ def test_circle_soft_mixes_the_two_terms(theta_on):
     assert torch.allclose(loss(output, labels).detach().double(), expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("theta, theta_on, kept", [(0.0, "circle", "soft"), (1.0, "soft", "soft"),
+                                                   (1.0, "circle", "cir"), (0.0, "soft", "cir")])
+def test_a_term_fixed_at_weight_zero_is_logged_and_gives_no_gradient(fused, theta, theta_on, kept):
+    output, labels = make_output(seed=4)
+    t = functional_terms(output, labels)
+    embeddings = (output.image_embedding, output.text_embedding)
+    l_cir = circle_loss(output.image_embedding, labels) + circle_loss(output.text_embedding, labels)
+    l_soft = soft_contrastive_loss(output.image_embedding, output.text_embedding, labels)
+    expected = torch.autograd.grad(l_soft if kept == "soft" else l_cir, embeddings)
+    loss = CircleSoftLoss(theta=theta, theta_on=theta_on, lambda_mode="fixed", fused=fused)
+    parts = loss.components(output, labels)
+    assert torch.allclose(parts["circle"].detach(), t["cir"], rtol=1e-10)
+    assert torch.allclose(parts["soft"].detach(), t["soft"], rtol=1e-10)
+    assert torch.allclose(parts["circle_soft"].detach(), t[kept], rtol=1e-10)
+    assert not parts["soft" if kept == "cir" else "circle"].requires_grad
+    for got, want in zip(torch.autograd.grad(parts["circle_soft"], embeddings), expected):
+        assert torch.allclose(got, want, rtol=1e-9, atol=1e-12)
+
+
 def test_lambda_receives_the_gradient_of_the_mix():
     output, labels = make_output(seed=2)
     loss = CircleSoftLoss(theta=0.6)

@@ -240,22 +240,31 @@ class LabelEncoder(nn.Module):
             )
         return conv(x, edge_index)
 
-    def forward(
-        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
-    ) -> Tensor:
-        """Encode the label graph; returns one ``out_channels`` row per label."""
+    @staticmethod
+    def _check_edge_weight(edge_index: Tensor, edge_weight: Tensor | None) -> None:
         if edge_weight is not None and edge_weight.numel() != edge_index.size(1):
             raise GraphError(
                 f"edge_weight has {edge_weight.numel()} entries but edge_index has "
                 f"{edge_index.size(1)} edges: pass one weight per edge"
             )
+
+    def forward(
+        self, x: Tensor, edge_index: Tensor, edge_weight: Tensor | None = None
+    ) -> Tensor:
+        """Encode the label graph; returns one ``out_channels`` row per label."""
+        self._check_edge_weight(edge_index, edge_weight)
+        return self._stack(x, lambda conv, h: self._call_conv(conv, h, edge_index, edge_weight))
+
+    def _stack(self, x: Tensor, layer_call: Callable[[nn.Module, Tensor], Tensor]) -> Tensor:
+        """The layers (each applied by ``layer_call(conv, h)``), activations, dropout and the JK head."""
         outputs: list[Tensor] = []
         for layer, conv in enumerate(self.convs):
-            x = self._call_conv(conv, x, edge_index, edge_weight)
+            x = layer_call(conv, x)
             if layer == self.num_layers - 1 and self.jk_mode is None:
                 break
             x = self.act(x)
-            x = F.dropout(x, p=self.dropout, training=self.training)
+            if self.dropout > 0.0:
+                x = F.dropout(x, p=self.dropout, training=self.training)
             outputs.append(x)
         if self.lin is not None:
             x = self.lin(torch.cat(outputs, dim=-1))

@@ -138,11 +138,8 @@ class AdaptiveLabelGraph(nn.Module):
 
     def similarity(self) -> Tensor:
         r""":math:`S = \frac{1}{K}\sum_k \cos(x \odot w_k)`, shape :math:`(C, C)`."""
-        total = self.x.new_zeros(self.num_nodes, self.num_nodes)
-        for k in range(self.num_weights):
-            z = F.normalize(self.x * self.weight[k], dim=1)
-            total = total + z @ z.T
-        return total / self.num_weights
+        z = F.normalize(self.x.unsqueeze(0) * self.weight.unsqueeze(1), dim=2)  # (K, C, F): all k at once
+        return (z @ z.transpose(1, 2)).mean(dim=0)
 
     def adjacency(self) -> Tensor:
         r"""Dense :math:`A = \frac{1}{2}A^0 + \frac{1}{2} S \odot \mathbb{1}[S \ge t]` (target rows)."""

@@ -46,6 +46,9 @@ class CircleSoftLoss(LossTerm):
     = \pm(\mathcal{L}_{cir} - \mathcal{L}_{soft})` (``lambda_grad`` in the log) does not shrink as
     :math:`\lambda` moves, so :math:`\lambda` drifts towards a bound.
 
+    A term whose weight is fixed at 0 (``lambda_mode="fixed"`` with :math:`\theta \in \{0, 1\}`)
+    is still computed and logged, without a backward pass through it (its gradient is 0).
+
     With ``fused=True`` (default) the cosine matrices and label masks are built once per
     batch (:func:`~gcnretrieval.losses.pair_kernels.cosine_similarities`) and read by both
     fused kernels. ``fused=False`` is the reference path: :class:`CircleLoss` and
@@ -138,6 +141,13 @@ class CircleSoftLoss(LossTerm):
         """Clamp ``lambda_raw`` into [0, 1] in place (call after ``optimizer.step()``)."""
         self.lambda_raw.clamp_(0.0, 1.0)
 
+    def _fixed_at_zero(self) -> tuple[bool, bool]:
+        """Whether the circle term, the soft term, has a fixed weight of 0 (``lambda_mode="fixed"``)."""
+        if self.lambda_mode != "fixed" or self.theta not in (0.0, 1.0):
+            return False, False
+        circle_zero = (self.theta == 0.0) == (self.theta_on == "circle")
+        return circle_zero, not circle_zero
+
     def components(self, output: Any, labels: Tensor) -> dict[str, Tensor]:
         """Return ``circle``, ``soft``, ``lambda`` and their mix ``circle_soft`` (all attached)."""
         image = require_field(output, "image_embedding")
@@ -145,15 +155,21 @@ class CircleSoftLoss(LossTerm):
         check_embedding_pair(image, text, labels)
         # one cast per modality: the gradients of both terms add up in float32, then round once
         image, text = upcast(image), upcast(text)
+        grad = torch.is_grad_enabled()
+        circle_off, soft_off = self._fixed_at_zero()
         if self.fused:
             pairs = cosine_similarities(image, text, labels)  # built once, read by both terms
-            l_cir = self.circle.from_similarities(pairs)
-            l_soft = self.soft.from_similarities(pairs)
+            with torch.set_grad_enabled(grad and not circle_off):
+                l_cir = self.circle.from_similarities(pairs)
+            with torch.set_grad_enabled(grad and not soft_off):
+                l_soft = self.soft.from_similarities(pairs)
         else:
-            l_cir = self.circle(image, labels) + self.circle(text, labels)
-            l_soft = soft_contrastive_loss(
-                image, text, labels, self.soft.temperature, self.soft.intra_weight, fused=False
-            )
+            with torch.set_grad_enabled(grad and not circle_off):
+                l_cir = self.circle(image, labels) + self.circle(text, labels)
+            with torch.set_grad_enabled(grad and not soft_off):
+                l_soft = soft_contrastive_loss(
+                    image, text, labels, self.soft.temperature, self.soft.intra_weight, fused=False
+                )
         lam = self.weight
         if self.lambda_mode == "uncertainty":
             s = self.log_variances

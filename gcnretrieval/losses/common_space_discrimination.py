@@ -81,12 +81,13 @@ def common_space_discrimination_loss(image: Tensor, text: Tensor, labels: Tensor
     check_embedding_pair(image, text, labels)
     image, text = upcast(image), upcast(text)
     with autocast_off(image.device):
-        u = F.normalize(image, dim=1, eps=EPS)
-        v = F.normalize(text, dim=1, eps=EPS)
-        s = label_similarity(labels.to(u.dtype), labels.to(u.dtype), similarity)
-        return (pair_likelihood_loss(0.5 * (u @ v.t()), s)
-                + pair_likelihood_loss(0.5 * (u @ u.t()), s)
-                + pair_likelihood_loss(0.5 * (v @ v.t()), s))
+        # the halved norm products divide the (n, n) products, not the (n, d) embeddings
+        nu = image.norm(dim=1).clamp_min(EPS)
+        nv = text.norm(dim=1).clamp_min(EPS)
+        s = label_similarity(labels.to(image.dtype), labels.to(image.dtype), similarity)
+        return (pair_likelihood_loss(image @ text.t() / (2.0 * nu[:, None] * nv[None, :]), s)
+                + pair_likelihood_loss(image @ image.t() / (2.0 * nu[:, None] * nu[None, :]), s)
+                + pair_likelihood_loss(text @ text.t() / (2.0 * nv[:, None] * nv[None, :]), s))
 
 
 class CommonSpaceDiscriminationLoss(LossTerm):

@@ -39,8 +39,8 @@ to rounding); its layers have no bias (``encoder.bias = false``).
 What differs from the code: on shared weights and one float64 batch
 (``benchmarks/gnn4cmr_vs_reference.sh``, benchmarks/RESULTS.md) the loss agrees to a relative
 7.6e-10 and every parameter's gradient to 3.8e-7, and to rounding once our label scores use the
-code's formula. In detail: the Circle term is computed with weight 0 (its cost remains, its
-gradient is exactly zero); label scores divide by :math:`\max(\lVert\mathbf{v}\rVert, 10^{-8})
+code's formula. In detail: the Circle term is computed with weight 0 and logged (no backward
+pass goes through it); label scores divide by :math:`\max(\lVert\mathbf{v}\rVert, 10^{-8})
 \max(\lVert\mathbf{c}\rVert, 10^{-8})` where the code divides by
 :math:`\lVert\mathbf{v}\rVert\lVert\mathbf{c}\rVert + 10^{-6}`; the diagonal of :math:`S`
 (:math:`\approx 1`) is kept even where rounding puts it below :math:`t = 1` (the code would drop it);

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.data import Data
 
@@ -54,15 +53,16 @@ def cosine_scores(embedding: Tensor, label_embedding: Tensor, eps: float = 1e-8)
         {\max(\lVert\mathbf{v}_i\rVert, \epsilon)\,\max(\lVert\mathbf{c}_j\rVert, \epsilon)}
 
     An all-zero row (possible after a ReLU) scores 0 against every label, with a
-    finite gradient.
+    finite gradient. The norms divide the :math:`(n, C)` product, not the :math:`(n, d)`
+    embeddings: fewer elementwise passes over wide matrices.
 
     Shapes:
         - **embedding:** :math:`(n, d)`; **label_embedding:** :math:`(C, d)`
         - **output:** :math:`(n, C)`
     """
-    a = F.normalize(embedding, p=2.0, dim=-1, eps=eps)
-    b = F.normalize(label_embedding, p=2.0, dim=-1, eps=eps)
-    return a @ b.t()
+    norms = embedding.norm(dim=-1).clamp_min(eps)
+    label_norms = label_embedding.norm(dim=-1).clamp_min(eps)
+    return (embedding @ label_embedding.t()) / (norms[:, None] * label_norms[None, :])
 
 
 def _label_graph_module(label_graph: Data | nn.Module) -> nn.Module:
