@@ -241,8 +241,15 @@ class TrainOptions(_Checked):
             yield "epochs", "with train.steps set (the steps say how long to train)"
         if "patience" not in given and "min_delta" in given:
             yield "min_delta", "without train.patience (it is early stopping's threshold)"
-        if given.get("device") in ("cpu", "mps") and "tf32" in given:
-            yield "tf32", f"with train.device = \"{given['device']}\" (TensorFloat-32 is a CUDA mode)"
+        why = TrainOptions.tf32_ignored_on(given.get("device", DEFAULT_DEVICE))
+        if "tf32" in given and why:
+            yield "tf32", why
+
+    @staticmethod
+    def tf32_ignored_on(device: str) -> str | None:
+        """Why ``train.tf32`` has no effect on ``device`` (a device string, or a resolved device's), else ``None``:
+        the one tf32 rule, applied to the recipe's device when it is read and to the resolved one when training."""
+        return None if str(device).split(":")[0] in ("cuda", "auto") else f"on {device} (TensorFloat-32 is a CUDA mode)"
 
 
 @dataclass(frozen=True)

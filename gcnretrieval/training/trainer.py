@@ -113,8 +113,8 @@ class Trainer:
         if train.batch_size % self.world_size:
             raise ConfigError(f"train.batch_size = {train.batch_size} must be divisible by the number of "
                               f"processes ({self.world_size}); every process takes an equal share of each batch")
-        if train.tf32 and self.device.type != "cuda":
-            raise ConfigError(f"recipe key 'train.tf32' has no effect on {self.device} (TensorFloat-32 is a CUDA mode); "
+        if train.tf32 and TrainOptions.tf32_ignored_on(self.device.type):  # "auto" resolved to another device
+            raise ConfigError(f"recipe key 'train.tf32' has no effect {TrainOptions.tf32_ignored_on(self.device.type)}; "
                               "remove it")
         pairs = PairDataset(dataset.train, self.device)
         self.selection_pairs = PairDataset(self.selection_split, self.device)  # moved to the device once
