@@ -213,8 +213,10 @@ def encoders_command(dataset: str | None, out_channels: int, num_layers: int) ->
 
 
 def _echo_test_maps(test: dict) -> None:
-    click.echo(f"test mAP  image->text {test['i2t_map']:.4f}  text->image {test['t2i_map']:.4f}  "
-               f"mean {test['avg_map']:.4f}")
+    from gcnretrieval.formatting import map_number
+
+    click.echo(f"test mAP  image->text {map_number(test['i2t_map'])}  text->image {map_number(test['t2i_map'])}  "
+               f"mean {map_number(test['avg_map'])}")
 
 
 _RECIPE_HELP = "RECIPE is a .toml file or the name of a packaged recipe (gcnretrieval recipes lists them)."

@@ -16,10 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from gcnretrieval.defaults import BEST_CHECKPOINT, DEFAULT_DEVICE
 from gcnretrieval.errors import ConfigError
 from gcnretrieval.files import write_text
+from gcnretrieval.metrics import METRIC_KEYS
 from gcnretrieval.retrieval.retriever import Retriever, SearchResult
-from gcnretrieval.defaults import BEST_CHECKPOINT, DEFAULT_DEVICE
 from gcnretrieval.training.rundir import RunDirectory
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def _query_row(retriever: Retriever, result: SearchResult) -> str:
 
 def _metrics_table(final: dict[str, Any]) -> str:
     test = final.get("test", {})
-    cells = "".join(f'<td class="map">{float(test[key]):.4f}</td>' for key in ("i2t_map", "t2i_map", "avg_map"))
+    cells = "".join(f'<td class="map">{float(test[key]):.4f}</td>' for key in METRIC_KEYS)
     return ('<table class="metrics" id="metrics"><thead><tr><th>image → text</th><th>text → image</th>'
             "<th>mean</th><th>selected epoch</th><th>selected on</th></tr></thead><tbody><tr>"
             f'{cells}<td>{html.escape(str(final.get("selected_epoch")))}</td>'

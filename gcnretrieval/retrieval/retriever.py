@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 import torch
 
+from gcnretrieval.defaults import BEST_CHECKPOINT, DEFAULT_DEVICE
 from gcnretrieval.errors import ConfigError, DataError, did_you_mean
-from gcnretrieval.runner import load_run
 from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
-from gcnretrieval.training import embed_split
 from gcnretrieval.retrieval.index import SearchIndex, as_matrix
 from gcnretrieval.retrieval.indexes import build_index
-from gcnretrieval.defaults import BEST_CHECKPOINT, DEFAULT_DEVICE
 from gcnretrieval.retrieval.sources import DatasetSources, dataset_sources
+from gcnretrieval.runner import load_run
+from gcnretrieval.training import embed_split
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ import torch_geometric
 from gcnretrieval import __version__, readers
 from gcnretrieval.config import Config, check_same_config, load_config
 from gcnretrieval.cpu import cpu_model
-from gcnretrieval.errors import ConfigError, FolderBusy, GcnRetrievalError, RunFailed
 from gcnretrieval.defaults import BEST_CHECKPOINT, CHECKPOINTS, LAST_CHECKPOINT
+from gcnretrieval.errors import ConfigError, FolderBusy, GcnRetrievalError, RunFailed
 from gcnretrieval.files import atomic_directory, atomic_path, write_json, write_text
 from gcnretrieval.locks import FolderLock, busy_message, holder
 

@@ -32,6 +32,7 @@ from torch.utils.data import BatchSampler, DistributedSampler
 from gcnretrieval.data.torch_dataset import PairDataset, batch_loader
 from gcnretrieval.errors import ConfigError, RunFailed
 from gcnretrieval.evaluation import evaluate_split
+from gcnretrieval.formatting import maps_text
 from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
 from gcnretrieval.models.registry import DEFAULT_MODEL
 import gcnretrieval.training.distributed as distributed
@@ -294,9 +295,8 @@ class Trainer:
                 for callback in callbacks:
                     callback.on_epoch_end(self, row)
                 weight = f", lambda {values['lambda']:.3f}" if "lambda" in values else ""
-                maps = [values[f"{self.select_on}_{key}"] for key in ("i2t_map", "t2i_map", "avg_map")]
-                info("epoch %d/%d: loss %.4f%s, %s mAP i2t %.4f t2i %.4f avg %.4f%s (%.1f s)", self.epoch, self.epochs,
-                     values["loss_total"], weight, self.select_on, *maps, " *" if row.get("selected") else "",
+                info("epoch %d/%d: loss %.4f%s, %s mAP %s%s (%.1f s)", self.epoch, self.epochs, values["loss_total"],
+                     weight, self.select_on, maps_text(values, f"{self.select_on}_"), " *" if row.get("selected") else "",
                      values["seconds"])
         for callback in callbacks:
             callback.on_fit_end(self)
