@@ -97,20 +97,26 @@ def reference_out_degree_layer(h, A, weight):
     return out
 
 
+def _check_two_layers_against(reference_layer, A, edge_index, weight, dtype, **options):
+    """A two-layer encoder built with ``options`` (no bias, no jumping knowledge) against the loop reference."""
+    x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=2, jk=None, bias=False, **options).to(dtype)
+    assert all(conv.bias is None for conv in encoder.convs)
+    h = leaky(reference_layer(x.tolist(), A, encoder.convs[0].lin.weight.double()))
+    h = reference_layer(h, A, encoder.convs[1].lin.weight.double())
+    out = encoder(x.to(dtype), edge_index, weight.to(dtype))
+    tol = 1e-10 if dtype == torch.float64 else 1e-5
+    assert out.dtype == dtype
+    assert (out.double() - torch.tensor(h, dtype=torch.float64)).abs().max() < tol
+    return encoder
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("self_loops", [True, False])
 def test_out_degree_without_bias_matches_loop_reference(dtype, self_loops):
     A, edge_index, weight = dense_graph(self_loops)
     A_used = [[A[i][j] if (i != j or A[i][i] != 0) else 1.0 for j in range(C)] for i in range(C)]
-    x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=2, jk=None, degree="source", bias=False).to(dtype)
-    assert all(conv.bias is None for conv in encoder.convs)
-    h = leaky(reference_out_degree_layer(x.tolist(), A_used, encoder.convs[0].lin.weight.double()))
-    h = reference_out_degree_layer(h, A_used, encoder.convs[1].lin.weight.double())
-    out = encoder(x.to(dtype), edge_index, weight.to(dtype))
-    tol = 1e-10 if dtype == torch.float64 else 1e-5
-    assert out.dtype == dtype
-    assert (out.double() - torch.tensor(h, dtype=torch.float64)).abs().max() < tol
+    _check_two_layers_against(reference_out_degree_layer, A_used, edge_index, weight, dtype, degree="source")
 
 
 def test_out_degree_equals_in_degree_on_a_symmetric_graph():
@@ -145,15 +151,8 @@ def reference_raw_layer(h, A, weight):
 @pytest.mark.parametrize("self_loops", [True, False])
 def test_unnormalised_layers_use_the_weights_as_given(dtype, self_loops):
     A, edge_index, weight = dense_graph(self_loops)
-    x = torch.randn(C, F_IN, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
-    encoder = build_encoder("gcn", F_IN, F_OUT, num_layers=2, jk=None, normalize=False, bias=False).to(dtype)
-    assert all(conv.bias is None and not conv.add_self_loops for conv in encoder.convs)
-    h = leaky(reference_raw_layer(x.tolist(), A, encoder.convs[0].lin.weight.double()))
-    h = reference_raw_layer(h, A, encoder.convs[1].lin.weight.double())
-    out = encoder(x.to(dtype), edge_index, weight.to(dtype))
-    tol = 1e-10 if dtype == torch.float64 else 1e-5
-    assert out.dtype == dtype
-    assert (out.double() - torch.tensor(h, dtype=torch.float64)).abs().max() < tol
+    encoder = _check_two_layers_against(reference_raw_layer, A, edge_index, weight, dtype, normalize=False)
+    assert not any(conv.add_self_loops for conv in encoder.convs)
 
 
 def test_unnormalised_layers_add_their_bias():

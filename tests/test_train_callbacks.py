@@ -9,18 +9,12 @@ from gcnretrieval.config import load_config
 from gcnretrieval.training import (BestEpoch, Checkpoints, EarlyStopping, MetricsLog, ProgressBar, RunDirectory,
                                    Trainer, build_experiment, run_callbacks)
 
+from test_train_steps import tiny_recipe
+
 
 def _config(**train):
-    return load_config({
-        "run": {"name": "state", "seed": 5},
-        "data": {"source": "synthetic", "synthetic": {"num_train": 40, "num_test": 20, "num_labels": 4,
-                                                      "image_dim": 10, "text_dim": 8}},
-        "graph": {"node_features": "random", "node_feature_dim": 5, "threshold": 0.3},
-        "encoder": {"num_layers": 1},
-        "model": {"common_dim": 8},
-        "train": {"batch_size": 20, "device": "cpu", **train},
-        "eval": {"select_on": "test"},
-    })
+    return load_config(tiny_recipe(train, name="state", seed=5, num_train=40, num_test=20, num_layers=1, common_dim=8,
+                                   batch_size=20))
 
 
 def _trainer(scores: list[float], **train) -> Trainer:

@@ -10,19 +10,24 @@ from gcnretrieval.config import load_config
 from gcnretrieval.training import Trainer, build_experiment, build_optimizer
 
 
-def _trainer(train_options: dict, loss_options: dict | None = None) -> Trainer:
-    recipe = {
-        "run": {"name": "steps", "seed": 1},
-        "data": {"source": "synthetic", "synthetic": {"num_train": 30, "num_test": 6, "num_labels": 4,
+def tiny_recipe(train: dict, loss: dict | None = None, *, name: str = "steps", seed: int = 1, num_train: int = 30,
+                num_test: int = 6, num_layers: int = 2, common_dim: int = 6, batch_size: int = 10) -> dict:
+    """A recipe of generated data small enough for a step-by-step test, selecting on the test split."""
+    return {
+        "run": {"name": name, "seed": seed},
+        "data": {"source": "synthetic", "synthetic": {"num_train": num_train, "num_test": num_test, "num_labels": 4,
                                                       "image_dim": 10, "text_dim": 8}},
         "graph": {"node_features": "random", "node_feature_dim": 5, "threshold": 0.3},
-        "encoder": {"num_layers": 2},
-        "model": {"common_dim": 6},
-        "loss": loss_options or {},
-        "train": {"batch_size": 10, "epochs": 1, "device": "cpu", **train_options},
+        "encoder": {"num_layers": num_layers},
+        "model": {"common_dim": common_dim},
+        "loss": loss or {},
+        "train": {"batch_size": batch_size, "device": "cpu", **train},
         "eval": {"select_on": "test"},
     }
-    return Trainer(build_experiment(load_config(recipe)))
+
+
+def _trainer(train_options: dict, loss_options: dict | None = None) -> Trainer:
+    return Trainer(build_experiment(load_config(tiny_recipe({"epochs": 1, **train_options}, loss_options))))
 
 
 def test_label_encoder_runs_once_per_step():
