@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gcnretrieval.config import Config, Recipe, check_same_config, with_absolute_paths
+from gcnretrieval.defaults import LAST_CHECKPOINT
 from gcnretrieval.errors import ConfigError, WriteFailed
 from gcnretrieval.files import check_not_in_the_way
 from gcnretrieval.formatting import maps_text
@@ -109,13 +110,15 @@ def run_cells(
 ) -> list[CellResult]:
     """Run (or skip, or resume) every cell under ``root``, in order, after checking every cell's
     configuration; ``baseline_options`` maps a baseline to its options (``{"cca": {"n_components": 32}}``)."""
-    expected = [with_absolute_paths(cell_recipe(recipe, cell).config) for cell in cells]
+    recipes = [cell_recipe(recipe, cell) for cell in cells]  # each checked once, here
+    expected = [with_absolute_paths(own.config) for own in recipes]
     options = baseline_options or {}
     root.mkdir(parents=True, exist_ok=True)
     results: list[CellResult] = []
     with FolderLock(root, "experiment folder", BUSY_ADVICE):
-        for index, (cell, config) in enumerate(zip(cells, expected), start=1):
-            result = _run_cell(recipe, cell, config, root / cell.name, options.get(cell.baseline or "", {}), progress)
+        for index, (cell, own, config) in enumerate(zip(cells, recipes, expected), start=1):
+            result = _run_cell(cell, own, config, root / cell.name, options.get(cell.baseline or "", {}),
+                               progress)
             log.info("cell %d/%d %s: %s; test mAP %s", index, len(cells), cell.name, result.status,
                      maps_text(result.test))
             results.append(result)
@@ -124,9 +127,10 @@ def run_cells(
     return results
 
 
-def _run_cell(recipe: Recipe, cell: Cell, expected: Config, path: Path, options: Mapping[str, Any],
+def _run_cell(cell: Cell, recipe: Recipe, expected: Config, path: Path, options: Mapping[str, Any],
               progress: bool | None) -> CellResult:
-    """One cell: skipped when finished with the values asked for, resumed from ``last.pt``, else (re)run."""
+    """One cell (``recipe``: its own, :func:`cell_recipe`): skipped when finished with the values asked for,
+    resumed from ``last.pt``, else (re)run."""
     check_not_in_the_way(path, "a run directory", RunDirectory.CONFIG)
     status = "ran"
     if path.exists() and any(path.iterdir()):
@@ -137,7 +141,7 @@ def _run_cell(recipe: Recipe, cell: Cell, expected: Config, path: Path, options:
             if cell.baseline is not None:
                 _check_baseline_options(path, run_dir.read_json("final_metrics.json").get("baseline", {}), options)
             return _finished(cell, run_dir, "skipped")
-        if cell.baseline is None and run_dir.checkpoint_path("last").is_file():
+        if cell.baseline is None and run_dir.checkpoint_path(LAST_CHECKPOINT).is_file():
             status = "resumed"
         else:
             log.info("cell %s: partial with nothing to resume, restarting it", cell.name)
@@ -145,9 +149,9 @@ def _run_cell(recipe: Recipe, cell: Cell, expected: Config, path: Path, options:
     again = f"`{current_command()}` continues it (finished cells are skipped, a stopped one resumes)"
     try:
         if cell.baseline is not None:
-            run_baseline(recipe, cell.overrides, out=path, method=cell.baseline, **dict(options))
+            run_baseline(recipe, out=path, method=cell.baseline, **dict(options))
         else:
-            run(cell_recipe(recipe, cell), out=path, resume=status == "resumed", progress=progress)
+            run(recipe, out=path, resume=status == "resumed", progress=progress)
     except WriteFailed as err:
         raise WriteFailed(f"cell {cell.name}: {err.problem}", f"free space, then {again}") from None
     except RunExists:  # appeared since it was checked: another writer that takes no lock

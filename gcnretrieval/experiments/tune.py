@@ -306,12 +306,15 @@ def tune_baseline(recipe: Recipe, method: str, folder: Path, trials: int, *,
     """The study of a baseline on a recipe's data: fitted on the training split, scored on the validation split."""
     config = _tunable_config(recipe)
     resolved = with_absolute_paths(with_seed(config))
-    dataset = load_data(resolved)  # the seed of a resumed study is the recorded one: checked below
+    dataset = load_data(resolved)
     limit = min(dataset.image_dim, dataset.text_dim, len(dataset.train))
     space = [SearchKey.from_entry(key, entry) for key, entry in BASELINES.get(method).search_space(limit).items()]
+    datasets = {resolved.run.seed: dataset}  # a resumed study keeps its recorded seed: its data are read once
 
     def objective(trial: Any, seed: int, params: dict[str, Any]) -> float:
-        data = dataset if seed == resolved.run.seed else load_data(load_config(resolved.to_dict(), {"run.seed": seed}))
+        if seed not in datasets:
+            datasets[seed] = load_data(resolved.replace(**{"run.seed": seed}))
+        data = datasets[seed]
         fitted = fit_baseline(method, data.train.image, data.train.text, seed=seed, labels=data.train.labels, **params)
         image, text = fitted.embed(data.val.image, data.val.text)
         scores = {k: float(v) for k, v in retrieval_report(image, text, np.asarray(data.val.labels)).items()}

@@ -114,9 +114,9 @@ class Trainer:
         if train.batch_size % self.world_size:
             raise ConfigError(f"train.batch_size = {train.batch_size} must be divisible by the number of "
                               f"processes ({self.world_size}); every process takes an equal share of each batch")
-        if train.tf32 and TrainOptions.tf32_ignored_on(self.device.type):  # "auto" resolved to another device
-            raise ConfigError(f"recipe key 'train.tf32' has no effect {TrainOptions.tf32_ignored_on(self.device.type)}; "
-                              "remove it")
+        tf32_ignored = train.tf32 and TrainOptions.tf32_ignored_on(self.device.type)  # "auto" resolved elsewhere
+        if tf32_ignored:
+            raise ConfigError(f"recipe key 'train.tf32' has no effect {tf32_ignored}; remove it")
         pairs = PairDataset(dataset.train, self.device)
         self.selection_pairs = PairDataset(self.selection_split, self.device)  # moved to the device once
         self.sampler = DistributedSampler(pairs, self.world_size, self.rank, shuffle=True, seed=config.run.seed)
