@@ -12,7 +12,7 @@ import torch
 from gcnretrieval.errors import ConfigError, InvalidArgument
 
 __all__ = ["check_choice", "check_count", "check_interval", "check_non_negative", "check_option", "check_positive",
-           "check_positive_int", "check_unit_interval", "choices_of", "values_readable"]
+           "check_positive_int", "values_readable"]
 
 
 def values_readable(tensor: Any) -> bool:
@@ -26,14 +26,9 @@ def values_readable(tensor: Any) -> bool:
     return tensor.device.type == "cpu" and not torch.compiler.is_compiling()
 
 
-def choices_of(literal: Any) -> tuple[str, ...]:
-    """The values of a ``typing.Literal`` type (``Literal["a", "b"]`` -> ``("a", "b")``)."""
-    return typing.get_args(literal)
-
-
 def check_choice(name: str, value: Any, choices: Iterable[Any]) -> Any:
     """``value`` if it is one of ``choices`` (a ``Literal`` type or an iterable), else an error with a hint."""
-    options = choices_of(choices) if typing.get_origin(choices) is typing.Literal else tuple(choices)
+    options = typing.get_args(choices) if typing.get_origin(choices) is typing.Literal else tuple(choices)
     if value in options:
         return value
     close = difflib.get_close_matches(str(value), [str(o) for o in options], n=1, cutoff=0.5)
@@ -69,11 +64,6 @@ def check_interval(name: str, value: Any, bounds: str = "[0, 1]") -> float:
     if not (above and (number <= high if bounds[-1] == "]" else number < high)):
         raise InvalidArgument(name, f"must be in {bounds}, got {value!r}")
     return number
-
-
-def check_unit_interval(name: str, value: Any, *, closed_right: bool = True) -> float:
-    """A number in ``[0, 1]`` (or ``[0, 1)``)."""
-    return check_interval(name, value, "[0, 1]" if closed_right else "[0, 1)")
 
 
 def check_positive_int(name: str, value: Any, minimum: int = 1) -> int:

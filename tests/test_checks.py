@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from gcnretrieval.checks import check_count, check_interval, check_option, check_positive, check_unit_interval
+from gcnretrieval.checks import check_count, check_interval, check_option, check_positive
 from gcnretrieval.errors import ConfigError, InvalidArgument
 from gcnretrieval.options import EvalOptions, GraphOptions, RunOptions, TrainOptions, TuneOptions
 
@@ -30,10 +30,10 @@ def test_check_interval_refuses_what_is_not_a_finite_number(value):
         check_interval("x", value, "[0, 1]")
 
 
-def test_check_unit_interval_is_the_closed_or_half_open_unit_interval():
-    assert check_unit_interval("t", 1) == 1.0
-    with pytest.raises(InvalidArgument, match=r"t must be in \[0, 1\), got 1"):
-        check_unit_interval("t", 1, closed_right=False)
+def test_check_interval_is_the_closed_unit_interval_by_default():
+    assert check_interval("t", 1) == 1.0 and check_interval("t", 0) == 0.0
+    with pytest.raises(InvalidArgument, match=r"t must be in \[0, 1\], got 1.5"):
+        check_interval("t", 1.5)
 
 
 @pytest.mark.parametrize(("value", "message"), [

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from gcnretrieval.checks import check_choice, check_non_negative, check_positive, check_unit_interval, values_readable
+from gcnretrieval.checks import check_choice, check_interval, check_non_negative, check_positive, values_readable
 from gcnretrieval.errors import DataError
 
-__all__ = ["check_choice", "check_embedding_pair", "check_labels", "check_matrix", "check_non_negative",
-           "check_positive", "check_unit_interval", "require_field"]
+__all__ = ["check_choice", "check_embedding_pair", "check_interval", "check_labels", "check_matrix",
+           "check_non_negative", "check_positive", "require_field"]
 
 
 def check_labels(labels: Tensor, num_rows: int | None = None, what: str = "features") -> None:

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from gcnretrieval.checks import check_positive_int
 from gcnretrieval.errors import DataError
-from gcnretrieval.losses._checks import check_positive, check_unit_interval, require_field
+from gcnretrieval.losses._checks import check_interval, check_positive, require_field
 from gcnretrieval.losses.base import LossTerm
 from gcnretrieval.losses.pair_kernels import upcast
 
@@ -78,7 +78,7 @@ class AdjacencySupervisionLoss(LossTerm):
     def __init__(self, negative_ratio: float = 0.2, num_draws: int = 3, cap: float = 0.5,
                  transpose_prior: bool = False) -> None:
         super().__init__()
-        self.negative_ratio = check_unit_interval("negative_ratio", negative_ratio)
+        self.negative_ratio = check_interval("negative_ratio", negative_ratio)
         self.num_draws = check_positive_int("num_draws", num_draws)
         self.cap = check_positive("cap", cap)
         self.transpose_prior = bool(transpose_prior)

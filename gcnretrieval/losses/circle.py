@@ -9,10 +9,10 @@ from torch import Tensor
 
 from gcnretrieval.losses._checks import (
     check_choice,
+    check_interval,
     check_labels,
     check_matrix,
     check_positive,
-    check_unit_interval,
     require_field,
 )
 from gcnretrieval.losses.base import LossTerm
@@ -85,7 +85,7 @@ def circle_loss(
         - **input:** features :math:`(n, d)`, labels :math:`(n, C)`
         - **output:** scalar
     """
-    m = check_unit_interval("m", m, closed_right=False)
+    m = check_interval("m", m, "[0, 1)")
     gamma = check_positive("gamma", gamma)
     check_choice("reduction", reduction, REDUCTIONS)
     check_matrix("features", features)
@@ -178,7 +178,7 @@ class CircleLoss(LossTerm):
 
     def __init__(self, m: float = 0.25, gamma: float = 16.0, reduction: str = "global", fused: bool = True) -> None:
         super().__init__()
-        self.m = check_unit_interval("m", m, closed_right=False)
+        self.m = check_interval("m", m, "[0, 1)")
         self.gamma = check_positive("gamma", gamma)
         self.reduction = check_choice("reduction", reduction, REDUCTIONS)
         self.fused = bool(fused)

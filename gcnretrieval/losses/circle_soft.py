@@ -6,7 +6,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from gcnretrieval.losses._checks import check_choice, check_embedding_pair, check_unit_interval, require_field
+from gcnretrieval.losses._checks import check_choice, check_embedding_pair, check_interval, require_field
 from gcnretrieval.losses.base import LossTerm
 from gcnretrieval.losses.circle import REDUCTIONS, CircleLoss
 from gcnretrieval.losses.pair_kernels import cosine_similarities, upcast
@@ -91,7 +91,7 @@ class CircleSoftLoss(LossTerm):
         fused: bool = True,
     ) -> None:
         super().__init__()
-        self.theta = check_unit_interval("theta", theta)
+        self.theta = check_interval("theta", theta)
         self.lambda_mode = check_choice("lambda_mode", lambda_mode, LAMBDA_MODES)
         self.theta_on = check_choice("theta_on", theta_on, THETA_TARGETS)
         check_choice("reduction", reduction, REDUCTIONS)

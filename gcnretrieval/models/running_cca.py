@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from gcnretrieval.checks import check_positive, check_positive_int, check_unit_interval
+from gcnretrieval.checks import check_interval, check_positive, check_positive_int
 from gcnretrieval.errors import InvalidArgument
 
 
@@ -55,7 +55,7 @@ class RunningCCA(nn.Module):
             raise InvalidArgument("out_channels", f"must be at most min(o1, o2) = {min(in_channels1, in_channels2)} "
                                   f"(the number of canonical directions), got {out_channels}")
         self.ridge = check_positive("ridge", ridge)
-        self.momentum = check_unit_interval("momentum", check_positive("momentum", momentum))
+        self.momentum = check_interval("momentum", check_positive("momentum", momentum))
         self.register_buffer("mean1", torch.zeros(in_channels1))
         self.register_buffer("mean2", torch.zeros(in_channels2))
         self.register_buffer("cov11", torch.eye(in_channels1))
