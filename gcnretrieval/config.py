@@ -40,7 +40,7 @@ from gcnretrieval.models.registry import DEFAULT_MODEL, MODELS, SUPPLIED, uses_l
 from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions, TuneOptions
 from gcnretrieval.readers import read_toml
 
-__all__ = ["IDENTITY_KEYS", "Config", "Recipe", "Table", "check_same_config", "construct", "first_difference", "flatten", "import_plugins", "load_config",
+__all__ = ["IDENTITY_KEYS", "Config", "Recipe", "Table", "check_same_config", "construct", "flatten", "import_plugins", "load_config",
            "packaged_recipes", "parse_overrides", "read_recipe", "recipe_file", "space_samples", "to_toml", "unknown_key",
            "with_seed", "with_absolute_paths"]
 
@@ -403,19 +403,10 @@ def check_same_config(saved: Config, asked: Config, *, where: str, fix: str, may
     run's identity (:data:`IDENTITY_KEYS`), ``may_differ`` and, when ``asked`` leaves it unset, the
     seed: ``ConfigError("<where> with '<key>' = <saved> but now asks for <asked>; <fix>")``."""
     ignore = (*IDENTITY_KEYS, *may_differ) + (("run.seed",) if asked.run.seed is None else ())
-    difference = first_difference(saved, asked, ignore)
-    if difference is not None:
-        key, old, new = difference
-        raise ConfigError(f"{where} with '{key}' = {old!r} but now asks for {new!r}; {fix}")
-
-
-def first_difference(a: Config, b: Config, ignore: Iterable[str] = ()) -> tuple[str, Any, Any] | None:
-    """The first dotted key (sorted) whose value differs between two configurations, or ``None``."""
-    flat_a, flat_b = flatten(a.to_dict()), flatten(b.to_dict())
-    for key in sorted(set(flat_a) | set(flat_b)):
-        if key not in ignore and flat_a.get(key) != flat_b.get(key):
-            return key, flat_a.get(key), flat_b.get(key)
-    return None
+    old, new = flatten(saved.to_dict()), flatten(asked.to_dict())
+    for key in sorted(set(old) | set(new)):  # the first differing dotted key, in sorted order
+        if key not in ignore and old.get(key) != new.get(key):
+            raise ConfigError(f"{where} with '{key}' = {old.get(key)!r} but now asks for {new.get(key)!r}; {fix}")
 
 
 def to_toml(raw: Mapping[str, Any]) -> str:
