@@ -318,15 +318,9 @@ def unknown_key(key: str, choices: list[str], prefix: str = "", context: str = "
     return ConfigError(f"unknown key '{prefix}{key}'{context}{hint}")
 
 
-def _type_name(value: Any) -> str:
-    names = {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "an array",
-             tuple: "an array", dict: "a table"}
-    return names.get(type(value), type(value).__name__) + f" ({value!r})"
-
-
 _ARRAY = (list, tuple)
-#: how an error names what each annotation (or its origin) takes, and the recipe values that are of it
-_KINDS = {bool: ("true or false", bool), int: ("an integer", int), float: ("a number", (int, float)),
+#: how an error names the values of each annotation (or its origin) and of each type, and the recipe values of it
+_KINDS = {bool: ("a boolean", bool), int: ("an integer", int), float: ("a number", (int, float)),
           str: ("a string", str), dict: ("a table", Mapping), Mapping: ("a table", Mapping),
           tuple: ("an array", _ARRAY), list: ("an array", _ARRAY), Sequence: ("an array", _ARRAY)}
 
@@ -355,7 +349,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
         raise TypeError(f"recipe key {key}: unsupported annotation {hint!r}")  # a constructor a recipe cannot feed
     what, accepted = _KINDS[origin or hint]
     if isinstance(value, bool) != (hint is bool) or not isinstance(value, accepted):
-        raise ConfigError(f"recipe key '{key}' must be {what}, got {_type_name(value)}")
+        got = _KINDS[type(value)][0] if type(value) in _KINDS else type(value).__name__
+        raise ConfigError(f"recipe key '{key}' must be {what}, got {got} ({value!r})")
     if accepted is not _ARRAY:
         return _copy(value) if accepted is Mapping else float(value) if hint is float else value
     fixed = origin is tuple and args and args[-1] is not Ellipsis

@@ -146,7 +146,7 @@ def test_encoder_keys_are_the_options_of_the_chosen_encoder():
         ({"train": {"epochs": 2.5}}, "'train.epochs' must be an integer"),
         ({"train": {"epochs": True}}, "'train.epochs' must be an integer, got a boolean"),
         ({"train": {"lr": "fast"}}, "'train.lr' must be a number"),
-        ({"train": {"deterministic": 1}}, "'train.deterministic' must be true or false"),
+        ({"train": {"deterministic": 1}}, "'train.deterministic' must be a boolean, got an integer (1)"),
         ({"encoder": {"name": 3}}, "'encoder.name' must be a string"),
         ({"encoder": {"act": 3}}, "'encoder.act' must be a string"),
         ({"train": {"betas": [0.5]}}, "'train.betas' must be an array of 2 values"),
