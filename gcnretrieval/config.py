@@ -40,9 +40,9 @@ from gcnretrieval.models.registry import DEFAULT_MODEL, MODELS, SUPPLIED, uses_l
 from gcnretrieval.options import DataOptions, EvalOptions, GraphOptions, RunOptions, TrainOptions, TuneOptions
 from gcnretrieval.readers import read_toml
 
-__all__ = ["IDENTITY_KEYS", "Config", "Recipe", "Table", "check_same_config", "construct", "flatten", "import_plugins", "load_config",
-           "packaged_recipes", "parse_overrides", "read_recipe", "recipe_file", "space_samples", "to_toml", "unknown_key",
-           "with_seed", "with_absolute_paths"]
+__all__ = ["IDENTITY_KEYS", "Config", "Recipe", "Table", "check_same_config", "construct", "flatten",
+           "import_plugins", "load_config", "packaged_recipes", "parse_overrides", "read_recipe", "recipe_file",
+           "space_samples", "to_toml", "unknown_key", "with_seed", "with_absolute_paths"]
 
 SECTIONS = ("run", "data", "graph", "encoder", "model", "loss", "train", "eval", "tune")
 _OPTION_CLASSES = {"run": RunOptions, "data": DataOptions, "graph": GraphOptions, "train": TrainOptions,
