@@ -61,8 +61,7 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]], columns: list[str]) 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for row in rows:
-        writer.writerow({key: "" if row.get(key) is None else row.get(key) for key in columns})
+    writer.writerows(rows)  # the csv module writes None, and a missing key, as an empty cell
     return write_text(path, buffer.getvalue())
 
 
