@@ -36,7 +36,7 @@ def _offsets(index: int, count: int) -> np.ndarray:
     return _POSITIONS + (index - (count - 1) / 2) * _SPREAD / count
 
 
-def _distinct(values: list[Any]) -> list[Any]:
+def distinct(values: Sequence[Any]) -> list[Any]:
     """The values in first-seen order, each once (compared, not hashed: arrays may be values)."""
     return [value for i, value in enumerate(values) if value not in values[:i]]
 
@@ -98,14 +98,14 @@ def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: 
     of ``series_key``, plotting ``metric`` (default the mean mAP).
     """
     figure, [axes] = _figure((6.4, 4.0))
-    x_values = _distinct([row["values"][x_key] for row in rows])
+    x_values = distinct([row["values"][x_key] for row in rows])
     numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x_values)
     xs = [float(v) for v in x_values] if numeric else list(range(len(x_values)))  # else spread evenly, in order
     if series_key is None:
         series = [(METRIC_TITLES[m], m, rows) for m in METRICS]
     else:
         series = [(f"{series_key} = {name}", metric, [r for r in rows if r["values"][series_key] == name])
-                  for name in _distinct([row["values"][series_key] for row in rows])]
+                  for name in distinct([row["values"][series_key] for row in rows])]
     for label, m, members in series:
         members = [r for r in members if r[f"{m}_mean"] is not None]
         axes.errorbar([xs[x_values.index(r["values"][x_key])] for r in members], [r[f"{m}_mean"] for r in members],
@@ -120,8 +120,8 @@ def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: 
 def heatmap(rows: list[dict[str, Any]], row_key: str, column_key: str, path: str | Path,
             metric: str = "avg_map", title: str = "") -> Path:
     """Mean ``metric`` over seeds for every pair of values of two swept keys, annotated."""
-    row_values = _distinct([r["values"][row_key] for r in rows])
-    column_values = _distinct([r["values"][column_key] for r in rows])
+    row_values = distinct([r["values"][row_key] for r in rows])
+    column_values = distinct([r["values"][column_key] for r in rows])
     grid = np.full((len(row_values), len(column_values)), np.nan)
     for r in rows:  # numpy stores a missing mean (None) as NaN: a blank cell
         grid[row_values.index(r["values"][row_key]), column_values.index(r["values"][column_key])] = r[f"{metric}_mean"]
