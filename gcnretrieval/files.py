@@ -91,9 +91,8 @@ def atomic_directory(path: str | Path, replace: bool = False) -> Iterator[Path]:
         if replace and path.exists():
             shutil.rmtree(path)
         os.rename(staging, path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone after the rename
 
 
 def check_not_in_the_way(path: Path, what: str, marker: str, ignore: tuple[str, ...] = ()) -> None:
