@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import platform
+import re
 
 __all__ = ["cpu_model", "cpuinfo_text", "parse_cpuinfo"]
 
@@ -20,11 +21,7 @@ def cpuinfo_text() -> str:
 def parse_cpuinfo(text: str) -> dict[str, str]:
     """``{field: value}`` of the first processor in ``/proc/cpuinfo`` text (up to its first blank line)."""
     fields: dict[str, str] = {}
-    for line in text.splitlines():
-        if not line.strip():
-            if fields:
-                break
-            continue
+    for line in re.split(r"\n\s*\n", text.strip(), maxsplit=1)[0].splitlines():
         key, _, value = (part.strip() for part in line.partition(":"))
         fields.setdefault(key, value)
     return fields

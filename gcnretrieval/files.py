@@ -61,8 +61,7 @@ def write_csv(path: str | Path, rows: list[dict[str, Any]], columns: list[str]) 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    for row in rows:
-        writer.writerow({key: "" if row.get(key) is None else row.get(key) for key in columns})
+    writer.writerows(rows)  # the csv module writes None, and a missing key, as an empty cell
     return write_text(path, buffer.getvalue())
 
 
@@ -92,9 +91,8 @@ def atomic_directory(path: str | Path, replace: bool = False) -> Iterator[Path]:
         if replace and path.exists():
             shutil.rmtree(path)
         os.rename(staging, path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone after the rename
 
 
 def check_not_in_the_way(path: Path, what: str, marker: str, ignore: tuple[str, ...] = ()) -> None:

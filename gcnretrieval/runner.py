@@ -56,10 +56,8 @@ class RunResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The content of ``final_metrics.json`` plus the run directory."""
-        return {"run_dir": str(self.run_dir), "test": dict(self.test), "selected_epoch": self.selected_epoch,
-                "selected_on": self.selected_on, "still_improving": self.still_improving,
-                "selection_note": self.selection_note, "steps_trained": self.steps_trained,
-                "selection_pairs": self.selection_pairs}
+        fields = {key: value for key, value in vars(self).items() if key not in ("history", "config")}
+        return {**fields, "run_dir": str(self.run_dir), "test": dict(self.test)}
 
 
 def run(

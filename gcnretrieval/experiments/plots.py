@@ -36,7 +36,7 @@ def _offsets(index: int, count: int) -> np.ndarray:
     return _POSITIONS + (index - (count - 1) / 2) * _SPREAD / count
 
 
-def _distinct(values: list[Any]) -> list[Any]:
+def distinct(values: Sequence[Any]) -> list[Any]:
     """The values in first-seen order, each once (compared, not hashed: arrays may be values)."""
     return [value for i, value in enumerate(values) if value not in values[:i]]
 
@@ -61,10 +61,8 @@ def grouped_bars(rows: list[dict[str, Any]], path: str | Path, title: str = "", 
         ends += [mean + sign * std for mean, std in zip(means, stds) for sign in (-1, 1)]
         bars.bar(_offsets(index, len(rows)), means, _SPREAD / len(rows), yerr=stds, capsize=3,
                  label=str(row["group"]), color=colour_of(index, len(rows)))
-    bars.set(xticks=_POSITIONS, xticklabels=[METRIC_TITLES[m] for m in METRICS], title=title,
-             ylabel="test mAP@all (error bars: sample std over seeds)")
+    _metric_axis(bars, title=title, ylabel="test mAP@all (error bars: sample std over seeds)")
     bars.set_ylim(max(0.0, min(ends) - 0.05), min(1.0, max(ends) + 0.02))
-    bars.grid(axis="y", alpha=0.3)
     if others:
         _difference_panel(axes[1], rows, others, reference)
     axes[-1].legend(*bars.get_legend_handles_labels(), fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0),
@@ -82,17 +80,14 @@ def _difference_panel(axes: Any, rows: list[dict[str, Any]], others: list[dict[s
         errors = None if None in lows else [np.subtract(means, lows), np.subtract(highs, means)]  # one seed: points
         axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=4, color=colour_of(rows.index(row), len(rows)))
     axes.axhline(0.0, color="black", linewidth=0.8)
-    axes.set(xticks=_POSITIONS, xticklabels=[METRIC_TITLES[m] for m in METRICS],
-             title=f"difference from {reference}, same seeds",
-             ylabel=f"paired difference from {reference}\n(error bars: 95 % paired t interval over seeds)")
+    _metric_axis(axes, title=f"difference from {reference}, same seeds",
+                 ylabel=f"paired difference from {reference}\n(error bars: 95 % paired t interval over seeds)")
+
+
+def _metric_axis(axes: Any, **labels: str) -> None:
+    """The three mAPs on the x axis, the ``labels`` (title, ylabel), a horizontal grid."""
+    axes.set(xticks=_POSITIONS, xticklabels=[METRIC_TITLES[m] for m in METRICS], **labels)
     axes.grid(axis="y", alpha=0.3)
-
-
-def _axis_values(values: list[Any]) -> list[float]:
-    """Numbers stay where they are on the axis; other values are spread evenly in their order."""
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        return [float(v) for v in values]
-    return list(range(len(values)))
 
 
 def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: str | None = None,
@@ -103,13 +98,14 @@ def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: 
     of ``series_key``, plotting ``metric`` (default the mean mAP).
     """
     figure, [axes] = _figure((6.4, 4.0))
-    x_values = _distinct([row["values"][x_key] for row in rows])
-    xs = _axis_values(x_values)
+    x_values = distinct([row["values"][x_key] for row in rows])
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x_values)
+    xs = [float(v) for v in x_values] if numeric else list(range(len(x_values)))  # else spread evenly, in order
     if series_key is None:
         series = [(METRIC_TITLES[m], m, rows) for m in METRICS]
     else:
         series = [(f"{series_key} = {name}", metric, [r for r in rows if r["values"][series_key] == name])
-                  for name in _distinct([row["values"][series_key] for row in rows])]
+                  for name in distinct([row["values"][series_key] for row in rows])]
     for label, m, members in series:
         members = [r for r in members if r[f"{m}_mean"] is not None]
         axes.errorbar([xs[x_values.index(r["values"][x_key])] for r in members], [r[f"{m}_mean"] for r in members],
@@ -124,13 +120,11 @@ def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: 
 def heatmap(rows: list[dict[str, Any]], row_key: str, column_key: str, path: str | Path,
             metric: str = "avg_map", title: str = "") -> Path:
     """Mean ``metric`` over seeds for every pair of values of two swept keys, annotated."""
-    row_values = _distinct([r["values"][row_key] for r in rows])
-    column_values = _distinct([r["values"][column_key] for r in rows])
+    row_values = distinct([r["values"][row_key] for r in rows])
+    column_values = distinct([r["values"][column_key] for r in rows])
     grid = np.full((len(row_values), len(column_values)), np.nan)
-    for r in rows:
-        if r[f"{metric}_mean"] is not None:
-            grid[row_values.index(r["values"][row_key]), column_values.index(r["values"][column_key])] = \
-                r[f"{metric}_mean"]
+    for r in rows:  # numpy stores a missing mean (None) as NaN: a blank cell
+        grid[row_values.index(r["values"][row_key]), column_values.index(r["values"][column_key])] = r[f"{metric}_mean"]
     figure, [axes] = _figure((1.4 + 0.9 * len(column_values), 1.2 + 0.55 * len(row_values)))
     image = axes.imshow(grid, cmap="viridis", aspect="auto")
     middle = float(np.nanmean(grid)) if np.isfinite(grid).any() else 0.0

@@ -22,7 +22,7 @@ from gcnretrieval.errors import ConfigError, GcnRetrievalError
 from gcnretrieval.experiments.cells import (MANAGED_KEYS, Cell, CellResult, check_seeds, check_shared_overrides,
                                             run_cells, slug)
 from gcnretrieval.formatting import METRIC_TITLES, markdown_table as table, significant
-from gcnretrieval.experiments.plots import heatmap, lines
+from gcnretrieval.experiments.plots import distinct, heatmap, lines
 from gcnretrieval.experiments.summary import METRICS, format_mean_std, summarise, write_summary
 
 log = logging.getLogger(__name__)
@@ -68,12 +68,10 @@ def check_grid(grid: Mapping[str, Sequence[Any]]) -> dict[str, list[Any]]:
     """``{key: values}`` with each key's repeated values dropped; at least one key, each with values."""
     if not grid:
         raise ConfigError("no --grid given; write e.g. --grid encoder.num_layers=1,2,3")
-    out: dict[str, list[Any]] = {}
     for key, values in grid.items():
         if not values:
             raise ConfigError(f"--grid {key}= lists no values; write e.g. --grid {key}=v1,v2")
-        out[key] = [v for i, v in enumerate(values) if v not in values[:i]]
-    return out
+    return {key: distinct(values) for key, values in grid.items()}
 
 
 def _point_names(keys: list[str], points: list[tuple[Any, ...]]) -> list[str]:
