@@ -121,17 +121,16 @@ def markdown_table(rows: list[dict[str, Any]], reference: str) -> str:
 def add_paired_differences(rows: list[dict[str, Any]], cells: list[dict[str, Any]], reference: str) -> None:
     """Each row's paired difference from ``reference`` over the same seeds (``<metric>_diff``,
     ``_diff_low``, ``_diff_high``, ``_verdict``; the reference's own row has the verdict ``"reference"``)."""
-    by_method: dict[str, dict[int, dict[str, Any]]] = {}
-    for cell in cells:
-        by_method.setdefault(cell["method"], {})[cell["seed"]] = cell
+    def by_seed(method: str, metric: str) -> dict[int, float]:
+        return {cell["seed"]: cell[metric] for cell in cells if cell["method"] == method}
+
     for row in rows:
         row["reference"] = reference
         for metric in METRICS:
             if row["method"] == reference:
                 difference = {"mean": None, "low": None, "high": None, "verdict": "reference"}
             else:
-                difference = paired_difference({s: c[metric] for s, c in by_method[row["method"]].items()},
-                                               {s: c[metric] for s, c in by_method[reference].items()})
+                difference = paired_difference(by_seed(row["method"], metric), by_seed(reference, metric))
             row.update({f"{metric}_{suffix}": difference[key] for key, suffix in DIFFERENCE_KEYS.items()})
 
 
