@@ -72,7 +72,8 @@ def check_names(names: Sequence[str], kind: str = "encoders") -> list[str]:
         raise TypeError(f"{kind} are a list of names, e.g. ['gcn', 'l2gcn']")
     checked = list(dict.fromkeys(name.strip().lower() for name in names if name.strip()))
     if not checked:
-        raise ConfigError(f"no {kind} given; write e.g. --{kind} {'gcn,gat,l2gcn' if kind == 'encoders' else 'dscmr,l2gcn'}")
+        example = "gcn,gat,l2gcn" if kind == "encoders" else "dscmr,l2gcn"
+        raise ConfigError(f"no {kind} given; write e.g. --{kind} {example}")
     what, known = (("encoder or baseline", sorted({*available_encoders(), *available_baselines()}))
                    if kind == "encoders" else ("method", available_methods()))
     for name in checked:
@@ -135,7 +136,8 @@ def add_paired_differences(rows: list[dict[str, Any]], cells: list[dict[str, Any
 
 
 def choose_reference(plan: ExperimentPlan, methods: list[str], reference: str | None) -> str:
-    """``reference`` (one of ``methods``), by default the recipe's encoder when it is compared, else the first method."""
+    """``reference`` (one of ``methods``), by default the recipe's encoder when it is compared, else the
+    first method."""
     if reference is not None:
         name = reference.strip().lower()
         if name not in methods:
@@ -164,8 +166,7 @@ def _tuned(plan: ExperimentPlan, cells: list[Cell], trials: int, baseline_option
     that seed's validation split, every search space checked before the first trial runs; then the
     cells with each method's best values (a baseline's as its options)."""
     check_count("tune", trials)
-    baselines = {cell.baseline for cell in cells if cell.baseline}
-    given = [b for b in (baseline_options or {}) if b in baselines and baseline_options[b]]
+    given = [cell.baseline for cell in cells if cell.baseline and (baseline_options or {}).get(cell.baseline)]
     if given:
         raise ConfigError(f"options of baseline '{given[0]}' are both given and tuned; drop them (or --components) "
                           "or tuning")
@@ -257,7 +258,8 @@ def compare(
 
 
 def _write(plan: ExperimentPlan, out_dir: Path, names: list[str], reference: str, rows: list[dict[str, Any]],
-           cells: list[dict[str, Any]], table_text: str, studies: Mapping[str, StudyResult], trials: int | None) -> None:
+           cells: list[dict[str, Any]], table_text: str, studies: Mapping[str, StudyResult],
+           trials: int | None) -> None:
     """``compare.{json,csv,md,png}``."""
     figure = grouped_bars([{**row, "group": row["method"]} for row in rows], out_dir / "compare.png",
                           title=f"{plan.name}: test mAP over {len(plan.seeds)} seed(s)", reference=reference)
