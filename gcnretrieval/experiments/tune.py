@@ -61,6 +61,8 @@ FINAL_RUN = "best"
 FINISHED = ("complete", "pruned", "diverged")
 #: what tells a tuning folder to choose another one
 ELSEWHERE = "choose another --out/--name or delete it"
+#: called as ``callback(finished, trials, trial)`` after each trial (``trial`` as in ``tune.json``)
+TrialCallback = Callable[[int, int, dict[str, Any]], None]
 
 
 def default_space(config: Config) -> dict[str, Any]:
@@ -226,7 +228,7 @@ def _recover(study: optuna.Study, keys: set[str]) -> None:
 def run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
               objective: Callable[[Any, int, dict[str, Any]], float], trials: int, *,
               pruning: TuneOptions | None = None, timeout: float | None = None,
-              callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
+              callback: TrialCallback | None = None) -> StudyResult:
     """Run (or continue) the study of ``folder`` until ``trials`` trials have finished, or ``timeout``
     seconds have passed; ``config`` (``run.seed`` possibly unset) and ``space`` must be those the study
     was started with. ``objective(trial, seed, params)``, given the values the sampler proposes for the
@@ -268,9 +270,8 @@ def _tunable_config(recipe: Recipe) -> Config:
     return config
 
 
-def tune_recipe(recipe: Recipe, folder: Path, trials: int, *,
-                timeout: float | None = None, progress: bool | None = None,
-                callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
+def tune_recipe(recipe: Recipe, folder: Path, trials: int, *, timeout: float | None = None,
+                progress: bool | None = None, callback: TrialCallback | None = None) -> StudyResult:
     """The study of a trained recipe: ``trials`` trials over :func:`search_space`, each fitted on the
     training split and scored on the validation split (no final run)."""
     config = _tunable_config(recipe)
@@ -296,8 +297,7 @@ def tune_recipe(recipe: Recipe, folder: Path, trials: int, *,
 
 
 def tune_baseline(recipe: Recipe, method: str, folder: Path, trials: int, *,
-                  timeout: float | None = None,
-                  callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
+                  timeout: float | None = None, callback: TrialCallback | None = None) -> StudyResult:
     """The study of a baseline on a recipe's data: fitted on the training split, scored on the validation split."""
     config = _tunable_config(recipe)
     resolved = with_absolute_paths(with_seed(config))
@@ -387,7 +387,7 @@ def tune(
     out: str | Path | None = None,
     name: str | None = None,
     progress: bool | None = None,
-    callback: Callable[[int, int, dict[str, Any]], None] | None = None,
+    callback: TrialCallback | None = None,
 ) -> TuneResult:
     """Tune a recipe's keys on its validation split, then train the best values once and test them.
 
