@@ -48,8 +48,10 @@ __all__ = ["ComparisonResult", "check_names", "compare"]
 
 DEFAULT_RECIPE = "demo"
 DEFAULT_ENCODERS = ("gcn", "gat", "l2gcn")
+#: the row key ``<metric>_<suffix>`` of each entry of a paired difference
+DIFFERENCE_KEYS = {"mean": "diff", "low": "diff_low", "high": "diff_high", "verdict": "verdict"}
 CSV_COLUMNS = ["method", "kind", "seeds"] + [f"{m}_{s}" for m in METRICS for s in ("mean", "std")] + [
-    "reference"] + [f"{m}_{s}" for m in METRICS for s in ("diff", "diff_low", "diff_high", "verdict")] + [
+    "reference"] + [f"{m}_{s}" for m in METRICS for s in DIFFERENCE_KEYS.values()] + [
     "parameters", "flops_per_sample", "flops_batch_of_one", "seconds_per_epoch", "fit_seconds", "tuned_values"]
 
 
@@ -70,7 +72,8 @@ def check_names(names: Sequence[str], kind: str = "encoders") -> list[str]:
         raise TypeError(f"{kind} are a list of names, e.g. ['gcn', 'l2gcn']")
     checked = list(dict.fromkeys(name.strip().lower() for name in names if name.strip()))
     if not checked:
-        raise ConfigError(f"no {kind} given; write e.g. --{kind} {'gcn,gat,l2gcn' if kind == 'encoders' else 'dscmr,l2gcn'}")
+        example = "gcn,gat,l2gcn" if kind == "encoders" else "dscmr,l2gcn"
+        raise ConfigError(f"no {kind} given; write e.g. --{kind} {example}")
     what, known = (("encoder or baseline", sorted({*available_encoders(), *available_baselines()}))
                    if kind == "encoders" else ("method", available_methods()))
     for name in checked:
@@ -100,47 +103,41 @@ def _kind(cell: Cell) -> str:
     return "baseline" if cell.baseline else "method" if cell.recipe is not None else "encoder"
 
 
-def markdown_table(rows: list[dict[str, Any]], reference: str | None = None) -> str:
+def markdown_table(rows: list[dict[str, Any]], reference: str) -> str:
     """The comparison table (one row per method), with the paired difference of the mean mAP from ``reference``."""
-    header = ["method", *METRIC_TITLES.values(), *([f"Δ mean vs {reference} (95 % CI)"] if reference else []),
-              "seeds", "parameters (M)", "MFLOPs / sample", "s / epoch"]
+    header = ["method", *METRIC_TITLES.values(), f"Δ mean vs {reference} ({CONFIDENCE * 100:g} % CI)", "seeds",
+              "parameters (M)", "MFLOPs / sample", "s / epoch"]
     lines = []
     for row in rows:
-        difference = [] if not reference else ["reference" if row["method"] == reference else
-                                               format_difference(_difference(row, "avg_map"))]
+        difference = {key: row[f"avg_map_{suffix}"] for key, suffix in DIFFERENCE_KEYS.items()}
         seconds = (significant(row["seconds_per_epoch"], 3) if row["kind"] != "baseline"
                    else f"{significant(row['fit_seconds'], 3)} (fit)")
         lines.append([row["method"], *(format_mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in METRICS),
-                      *difference, len(row["seeds"]), significant(row["parameters"], 4, 1e6),
+                      "reference" if row["method"] == reference else format_difference(difference),
+                      len(row["seeds"]), significant(row["parameters"], 4, 1e6),
                       significant(row["flops_per_sample"], 4, 1e6), seconds])
     return table(header, lines)
-
-
-def _difference(row: dict[str, Any], metric: str) -> dict[str, Any]:
-    return {"mean": row[f"{metric}_diff"], "low": row[f"{metric}_diff_low"], "high": row[f"{metric}_diff_high"],
-            "verdict": row[f"{metric}_verdict"]}
 
 
 def add_paired_differences(rows: list[dict[str, Any]], cells: list[dict[str, Any]], reference: str) -> None:
     """Each row's paired difference from ``reference`` over the same seeds (``<metric>_diff``,
     ``_diff_low``, ``_diff_high``, ``_verdict``; the reference's own row has the verdict ``"reference"``)."""
-    by_method: dict[str, dict[int, dict[str, Any]]] = {}
-    for cell in cells:
-        by_method.setdefault(cell["method"], {})[cell["seed"]] = cell
+    def by_seed(method: str, metric: str) -> dict[int, float]:
+        return {cell["seed"]: cell[metric] for cell in cells if cell["method"] == method}
+
     for row in rows:
         row["reference"] = reference
         for metric in METRICS:
             if row["method"] == reference:
                 difference = {"mean": None, "low": None, "high": None, "verdict": "reference"}
             else:
-                difference = paired_difference({s: c[metric] for s, c in by_method[row["method"]].items()},
-                                               {s: c[metric] for s, c in by_method[reference].items()})
-            row.update({f"{metric}_diff": difference["mean"], f"{metric}_diff_low": difference["low"],
-                        f"{metric}_diff_high": difference["high"], f"{metric}_verdict": difference["verdict"]})
+                difference = paired_difference(by_seed(row["method"], metric), by_seed(reference, metric))
+            row.update({f"{metric}_{suffix}": difference[key] for key, suffix in DIFFERENCE_KEYS.items()})
 
 
 def choose_reference(plan: ExperimentPlan, methods: list[str], reference: str | None) -> str:
-    """``reference`` (one of ``methods``), by default the recipe's encoder when it is compared, else the first method."""
+    """``reference`` (one of ``methods``), by default the recipe's encoder when it is compared, else the
+    first method."""
     if reference is not None:
         name = reference.strip().lower()
         if name not in methods:
@@ -155,18 +152,24 @@ def choose_reference(plan: ExperimentPlan, methods: list[str], reference: str | 
 
 
 def _complexity(result: CellResult) -> dict[str, Any]:
+    """Parameters and FLOPs of a cell's model (a baseline's projection applies to one pair as to a batch)."""
     baseline = result.final.get("baseline")
-    if baseline:
-        return {"parameters": baseline["parameters"], "flops_per_sample": baseline["flops_per_sample"],
-                "flops_batch_of_one": baseline["flops_per_sample"]}
-    info = experiment_complexity(RunDirectory(result.run_dir).config())
+    info = ({**baseline, "flops_batch_of_one": baseline["flops_per_sample"]} if baseline
+            else experiment_complexity(RunDirectory(result.run_dir).config()))
     return {key: info[key] for key in ("parameters", "flops_per_sample", "flops_batch_of_one")}
 
 
-def _tune_methods(plan: ExperimentPlan, cells: list[Cell], trials: int, folder: Path, progress: bool | None,
-                  callback: Callable[[str, int, int, dict[str, Any]], None] | None) -> dict[str, StudyResult]:
+def _tuned(plan: ExperimentPlan, cells: list[Cell], trials: int, baseline_options: Mapping[str, Any] | None,
+           folder: Path, progress: bool | None, callback: Callable[[str, int, int, dict[str, Any]], None] | None
+           ) -> tuple[list[Cell], dict[str, Any], dict[str, StudyResult]]:
     """A study of ``trials`` trials per method (its first seed's cell: recipe, overrides, baseline) on
-    that seed's validation split; every search space is checked before the first trial runs."""
+    that seed's validation split, every search space checked before the first trial runs; then the
+    cells with each method's best values (a baseline's as its options)."""
+    check_count("tune", trials)
+    given = [cell.baseline for cell in cells if cell.baseline and (baseline_options or {}).get(cell.baseline)]
+    if given:
+        raise ConfigError(f"options of baseline '{given[0]}' are both given and tuned; drop them (or --components) "
+                          "or tuning")
     seed = plan.seeds[0]
     firsts = {cell.method: cell for cell in cells if cell.seed == seed}
     recipes = {m: cell_recipe(plan.recipe, cell) for m, cell in firsts.items()}  # run.name: the study's own
@@ -187,19 +190,6 @@ def _tune_methods(plan: ExperimentPlan, cells: list[Cell], trials: int, folder: 
         log.info("%s: best of %d trials on the validation split of seed %d: %s (val mean mAP %.4f)", method, trials,
                  seed, study.best_params, study.best["val_avg_map"])
         studies[method] = study
-    return studies
-
-
-def _tuned(plan: ExperimentPlan, cells: list[Cell], trials: int, baseline_options: Mapping[str, Any] | None,
-           folder: Path, progress: bool | None, callback: Any) -> tuple[list[Cell], dict[str, Any], dict[str, StudyResult]]:
-    """Every method's study, then its cells with the best values (a baseline's as its options)."""
-    check_count("tune", trials)
-    baselines = {cell.baseline for cell in cells if cell.baseline}
-    given = [b for b in (baseline_options or {}) if b in baselines and baseline_options[b]]
-    if given:
-        raise ConfigError(f"options of baseline '{given[0]}' are both given and tuned; drop them (or --components) "
-                          "or tuning")
-    studies = _tune_methods(plan, cells, trials, folder, progress, callback)
     tuned = [replace(cell, overrides={**cell.overrides, **studies[cell.method].best_params})
              if cell.baseline is None else cell for cell in cells]
     options = {cell.baseline: studies[cell.method].best_params for cell in cells if cell.baseline}
@@ -268,7 +258,8 @@ def compare(
 
 
 def _write(plan: ExperimentPlan, out_dir: Path, names: list[str], reference: str, rows: list[dict[str, Any]],
-           cells: list[dict[str, Any]], table_text: str, studies: Mapping[str, StudyResult], trials: int | None) -> None:
+           cells: list[dict[str, Any]], table_text: str, studies: Mapping[str, StudyResult],
+           trials: int | None) -> None:
     """``compare.{json,csv,md,png}``."""
     figure = grouped_bars([{**row, "group": row["method"]} for row in rows], out_dir / "compare.png",
                           title=f"{plan.name}: test mAP over {len(plan.seeds)} seed(s)", reference=reference)

@@ -61,6 +61,8 @@ FINAL_RUN = "best"
 FINISHED = ("complete", "pruned", "diverged")
 #: what tells a tuning folder to choose another one
 ELSEWHERE = "choose another --out/--name or delete it"
+#: called as ``callback(finished, trials, trial)`` after each trial (``trial`` as in ``tune.json``)
+TrialCallback = Callable[[int, int, dict[str, Any]], None]
 
 
 def default_space(config: Config) -> dict[str, Any]:
@@ -126,12 +128,11 @@ class ReportToTrial(Callback):
             self.trial.set_user_attr("selected_epoch", row["epoch"])
             self.trial.set_user_attr("val", {key: row[prefix + key] for key in METRIC_KEYS})
         score = row[f"{prefix}avg_map"]
-        if score is None:
-            return
-        self.trial.report(score, row["epoch"])
-        if self.trial.should_prune():
-            raise optuna.TrialPruned(f"validation mean mAP {score:.4f} at epoch {row['epoch']} is below the median "
-                                     "of the earlier trials'")
+        if score is not None:
+            self.trial.report(score, row["epoch"])
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(f"validation mean mAP {score:.4f} at epoch {row['epoch']} is below the "
+                                         "median of the earlier trials'")
 
 
 # --- studies --------------------------------------------------------------------------------
@@ -192,22 +193,18 @@ def _open_study(folder: Path, record: dict[str, Any], seed: int, pruner: Any) ->
     stored = study.user_attrs.get("search")
     if stored is None:
         study.set_user_attr("search", {**record, "seed": seed})
+    elif stored.get("method") != record["method"]:
+        raise ConfigError(f"{folder} tunes '{stored.get('method')}', not '{record['method']}'; {ELSEWHERE}")
     else:
-        _check_same_search(folder, stored, record)
+        check_same_config(_without_tune(stored["config"]), _without_tune(record["config"]),
+                          where=f"{folder} was tuned", fix=ELSEWHERE, may_differ=("train.device",))
+        if sorted(stored["space"], key=lambda key: key["key"]) != sorted(record["space"], key=lambda key: key["key"]):
+            keys = ", ".join(entry["key"] for entry in stored["space"])
+            raise ConfigError(f"{folder} was tuned over another search space ({keys}); {ELSEWHERE}")
         seed = stored["seed"]
     study.sampler = optuna.samplers.TPESampler(
         seed=int(np.random.SeedSequence([seed, len(study.trials)]).generate_state(1)[0]))
     return study, seed
-
-
-def _check_same_search(folder: Path, stored: dict[str, Any], record: dict[str, Any]) -> None:
-    if stored.get("method") != record["method"]:
-        raise ConfigError(f"{folder} tunes '{stored.get('method')}', not '{record['method']}'; {ELSEWHERE}")
-    check_same_config(_without_tune(stored["config"]), _without_tune(record["config"]), where=f"{folder} was tuned",
-                      fix=ELSEWHERE, may_differ=("train.device",))
-    if sorted(stored["space"], key=lambda key: key["key"]) != sorted(record["space"], key=lambda key: key["key"]):
-        keys = ", ".join(entry["key"] for entry in stored["space"])
-        raise ConfigError(f"{folder} was tuned over another search space ({keys}); {ELSEWHERE}")
 
 
 def _without_tune(tree: Mapping[str, Any]) -> Config:
@@ -231,7 +228,7 @@ def _recover(study: optuna.Study, keys: set[str]) -> None:
 def run_study(folder: Path, method: str, config: Config, space: list[SearchKey],
               objective: Callable[[Any, int, dict[str, Any]], float], trials: int, *,
               pruning: TuneOptions | None = None, timeout: float | None = None,
-              callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
+              callback: TrialCallback | None = None) -> StudyResult:
     """Run (or continue) the study of ``folder`` until ``trials`` trials have finished, or ``timeout``
     seconds have passed; ``config`` (``run.seed`` possibly unset) and ``space`` must be those the study
     was started with. ``objective(trial, seed, params)``, given the values the sampler proposes for the
@@ -273,9 +270,8 @@ def _tunable_config(recipe: Recipe) -> Config:
     return config
 
 
-def tune_recipe(recipe: Recipe, folder: Path, trials: int, *,
-                timeout: float | None = None, progress: bool | None = None,
-                callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
+def tune_recipe(recipe: Recipe, folder: Path, trials: int, *, timeout: float | None = None,
+                progress: bool | None = None, callback: TrialCallback | None = None) -> StudyResult:
     """The study of a trained recipe: ``trials`` trials over :func:`search_space`, each fitted on the
     training split and scored on the validation split (no final run)."""
     config = _tunable_config(recipe)
@@ -301,8 +297,7 @@ def tune_recipe(recipe: Recipe, folder: Path, trials: int, *,
 
 
 def tune_baseline(recipe: Recipe, method: str, folder: Path, trials: int, *,
-                  timeout: float | None = None,
-                  callback: Callable[[int, int, dict[str, Any]], None] | None = None) -> StudyResult:
+                  timeout: float | None = None, callback: TrialCallback | None = None) -> StudyResult:
     """The study of a baseline on a recipe's data: fitted on the training split, scored on the validation split."""
     config = _tunable_config(recipe)
     resolved = with_absolute_paths(with_seed(config))
@@ -360,7 +355,6 @@ def write_study(folder: Path, title: str, study: StudyResult, extra: Mapping[str
                 final: CellResult | None = None) -> str:
     """``tune.json`` and ``tune.md`` of a study (with the final run, when there is one); returns the table."""
     table = trials_table(study)
-    best = study.best
     summary = {**extra, **study.to_dict(),
                "selection": "validation split only: trials are scored by their selected epoch's validation mean "
                             "mAP; the test split is scored once, by the final run"}
@@ -372,8 +366,8 @@ def write_study(folder: Path, title: str, study: StudyResult, extra: Mapping[str
             + ". Trials are scored on the validation split only.", "",
             markdown_table(["key", "searched over"], [[f"`{key.key}`", key.describe()] for key in study.space]), "",
             table, "",
-            f"Best: trial {best['number']}, validation mean mAP {best['val_avg_map']:.4f}: {params_text(best['params'])}.",
-            ""]
+            f"Best: trial {study.best['number']}, validation mean mAP {study.best['val_avg_map']:.4f}: "
+            f"{params_text(study.best_params)}.", ""]
     if final is not None:
         summary["final"] = {"run_dir": str(final.run_dir), "status": final.status, "test": final.test,
                             "selected_epoch": final.selected_epoch}
@@ -393,7 +387,7 @@ def tune(
     out: str | Path | None = None,
     name: str | None = None,
     progress: bool | None = None,
-    callback: Callable[[int, int, dict[str, Any]], None] | None = None,
+    callback: TrialCallback | None = None,
 ) -> TuneResult:
     """Tune a recipe's keys on its validation split, then train the best values once and test them.
 
@@ -424,8 +418,7 @@ def tune(
     log.info("best trial %d (validation mean mAP %.4f): %s; training it once more and testing it",
              study.best["number"], study.best["val_avg_map"], params_text(params))
     [final] = run_cells(recipe, [cell], out_dir, progress=progress)
-    extra = {"recipe": recipe.label(), "overrides": dict(recipe.changes),
-             "trials_budget": trials, "timeout": timeout}
+    extra = {"recipe": recipe.label(), "overrides": dict(recipe.changes), "trials_budget": trials, "timeout": timeout}
     table = write_study(out_dir, f"Tuning `{name or recipe.config.run.name}`", study, extra, final)
     return TuneResult(out_dir, params, study.best["val_avg_map"], study.best["number"], study.trials, final.run_dir,
                       dict(final.test), table)
