@@ -16,19 +16,14 @@ __all__ = ["plot_history"]
 
 
 
-def _series(history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
-    """The epochs where ``key`` has a finite value, and those values."""
-    rows = [row for row in history if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
-    return [int(row["epoch"]) for row in rows], [float(row[key]) for row in rows]
-
-
 def _draw(ax: Axes, history: Sequence[dict[str, Any]], lines: Sequence[tuple[str, str | None]], ylabel: str,
           title: str, **style: Any) -> None:
-    """One line per ``(key, label)`` of ``lines`` that has values, over the epochs, with a grid."""
+    """One line per ``(key, label)`` of ``lines`` that has finite values, over their epochs, with a grid."""
     for key, label in lines:
-        xs, ys = _series(history, key)
-        if xs:
-            ax.plot(xs, ys, marker="o", markersize=3, label=label, **style)
+        rows = [row for row in history if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
+        if rows:
+            ax.plot([row["epoch"] for row in rows], [row[key] for row in rows], marker="o", markersize=3, label=label,
+                    **style)
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
 
