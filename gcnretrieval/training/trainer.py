@@ -70,21 +70,20 @@ def _training_batches(sampler: DistributedSampler, batch_size: int, drop_last: b
 @contextmanager
 def _process_settings(deterministic: bool, tf32: bool) -> Iterator[None]:
     """PyTorch's process-wide switches a recipe asks for, while training only."""
-    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
-                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    algorithms = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    flags = cudnn.deterministic, cudnn.benchmark, matmul.allow_tf32, cudnn.allow_tf32
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        cudnn.deterministic, cudnn.benchmark = True, False
     if tf32:
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        matmul.allow_tf32 = cudnn.allow_tf32 = True
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
-        (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
-         torch.backends.cudnn.allow_tf32) = previous[2:]
+        torch.use_deterministic_algorithms(algorithms[0], warn_only=algorithms[1])
+        cudnn.deterministic, cudnn.benchmark, matmul.allow_tf32, cudnn.allow_tf32 = flags
 
 
 class Trainer:
