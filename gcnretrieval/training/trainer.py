@@ -23,6 +23,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from typing import Any
 
 import torch
@@ -206,9 +207,7 @@ class Trainer:
         seen = 0
         for callback in callbacks:
             callback.on_epoch_start(self, len(self.loader))
-        for step, (image, text, labels) in enumerate(self.loader):
-            if self.step == self.total_steps:
-                break
+        for step, (image, text, labels) in enumerate(islice(self.loader, self.total_steps - self.step)):
             total, parts = self._call_forward_loss(image, text, labels)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(total).backward()
