@@ -13,6 +13,7 @@ import math
 import sys
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -94,8 +95,7 @@ class BestEpoch(Callback):
         score = row[f"{trainer.select_on}_avg_map"]
         if self.selection_note is None:
             best = max(self.best_score, -math.inf if score is None else score)
-            reason = cannot_rank(len(trainer.selection_split), best)
-            if reason is not None:
+            if (reason := cannot_rank(len(trainer.selection_split), best)) is not None:
                 self.selection_note = (f"{reason}: the last epoch is selected and early stopping is off, so the run "
                                        "trains its whole budget (train.epochs or train.steps)")
                 log.warning("epoch %d: %s", row["epoch"], self.selection_note)
@@ -161,10 +161,9 @@ class Checkpoints(Callback):
     def on_fit_start(self, trainer: Trainer) -> None:
         if trainer.selection.best_epoch != trainer.epoch:  # none yet, or saved with best.pt
             return
-        try:
+        saved = None
+        with suppress(ConfigError, RunFailed):  # absent or unreadable: written again below
             saved = self.run_dir.load_checkpoint(BEST)["epoch"]
-        except (ConfigError, RunFailed):  # absent or unreadable: written again below
-            saved = None
         if saved != trainer.epoch:
             self.run_dir.save_checkpoint(BEST, trainer.weights_state())
 

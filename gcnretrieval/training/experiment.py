@@ -79,8 +79,7 @@ def load_data(config: Config) -> CrossModalDataset:
     """
     data = config.data
     if data.source == "synthetic":
-        options = {"seed": config.run.seed, **data.synthetic}
-        dataset = construct("data.synthetic", make_synthetic, options).validate()
+        dataset = construct("data.synthetic", make_synthetic, {"seed": config.run.seed, **data.synthetic}).validate()
     elif data.source == "bundled":
         dataset = load_bundled(data.dataset)
     elif data.dataset is not None and data.dataset.lower() in available_datasets():
@@ -150,9 +149,8 @@ def build_experiment(config: Config, device: torch.device | str | None = None,
     model_class = MODELS.get(model_options.pop("name"))
     supplied: dict[str, Any] = {"image_dim": dataset.image_dim, "text_dim": dataset.text_dim,
                                 "num_labels": dataset.num_labels}
-    graph = None
-    if uses_label_graph(model_class):
-        graph = build_label_graph_for(config, dataset)
+    graph = build_label_graph_for(config, dataset) if uses_label_graph(model_class) else None
+    if graph is not None:
         encoder = dict(config.encoder)
         supplied.update(label_graph=graph, encoder=encoder.pop("name"), encoder_options=encoder)
     wanted = inspect.signature(model_class).parameters

@@ -16,19 +16,14 @@ __all__ = ["plot_history"]
 
 
 
-def _series(history: Sequence[dict[str, Any]], key: str) -> tuple[list[int], list[float]]:
-    """The epochs where ``key`` has a finite value, and those values."""
-    rows = [row for row in history if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
-    return [int(row["epoch"]) for row in rows], [float(row[key]) for row in rows]
-
-
 def _draw(ax: Axes, history: Sequence[dict[str, Any]], lines: Sequence[tuple[str, str | None]], ylabel: str,
           title: str, **style: Any) -> None:
-    """One line per ``(key, label)`` of ``lines`` that has values, over the epochs, with a grid."""
+    """One line per ``(key, label)`` of ``lines`` that has finite values, over their epochs, with a grid."""
     for key, label in lines:
-        xs, ys = _series(history, key)
-        if xs:
-            ax.plot(xs, ys, marker="o", markersize=3, label=label, **style)
+        rows = [row for row in history if isinstance(row.get(key), (int, float)) and math.isfinite(row[key])]
+        if rows:
+            ax.plot([row["epoch"] for row in rows], [row[key] for row in rows], marker="o", markersize=3, label=label,
+                    **style)
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
 
@@ -40,16 +35,15 @@ def plot_history(history: Sequence[dict[str, Any]], folder: str | Path, selected
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(10, 4))
+    fig = Figure(figsize=(10, 4), layout="tight")
     ax, ax_lambda = fig.subplots(1, 2)
     terms = dict.fromkeys(key for row in history for key in row if key.startswith("loss_"))  # the objective's parts
     _draw(ax, history, [(key, key[len("loss_"):]) for key in terms], "loss (epoch mean)", "Training loss")
     ax.legend(fontsize=8)
     _draw(ax_lambda, history, [("lambda", None)], "lambda", "Circle-Soft weight", color="tab:purple")
-    fig.tight_layout()
     written = [write_figure(fig, folder / "loss.png", dpi=120)]
 
-    fig = Figure(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4), layout="tight")
     ax = fig.subplots()
     split = next((s for s in ("val", "test") if any(f"{s}_avg_map" in row for row in history)), "val")
     _draw(ax, history, [(f"{split}_{key}", label) for key, label in METRIC_TITLES.items()], f"mAP@all ({split})",
@@ -57,5 +51,4 @@ def plot_history(history: Sequence[dict[str, Any]], folder: str | Path, selected
     if selected_epoch is not None:
         ax.axvline(selected_epoch, color="grey", linestyle="--", linewidth=1, label=f"selected (epoch {selected_epoch})")
     ax.legend(fontsize=8)
-    fig.tight_layout()
     return [*written, write_figure(fig, folder / "map.png", dpi=120)]

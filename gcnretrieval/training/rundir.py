@@ -85,8 +85,7 @@ class RunDirectory:
         another process writes it, else :class:`RunExists`."""
         path = Path(path)
         if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            found = holder(path) if path.is_dir() else None
-            if found is not None:
+            if path.is_dir() and (found := holder(path)) is not None:
                 raise FolderBusy(busy_message(path, "run directory", found, BUSY_ADVICE))
             raise RunExists(f"run directory {path} already exists; pass --resume to continue it, "
                             "or choose another --name or --out")

@@ -23,6 +23,7 @@ import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from itertools import islice
 from typing import Any
 
 import torch
@@ -70,25 +71,20 @@ def _training_batches(sampler: DistributedSampler, batch_size: int, drop_last: b
 @contextmanager
 def _process_settings(deterministic: bool, tf32: bool) -> Iterator[None]:
     """PyTorch's process-wide switches a recipe asks for, while training only."""
-    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-                torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
-                torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    algorithms = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
+    flags = cudnn.deterministic, cudnn.benchmark, matmul.allow_tf32, cudnn.allow_tf32
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
         torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+        cudnn.deterministic, cudnn.benchmark = True, False
     if tf32:
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        matmul.allow_tf32 = cudnn.allow_tf32 = True
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
-        (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark, torch.backends.cuda.matmul.allow_tf32,
-         torch.backends.cudnn.allow_tf32) = previous[2:]
-
-
-def _bytes(tensors: Any) -> int:
-    return sum(t.numel() * t.element_size() for t in tensors)
+        torch.use_deterministic_algorithms(algorithms[0], warn_only=algorithms[1])
+        cudnn.deterministic, cudnn.benchmark, matmul.allow_tf32, cudnn.allow_tf32 = flags
 
 
 class Trainer:
@@ -114,8 +110,7 @@ class Trainer:
         if train.batch_size % self.world_size:
             raise ConfigError(f"train.batch_size = {train.batch_size} must be divisible by the number of "
                               f"processes ({self.world_size}); every process takes an equal share of each batch")
-        tf32_ignored = train.tf32 and TrainOptions.tf32_ignored_on(self.device.type)  # "auto" resolved elsewhere
-        if tf32_ignored:
+        if tf32_ignored := train.tf32 and TrainOptions.tf32_ignored_on(self.device.type):  # "auto" resolved elsewhere
             raise ConfigError(f"recipe key 'train.tf32' has no effect {tf32_ignored}; remove it")
         pairs = PairDataset(dataset.train, self.device)
         self.selection_pairs = PairDataset(self.selection_split, self.device)  # moved to the device once
@@ -135,10 +130,9 @@ class Trainer:
                         'fast half precision there')
         # float32 CPU products through oneDNN where it beats the BLAS; elsewhere the context would only cost time
         self.onednn = train.precision == "32" and use_onednn_linear(self.device)
-        self.compiled_step = None  # the forward pass and the loss compiled; autograd traces their backward
-        if train.compile:
-            mode = "reduce-overhead" if self.device.type == "cuda" else None
-            self.compiled_step = torch.compile(self._forward_loss, mode=mode)
+        # the forward pass and the loss compiled (autograd traces their backward), or None
+        mode = "reduce-overhead" if self.device.type == "cuda" else None
+        self.compiled_step = torch.compile(self._forward_loss, mode=mode) if train.compile else None
         self.epoch = self.step = 0  # completed epochs and optimisation steps
         self.history: list[dict[str, Any]] = []
         self.callbacks: list[Callback] = []
@@ -182,9 +176,9 @@ class Trainer:
         (:meth:`weights_state`), the optimizer's state counted from the parameters it updates, also
         before the first step (Adam and AdamW: two tensors per parameter, SGD with momentum: one;
         their few-byte step counters left out)."""
-        weights = _bytes(t for module in (self.model, self.objective) for t in module.state_dict().values())
+        weights = sum(t.nbytes for module in (self.model, self.objective) for t in module.state_dict().values())
         slots = 2 if self.config.train.optimizer in ("adam", "adamw") else int(self.config.train.betas[0] > 0)
-        optimizer = slots * _bytes(p for group in self.optimizer.param_groups for p in group["params"])
+        optimizer = slots * sum(p.nbytes for group in self.optimizer.param_groups for p in group["params"])
         return weights + optimizer, weights
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -213,9 +207,7 @@ class Trainer:
         seen = 0
         for callback in callbacks:
             callback.on_epoch_start(self, len(self.loader))
-        for step, (image, text, labels) in enumerate(self.loader):
-            if self.step == self.total_steps:
-                break
+        for step, (image, text, labels) in enumerate(islice(self.loader, self.total_steps - self.step)):
             total, parts = self._call_forward_loss(image, text, labels)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(total).backward()
