@@ -123,8 +123,10 @@ def heatmap(rows: list[dict[str, Any]], row_key: str, column_key: str, path: str
     row_values = distinct([r["values"][row_key] for r in rows])
     column_values = distinct([r["values"][column_key] for r in rows])
     grid = np.full((len(row_values), len(column_values)), np.nan)
-    for r in rows:  # numpy stores a missing mean (None) as NaN: a blank cell
-        grid[row_values.index(r["values"][row_key]), column_values.index(r["values"][column_key])] = r[f"{metric}_mean"]
+    for r in rows:
+        if r[f"{metric}_mean"] is not None:  # a missing mean stays NaN: a blank cell
+            grid[row_values.index(r["values"][row_key]), column_values.index(r["values"][column_key])] = \
+                r[f"{metric}_mean"]
     figure, [axes] = _figure((1.4 + 0.9 * len(column_values), 1.2 + 0.55 * len(row_values)))
     image = axes.imshow(grid, cmap="viridis", aspect="auto")
     middle = float(np.nanmean(grid)) if np.isfinite(grid).any() else 0.0
