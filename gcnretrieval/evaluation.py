@@ -6,6 +6,7 @@ from torch import Tensor
 
 from gcnretrieval.data import Split
 from gcnretrieval.data.torch_dataset import PairDataset, batch_loader
+from gcnretrieval.defaults import EMBED_BATCH_SIZE
 from gcnretrieval.metrics import retrieval_report
 from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
 
@@ -14,7 +15,7 @@ __all__ = ["embed_split", "evaluate_split"]
 
 @torch.no_grad()
 def embed_split(model: torch.nn.Module, split: Split | PairDataset, device: torch.device | None = None,
-                batch_size: int = 1024) -> tuple[Tensor, Tensor]:
+                batch_size: int = EMBED_BATCH_SIZE) -> tuple[Tensor, Tensor]:
     """Image and text embeddings of a split (eval mode, batched, no gradient; float32 CPU products
     through oneDNN where it is preferred, :func:`~gcnretrieval.models.onednn.use_onednn_linear`)."""
     device = device or next(model.parameters()).device
@@ -31,7 +32,7 @@ def embed_split(model: torch.nn.Module, split: Split | PairDataset, device: torc
 
 
 def evaluate_split(model: torch.nn.Module, split: Split | PairDataset, device: torch.device | None = None,
-                   batch_size: int = 1024) -> dict[str, float]:
+                   batch_size: int = EMBED_BATCH_SIZE) -> dict[str, float]:
     """``{"i2t_map", "t2i_map", "avg_map"}`` of a split (each modality queries the other), on ``device``."""
     image, text = embed_split(model, split, device, batch_size)
     labels = torch.as_tensor(split.labels, dtype=torch.float32, device=image.device)

@@ -20,7 +20,11 @@ from typing import Any
 
 from gcnretrieval.errors import ConfigError
 
-__all__ = ["check_not_in_the_way", "atomic_directory", "atomic_path", "write_csv", "write_figure", "write_json", "write_text"]
+#: what a user is told whose output folder holds something else (another run, tuning, or no run at all)
+OTHER_FOLDER = "choose another --out or --name, or move or delete it"
+
+__all__ = ["OTHER_FOLDER", "atomic_directory", "atomic_path", "check_not_in_the_way", "write_csv", "write_figure",
+           "write_json", "write_text"]
 
 
 def _temporary_name(path: Path) -> Path:
@@ -101,4 +105,4 @@ def check_not_in_the_way(path: Path, what: str, marker: str, ignore: tuple[str, 
     if path.exists() and not (path / marker).is_file() and (
             not path.is_dir() or any(entry.name not in ignore for entry in path.iterdir())):
         raise ConfigError(f"{path} is in the way: it exists and holds no {marker}, so it is not {what}; "
-                          "choose another --out or --name, or move or delete it")
+                          f"{OTHER_FOLDER}")

@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from gcnretrieval.checks import check_choice, check_interval, check_non_negative, check_positive, check_positive_int
 from gcnretrieval.data import make_synthetic
-from gcnretrieval.defaults import DEFAULT_DEVICE, DEFAULT_THRESHOLD
+from gcnretrieval.defaults import DEFAULT_DEVICE, DEFAULT_THRESHOLD, EMBED_BATCH_SIZE
 from gcnretrieval.errors import ConfigError, InvalidArgument
 from gcnretrieval.graphs import AdaptiveLabelGraph, build_label_graph
 
@@ -260,7 +260,7 @@ class EvalOptions(_Checked):
 
     select_on: Literal["val", "test"] = "val"
     val_fraction: Annotated[float, "(0, 1)"] = 0.1
-    batch_size: Annotated[int, check_positive_int] = 1024
+    batch_size: Annotated[int, check_positive_int] = EMBED_BATCH_SIZE
 
     @staticmethod
     def ignored_arguments(given: Mapping[str, Any]) -> Ignored:

@@ -21,7 +21,7 @@ from typing import Any
 from gcnretrieval.config import Config, Recipe, check_same_config, with_absolute_paths
 from gcnretrieval.defaults import LAST_CHECKPOINT
 from gcnretrieval.errors import ConfigError, WriteFailed
-from gcnretrieval.files import check_not_in_the_way
+from gcnretrieval.files import OTHER_FOLDER, check_not_in_the_way
 from gcnretrieval.formatting import maps_text
 from gcnretrieval.metrics import METRIC_KEYS
 from gcnretrieval.experiments.baselines import run_baseline
@@ -40,8 +40,6 @@ _MAY_DIFFER = ("train.device", "train.keep_last_checkpoint")
 MANAGED_KEYS = ("run.seed", "run.name")
 #: what a second process that finds an experiment's folder locked is told
 BUSY_ADVICE = "wait for it to finish, or stop it; then `{command}` continues it (finished cells are skipped)"
-#: what a finished cell run with other values is told
-_OTHER_VALUES = "choose another --out/--name or delete that directory"
 
 
 @dataclass(frozen=True)
@@ -136,7 +134,7 @@ def _run_cell(cell: Cell, recipe: Recipe, expected: Config, path: Path, options:
     if path.exists() and any(path.iterdir()):
         run_dir = RunDirectory.open(path)
         if run_dir.finished():
-            check_same_config(run_dir.config(), expected, where=f"{path} was run", fix=_OTHER_VALUES,
+            check_same_config(run_dir.config(), expected, where=f"{path} was run", fix=OTHER_FOLDER,
                               may_differ=_MAY_DIFFER)
             if cell.baseline is not None:
                 _check_baseline_options(path, run_dir.read_json("final_metrics.json").get("baseline", {}), options)
@@ -165,7 +163,7 @@ def _check_baseline_options(path: Path, recorded: Mapping[str, Any], asked: Mapp
     for key, value in asked.items():
         if value is not None and fitted.get(key) != value:
             raise ConfigError(f"{path} was fitted with {key} = {fitted.get(key)!r} but the experiment now asks for "
-                              f"{value!r}; {_OTHER_VALUES}")
+                              f"{value!r}; {OTHER_FOLDER}")
 
 
 def slug(value: Any) -> str:

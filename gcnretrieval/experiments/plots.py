@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from gcnretrieval.files import write_figure
+from gcnretrieval.experiments.summary import CONFIDENCE
 from gcnretrieval.formatting import METRIC_TITLES
 from gcnretrieval.metrics import METRIC_KEYS as METRICS
 
@@ -80,8 +81,9 @@ def _difference_panel(axes: Any, rows: list[dict[str, Any]], others: list[dict[s
         errors = None if None in lows else [np.subtract(means, lows), np.subtract(highs, means)]  # one seed: points
         axes.errorbar(xs, means, yerr=errors, fmt="o", capsize=4, color=colour_of(rows.index(row), len(rows)))
     axes.axhline(0.0, color="black", linewidth=0.8)
+    interval = f"{CONFIDENCE * 100:g} % paired t interval over seeds"
     _metric_axis(axes, title=f"difference from {reference}, same seeds",
-                 ylabel=f"paired difference from {reference}\n(error bars: 95 % paired t interval over seeds)")
+                 ylabel=f"paired difference from {reference}\n(error bars: {interval})")
 
 
 def _metric_axis(axes: Any, **labels: str) -> None:

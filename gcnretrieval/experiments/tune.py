@@ -41,7 +41,7 @@ from gcnretrieval.config import (Config, Recipe, RecipeLike, check_same_config, 
                                  with_absolute_paths, with_seed)
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, InvalidArgument, RunFailed
 from gcnretrieval.experiments.cells import BUSY_ADVICE, Cell, CellResult, run_cells
-from gcnretrieval.files import check_not_in_the_way, write_json, write_text
+from gcnretrieval.files import OTHER_FOLDER, check_not_in_the_way, write_json, write_text
 from gcnretrieval.formatting import map_number, maps_text, markdown_table, significant
 from gcnretrieval.locks import LOCK_FILE, FolderLock
 from gcnretrieval.metrics import METRIC_KEYS, retrieval_report
@@ -59,8 +59,6 @@ STUDY_NAME = "tune"
 FINAL_RUN = "best"
 #: states of a trial that count toward the budget
 FINISHED = ("complete", "pruned", "diverged")
-#: what tells a tuning folder to choose another one
-ELSEWHERE = "choose another --out/--name or delete it"
 #: called as ``callback(finished, trials, trial)`` after each trial (``trial`` as in ``tune.json``)
 TrialCallback = Callable[[int, int, dict[str, Any]], None]
 
@@ -194,13 +192,13 @@ def _open_study(folder: Path, record: dict[str, Any], seed: int, pruner: Any) ->
     if stored is None:
         study.set_user_attr("search", {**record, "seed": seed})
     elif stored.get("method") != record["method"]:
-        raise ConfigError(f"{folder} tunes '{stored.get('method')}', not '{record['method']}'; {ELSEWHERE}")
+        raise ConfigError(f"{folder} tunes '{stored.get('method')}', not '{record['method']}'; {OTHER_FOLDER}")
     else:
         check_same_config(_without_tune(stored["config"]), _without_tune(record["config"]),
-                          where=f"{folder} was tuned", fix=ELSEWHERE, may_differ=("train.device",))
+                          where=f"{folder} was tuned", fix=OTHER_FOLDER, may_differ=("train.device",))
         if sorted(stored["space"], key=lambda key: key["key"]) != sorted(record["space"], key=lambda key: key["key"]):
             keys = ", ".join(entry["key"] for entry in stored["space"])
-            raise ConfigError(f"{folder} was tuned over another search space ({keys}); {ELSEWHERE}")
+            raise ConfigError(f"{folder} was tuned over another search space ({keys}); {OTHER_FOLDER}")
         seed = stored["seed"]
     study.sampler = optuna.samplers.TPESampler(
         seed=int(np.random.SeedSequence([seed, len(study.trials)]).generate_state(1)[0]))

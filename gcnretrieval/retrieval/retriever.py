@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from gcnretrieval.defaults import BEST_CHECKPOINT, DEFAULT_DEVICE
+from gcnretrieval.defaults import BEST_CHECKPOINT, DEFAULT_DEVICE, EMBED_BATCH_SIZE
 from gcnretrieval.errors import ConfigError, DataError, did_you_mean
 from gcnretrieval.models.onednn import onednn_linear, use_onednn_linear
 from gcnretrieval.retrieval.index import SearchIndex, as_matrix
@@ -107,7 +107,7 @@ class Retriever:
     def __init__(self, model: torch.nn.Module, database: Any, label_names: list[str], *,
                  sources: DatasetSources | None = None, index: str = "exact",
                  index_options: dict[str, Any] | None = None, device: torch.device | None = None,
-                 batch_size: int = 1024) -> None:
+                 batch_size: int = EMBED_BATCH_SIZE) -> None:
         self.model = model.eval()
         self.device = device or next(model.parameters()).device
         self.database = database
