@@ -26,8 +26,8 @@ __all__ = ["DataOptions", "EvalOptions", "GraphOptions", "RunOptions", "SearchKe
 Ignored = Iterator[tuple[str, str]]
 #: the ``Annotated`` check of an integer >= 0 (an interval is written as a string: ``"(0, 1]"``)
 _COUNT = partial(check_positive_int, minimum=0)
-#: ``train.batch_size = "auto"``: this many pairs per batch ...
-AUTO_BATCH_SIZE = 100
+#: pairs per batch: the paper's, the default of ``train.batch_size``, and what ``"auto"`` takes ...
+DEFAULT_BATCH_SIZE = 100
 #: ... or a share of the training pairs small enough to give an epoch this many steps
 AUTO_BATCHES_PER_EPOCH = 4
 
@@ -196,7 +196,7 @@ class TrainOptions(_Checked):
     warmup: Annotated[float, "[0, 1)"] = 0.0
     patience: Annotated[int | None, check_positive_int] = None
     min_delta: Annotated[float, check_non_negative] = 0.0
-    batch_size: int | Literal["auto"] = 100
+    batch_size: int | Literal["auto"] = DEFAULT_BATCH_SIZE
     lr: Annotated[float, check_positive] = 5e-5
     betas: tuple[float, float] = (0.5, 0.999)
     weight_decay: Annotated[float, check_non_negative] = 0.0
@@ -227,7 +227,7 @@ class TrainOptions(_Checked):
         Raises:
             ConfigError: a number larger than ``num_train`` (the message gives the value to set).
         """
-        auto = min(AUTO_BATCH_SIZE, max(2, num_train // AUTO_BATCHES_PER_EPOCH))
+        auto = min(DEFAULT_BATCH_SIZE, max(2, num_train // AUTO_BATCHES_PER_EPOCH))
         if self.batch_size == "auto":
             return auto
         if self.batch_size > num_train:
