@@ -27,6 +27,7 @@ from gcnretrieval.metrics import METRIC_KEYS
 from gcnretrieval.models.registry import MODELS, uses_label_graph
 from gcnretrieval.training import (Experiment, RunDirectory, Trainer, build_experiment, distributed, evaluate_split,
                                    plot_history, resolve_device, run_callbacks)
+from gcnretrieval.training.figures import LOSS_FIGURE, MAP_FIGURE
 
 log = logging.getLogger(__name__)
 
@@ -208,9 +209,9 @@ def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> 
              "still_improving": best["best_epoch"] == trainer.epoch and note is None,
              "selection_note": note, "batch_size": config.train.batch_size,
              "selection_pairs": len(trainer.selection_split)}
-    plot_history(trainer.history, run_dir.path / "figures", selected_epoch=final["selected_epoch"])
+    plot_history(trainer.history, run_dir.path / RunDirectory.FIGURES_DIR, selected_epoch=final["selected_epoch"])
     run_dir.write_text("report.md", _report(experiment, final, trainer.history))
-    run_dir.write_json("final_metrics.json", final)  # last: a run with it has finished
+    run_dir.write_json(RunDirectory.FINAL, final)  # last: a run with it has finished
     if not config.train.keep_last_checkpoint:
         run_dir.drop_resume_state()
     log.info("selected epoch %s on %s; test mAP %s", final["selected_epoch"], final["selected_on"], maps_text(test))
@@ -239,7 +240,7 @@ def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[st
         "",
         *map_table("selected checkpoint", test),
         "",
-        "![loss](figures/loss.png) ![mAP](figures/map.png)",
+        f"![loss]({RunDirectory.FIGURES_DIR}/{LOSS_FIGURE}) ![mAP]({RunDirectory.FIGURES_DIR}/{MAP_FIGURE})",
         "",
     ])
 

@@ -83,5 +83,5 @@ def run_baseline(
     log.info("%s (%d components, fitted in %.2f s): test mAP %s", method, fitted.n_components, fit_seconds,
              maps_text(test))
     RunDirectory.create(run_dir, config, recipe_text=recipe.text(), folders=(),
-                        files={"final_metrics.json": final, "report.md": _report(config, dataset, final)})
+                        files={RunDirectory.FINAL: final, "report.md": _report(config, dataset, final)})
     return RunResult(run_dir, test, None, None, [], config)

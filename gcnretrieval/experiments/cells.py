@@ -89,7 +89,7 @@ def cell_recipe(recipe: Recipe, cell: Cell) -> Recipe:
 
 
 def _finished(cell: Cell, run_dir: RunDirectory, status: str) -> CellResult:
-    final = run_dir.read_json("final_metrics.json")
+    final = run_dir.read_json(RunDirectory.FINAL)
     baseline = final.get("baseline")
     seconds = [row["seconds"] for row in run_dir.metrics() if isinstance(row.get("seconds"), (int, float))]
     per_epoch = None if baseline or not seconds else sum(seconds) / len(seconds)
@@ -137,7 +137,7 @@ def _run_cell(cell: Cell, recipe: Recipe, expected: Config, path: Path, options:
             check_same_config(run_dir.config(), expected, where=f"{path} was run", fix=OTHER_FOLDER,
                               may_differ=_MAY_DIFFER)
             if cell.baseline is not None:
-                _check_baseline_options(path, run_dir.read_json("final_metrics.json").get("baseline", {}), options)
+                _check_baseline_options(path, run_dir.read_json(RunDirectory.FINAL).get("baseline", {}), options)
             return _finished(cell, run_dir, "skipped")
         if cell.baseline is None and run_dir.checkpoint_path(LAST_CHECKPOINT).is_file():
             status = "resumed"

@@ -21,6 +21,7 @@ from gcnretrieval.errors import ConfigError
 from gcnretrieval.files import write_text
 from gcnretrieval.metrics import METRIC_KEYS
 from gcnretrieval.retrieval.retriever import Retriever, SearchResult
+from gcnretrieval.training.figures import HISTORY_FIGURES
 from gcnretrieval.training.rundir import RunDirectory
 
 log = logging.getLogger(__name__)
@@ -146,9 +147,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, queries:
     run_dir = Path(run_dir)
     if queries < 1 or top_k < 1:
         raise ConfigError(f"--queries and --top-k must be at least 1, got {queries} and {top_k}")
-    final_path = run_dir / "final_metrics.json"
+    final_path = run_dir / RunDirectory.FINAL
     if run_dir.is_dir() and not final_path.is_file():
-        raise ConfigError(f"{run_dir} has no final_metrics.json; finish the run first (gcnretrieval run --resume)")
+        raise ConfigError(f"{run_dir} has no {RunDirectory.FINAL}; finish the run first (gcnretrieval run --resume)")
     if retriever is None:
         retriever = Retriever.from_run(run_dir, checkpoint=checkpoint, device=device, index=index)
     final = RunDirectory(run_dir).read_json(final_path.name)
@@ -156,7 +157,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None, *, queries:
 
     body = [f"<h1>{html.escape(title)}</h1>", f'<p class="meta">{_describe_run(retriever, run_dir)}</p>',
             "<h2>Test mAP@all</h2>", _metrics_table(final)]
-    figures = [run_dir / "figures" / name for name in ("loss.png", "map.png")]
+    figures = [run_dir / RunDirectory.FIGURES_DIR / name for name in HISTORY_FIGURES]
     shown = [f'<img src="{_data_uri(p)}" alt="{p.stem}">' for p in figures if p.is_file()]
     if shown:
         body += ["<h2>Training</h2>", '<div class="figures">' + "".join(shown) + "</div>"]

@@ -12,7 +12,11 @@ from matplotlib.figure import Figure  # no pyplot: no global backend, no GUI
 from gcnretrieval.files import write_figure
 from gcnretrieval.formatting import METRIC_TITLES
 
-__all__ = ["plot_history"]
+__all__ = ["HISTORY_FIGURES", "LOSS_FIGURE", "MAP_FIGURE", "plot_history"]
+
+#: the figures of a run's history in its ``figures/`` folder: the loss terms, and the mAPs
+LOSS_FIGURE, MAP_FIGURE = "loss.png", "map.png"
+HISTORY_FIGURES = (LOSS_FIGURE, MAP_FIGURE)
 
 
 
@@ -41,7 +45,7 @@ def plot_history(history: Sequence[dict[str, Any]], folder: str | Path, selected
     _draw(ax, history, [(key, key[len("loss_"):]) for key in terms], "loss (epoch mean)", "Training loss")
     ax.legend(fontsize=8)
     _draw(ax_lambda, history, [("lambda", None)], "lambda", "Circle-Soft weight", color="tab:purple")
-    written = [write_figure(fig, folder / "loss.png", dpi=120)]
+    written = [write_figure(fig, folder / LOSS_FIGURE, dpi=120)]
 
     fig = Figure(figsize=(6, 4), layout="tight")
     ax = fig.subplots()
@@ -51,4 +55,4 @@ def plot_history(history: Sequence[dict[str, Any]], folder: str | Path, selected
     if selected_epoch is not None:
         ax.axvline(selected_epoch, color="grey", linestyle="--", linewidth=1, label=f"selected (epoch {selected_epoch})")
     ax.legend(fontsize=8)
-    return [*written, write_figure(fig, folder / "map.png", dpi=120)]
+    return [*written, write_figure(fig, folder / MAP_FIGURE, dpi=120)]

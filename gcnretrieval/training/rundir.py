@@ -69,7 +69,10 @@ def environment(device: Any) -> dict[str, Any]:
 class RunDirectory:
     """A run's folder and the only way files get into it (see :meth:`create` and :meth:`open`)."""
 
-    CONFIG = "config.resolved.json"
+    #: the resolved configuration, the per-epoch rows, and the test mAPs written last (a run with them has finished)
+    CONFIG, METRICS, FINAL = "config.resolved.json", "metrics.jsonl", "final_metrics.json"
+    #: the folders of the checkpoints and of the history figures
+    CHECKPOINTS_DIR, FIGURES_DIR = "checkpoints", "figures"
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -92,7 +95,7 @@ class RunDirectory:
 
     @classmethod
     def create(cls, path: str | Path, config: Config, *, recipe_text: str, device: Any = "cpu",
-               files: Mapping[str, Any] | None = None, folders: tuple[str, ...] = ("checkpoints", "figures"),
+               files: Mapping[str, Any] | None = None, folders: tuple[str, ...] = (CHECKPOINTS_DIR, FIGURES_DIR),
                lock: FolderLock | None = None) -> RunDirectory:
         """Write ``recipe.toml``, ``config.resolved.json``, ``environment.json``, an empty
         ``metrics.jsonl``, the empty ``folders`` and ``files`` (name -> text or JSON value) in a
@@ -100,7 +103,7 @@ class RunDirectory:
         in the staging folder, so the directory appears already locked. A ``path`` that holds
         anything is refused when the staging folder is renamed (:meth:`check_free` says why)."""
         files = {"recipe.toml": recipe_text, cls.CONFIG: config.to_dict(), "environment.json": environment(device),
-                 "metrics.jsonl": "", **(files or {})}
+                 cls.METRICS: "", **(files or {})}
         try:
             with atomic_directory(path) as staging:
                 for name, content in files.items():
@@ -165,20 +168,20 @@ class RunDirectory:
 
     def metrics(self) -> list[dict[str, Any]]:
         """The rows of ``metrics.jsonl``."""
-        lines = (self.path / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+        lines = (self.path / self.METRICS).read_text(encoding="utf-8").splitlines()
         return [json.loads(line) for line in lines if line.strip()]
 
     def rewrite_metrics(self, rows: list[dict[str, Any]]) -> None:
-        write_text(self.path / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
+        write_text(self.path / self.METRICS, "".join(json.dumps(row) + "\n" for row in rows))
 
     def append_metrics(self, row: dict[str, Any]) -> None:
-        with (self.path / "metrics.jsonl").open("a", encoding="utf-8") as handle:
+        with (self.path / self.METRICS).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(row) + "\n")
 
     def checkpoint_path(self, name: str) -> Path:
         if name not in CHECKPOINTS:
             raise ConfigError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}, got {name!r}")
-        return self.path / "checkpoints" / f"{name}.pt"
+        return self.path / self.CHECKPOINTS_DIR / f"{name}.pt"
 
     def save_checkpoint(self, name: str, state: dict[str, Any]) -> Path:
         """Write a checkpoint (tensors and plain containers only), flushed to disk, atomically.
@@ -205,7 +208,7 @@ class RunDirectory:
 
     def finished(self) -> bool:
         """Whether the run has finished (``final_metrics.json`` is written last)."""
-        return (self.path / "final_metrics.json").is_file()
+        return (self.path / self.FINAL).is_file()
 
     def require_checkpoint(self, name: str) -> Path:
         """The path of checkpoint ``name``, or one line saying why it is absent."""
