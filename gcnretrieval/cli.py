@@ -17,7 +17,8 @@ import warnings
 import click
 
 from gcnretrieval import __version__
-from gcnretrieval.defaults import BEST_CHECKPOINT, CHECKPOINTS, DEFAULT_DEVICE, DEFAULT_THRESHOLD, DEFAULT_TOP_K
+from gcnretrieval.defaults import (BEST_CHECKPOINT, CHECKPOINTS, DEFAULT_DEVICE, DEFAULT_THRESHOLD, DEFAULT_TOP_K,
+                                   MANIFEST)
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, RunFailed
 
 
@@ -334,7 +335,7 @@ def _echo_prepared(output) -> None:
     import json
     from pathlib import Path
 
-    manifest = json.loads((Path(output) / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((Path(output) / MANIFEST).read_text(encoding="utf-8"))
     counts, split = manifest["counts"], manifest["split"]
     chosen = f" (--num-test not given; {split['num_test_source']})" if split.get("num_test_source", "given") != "given" else ""
     click.echo(f"prepared {manifest['name']} in {output}: train {counts['train']}, test {counts['test']} pairs{chosen}; "

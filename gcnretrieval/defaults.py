@@ -2,7 +2,7 @@
 reads them while it builds its options, before torch is imported)."""
 
 __all__ = ["BEST_CHECKPOINT", "CHECKPOINTS", "DEFAULT_DEVICE", "DEFAULT_THRESHOLD", "DEFAULT_TOP_K", "EMBED_BATCH_SIZE",
-           "LAST_CHECKPOINT"]
+           "LAST_CHECKPOINT", "MANIFEST"]
 
 #: the label graph's binarisation threshold :math:`t` (edges where :math:`P(j \mid i) \ge t`)
 DEFAULT_THRESHOLD = 0.4
@@ -13,5 +13,7 @@ BEST_CHECKPOINT, LAST_CHECKPOINT = "best", "last"
 CHECKPOINTS = (BEST_CHECKPOINT, LAST_CHECKPOINT)
 #: rows per forward pass when a split or a retrieval database is embedded (no gradient is kept)
 EMBED_BATCH_SIZE = 1024
+#: the record a prepared (or bundled) dataset folder holds beside its arrays (sources, split, counts), written last
+MANIFEST = "manifest.json"
 #: where a model runs unless told: CUDA when available, else the CPU
 DEFAULT_DEVICE = "auto"

@@ -18,6 +18,7 @@ from typing import Any
 
 from gcnretrieval.data.container import CrossModalDataset
 from gcnretrieval.data.loaders import load_dataset
+from gcnretrieval.defaults import MANIFEST
 from gcnretrieval.errors import UnknownNameError, did_you_mean
 from gcnretrieval.readers import read_json
 
@@ -43,7 +44,7 @@ def bundled_path(name: str) -> Path:
 
 def bundled_manifest(name: str) -> dict[str, Any]:
     """The ``manifest.json`` of the bundled dataset ``name``."""
-    return read_json(bundled_path(name) / "manifest.json", "dataset manifest (JSON)", "reinstall gcnretrieval")
+    return read_json(bundled_path(name) / MANIFEST, "dataset manifest (JSON)", "reinstall gcnretrieval")
 
 
 def load_bundled(name: str, validate: bool = True) -> CrossModalDataset:

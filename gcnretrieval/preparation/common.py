@@ -31,8 +31,9 @@ from typing import Any, TypedDict
 
 import numpy as np
 
-from gcnretrieval.defaults import DEFAULT_DEVICE
+from gcnretrieval.defaults import DEFAULT_DEVICE, MANIFEST
 from gcnretrieval.errors import DataError
+from gcnretrieval.files import write_text
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def _check_output(output: Path, overwrite: bool) -> None:
     if output.is_dir() and any(output.iterdir()):
         if not overwrite:
             raise DataError(f"output folder {output} is not empty; pass --overwrite or choose another folder")
-        if not (output / "manifest.json").is_file():
+        if not (output / MANIFEST).is_file():
             raise DataError(f"output folder {output} is not empty and holds no prepared dataset (no manifest.json); "
                             "refusing to replace it, choose another folder")
         shutil.rmtree(output)
@@ -277,7 +278,7 @@ def write_prepared_dataset(
         "source_files": {key: {"file": Path(path).name, "sha256": file_sha256(path)}
                          for key, path in pairs.source_files.items()},
     }
-    (output / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_text(output / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")  # last: a finished folder
     shutil.rmtree(cache, ignore_errors=True)
     log.info("prepared %r in %s", dataset, output)
     return output

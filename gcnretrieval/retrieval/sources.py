@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from gcnretrieval.defaults import MANIFEST
 from gcnretrieval.errors import DataError
 from gcnretrieval.readers import read_json, read_text
 
@@ -136,9 +137,9 @@ def _efficientnet_featurizer(identity: dict[str, Any]) -> Any:
 def dataset_sources(config: Any, num_test: int) -> DatasetSources:
     """The :class:`DatasetSources` of a run's configuration (its test split has ``num_test`` rows)."""
     folder = _dataset_folder(config)
-    if folder is None or not (folder / "manifest.json").is_file():
+    if folder is None or not (folder / MANIFEST).is_file():
         return DatasetSources()
-    manifest = read_json(folder / "manifest.json", "dataset manifest (JSON)", _FIX)
+    manifest = read_json(folder / MANIFEST, "dataset manifest (JSON)", _FIX)
     sources = DatasetSources(folder=folder, manifest=manifest)
     lists = manifest.get("image_lists") or {}
     test_list = folder / lists.get("test", "test_images.txt")
