@@ -45,8 +45,9 @@ BUSY_ADVICE = "wait for it to finish, or stop it; then `{command}` continues it 
 @dataclass(frozen=True)
 class Cell:
     """One run of an experiment: its directory name, method (the encoder's, the baseline's or the
-    method's name), seed, swept values, its own overrides (seed, name, encoder, swept values: the
-    experiment's recipe carries the shared ones), the ``baseline`` it fits instead of training (or
+    method's name), seed, swept values, its own overrides (encoder, swept values: the experiment's
+    recipe carries the shared ones, :func:`cell_recipe` adds the seed and the name: :data:`MANAGED_KEYS`),
+    the ``baseline`` it fits instead of training (or
     ``None``), and the ``recipe`` it trains when it is not the experiment's (a method's preset laid over it)."""
 
     name: str
@@ -84,8 +85,8 @@ class CellResult:
 
 
 def cell_recipe(recipe: Recipe, cell: Cell) -> Recipe:
-    """The recipe a cell runs: the experiment's (or its method's) with the cell's overrides."""
-    return (cell.recipe or recipe).with_changes(cell.overrides)
+    """The recipe a cell runs: the experiment's (or its method's) with the cell's overrides, its seed and its name."""
+    return (cell.recipe or recipe).with_changes({**cell.overrides, "run.seed": cell.seed, "run.name": cell.name})
 
 
 def _finished(cell: Cell, run_dir: RunDirectory, status: str) -> CellResult:

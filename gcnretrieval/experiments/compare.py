@@ -93,9 +93,7 @@ def _cells(plan: ExperimentPlan, encoders: Sequence[str], methods: Sequence[str]
         baseline = method.baseline if method else (name if name in available_baselines() else None)
         recipe = plan.recipe.with_tree(apply_method(plan.recipe.tree, name)) if method and not baseline else None
         swap = {} if method or baseline else {"encoder.name": name}
-        cells += [Cell(f"{name}_seed{seed}", name, seed, {},
-                       {**swap, "run.seed": seed, "run.name": f"{name}_seed{seed}"}, baseline, recipe)
-                  for seed in plan.seeds]
+        cells += [Cell(f"{name}_seed{seed}", name, seed, {}, swap, baseline, recipe) for seed in plan.seeds]
     return [*encoder_names, *method_names], cells
 
 

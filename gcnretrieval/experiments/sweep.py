@@ -117,9 +117,7 @@ def grid_cells(experiment: ExperimentPlan, grid: Mapping[str, list[Any]]) -> lis
         except GcnRetrievalError as err:
             raise ConfigError(f"--grid {', '.join(f'{k}={v!r}' for k, v in assignment.items())}: {err}") from None
         for seed in experiment.seeds:
-            name = f"{point_name}__seed{seed}"
-            cells.append(Cell(name, config.encoder.name, seed, assignment, {**assignment, "run.seed": seed,
-                                                                             "run.name": name}))
+            cells.append(Cell(f"{point_name}__seed{seed}", config.encoder.name, seed, assignment, assignment))
     return cells
 
 

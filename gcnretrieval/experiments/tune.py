@@ -412,7 +412,7 @@ def tune(
     study = tune_recipe(recipe, out_dir, trials, timeout=timeout, progress=progress, callback=callback)
     params = study.best_params
     method = recipe.with_changes(params).config.encoder.name
-    cell = Cell(FINAL_RUN, method, study.seed, params, {**params, "run.seed": study.seed, "run.name": FINAL_RUN})
+    cell = Cell(FINAL_RUN, method, study.seed, params, params)
     log.info("best trial %d (validation mean mAP %.4f): %s; training it once more and testing it",
              study.best["number"], study.best["val_avg_map"], params_text(params))
     [final] = run_cells(recipe, [cell], out_dir, progress=progress)
