@@ -36,4 +36,4 @@ def evaluate_split(model: torch.nn.Module, split: Split | PairDataset, device: t
     """``{"i2t_map", "t2i_map", "avg_map"}`` of a split (each modality queries the other), on ``device``."""
     image, text = embed_split(model, split, device, batch_size)
     labels = torch.as_tensor(split.labels, dtype=torch.float32, device=image.device)
-    return {key: float(value) for key, value in retrieval_report(image, text, labels).items()}
+    return retrieval_report(image, text, labels)

@@ -73,7 +73,7 @@ def run_baseline(
                           seed=config.run.seed, labels=np.asarray(dataset.train.labels), **options)
     fit_seconds = time.perf_counter() - started
     image, text = fitted.embed(dataset.test.image, dataset.test.text)
-    test = {k: float(v) for k, v in retrieval_report(image, text, np.asarray(dataset.test.labels)).items()}
+    test = retrieval_report(image, text, np.asarray(dataset.test.labels))
     final = {
         "test": test, "selected_epoch": None, "selected_on": None, "epochs_trained": 0,
         "baseline": {"method": method, "n_components": fitted.n_components, "fit_seconds": fit_seconds,

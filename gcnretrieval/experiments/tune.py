@@ -310,7 +310,7 @@ def tune_baseline(recipe: Recipe, method: str, folder: Path, trials: int, *,
         data = datasets[seed]
         fitted = fit_baseline(method, data.train.image, data.train.text, seed=seed, labels=data.train.labels, **params)
         image, text = fitted.embed(data.val.image, data.val.text)
-        scores = {k: float(v) for k, v in retrieval_report(image, text, np.asarray(data.val.labels)).items()}
+        scores = retrieval_report(image, text, np.asarray(data.val.labels))
         trial.set_user_attr("val", scores)
         return scores["avg_map"]
 
