@@ -49,7 +49,7 @@ for line in open(sys.argv[1]):
 old, new = statistics.median(rates["old"].values()), statistics.median(rates["new"].values())
 print(f"median samples/s: old {old:.1f}, new {new:.1f}, new/old {new / old:.3f}")
 ratios = [rates["new"][r] / rates["old"][r] for r in rates["old"]]
-low, median, high = median_interval(np.asarray(ratios))
+median, low, high = median_interval(np.asarray(ratios))
 print(f"paired new/old per round: median {median:.3f}, 95 % interval [{low:.3f}, {high:.3f}]: "
       f"{verdict(low, median, high)}")
 PYEOF
