@@ -87,6 +87,13 @@ def shutdown(wait_for_others: bool = True) -> None:
         dist.destroy_process_group()
 
 
+def _summed(tensor: Tensor) -> Tensor:
+    """The sum over ranks of every rank's ``tensor`` (a new tensor)."""
+    out = tensor.contiguous().clone()
+    dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out
+
+
 class _GatherRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, tensor: Tensor) -> Tensor:
@@ -96,9 +103,7 @@ class _GatherRows(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:
-        summed = grad.contiguous().clone()  # the incoming gradient may be shared: reduce a copy
-        dist.all_reduce(summed, op=dist.ReduceOp.SUM)
-        return summed.chunk(world_size())[rank()]
+        return _summed(grad).chunk(world_size())[rank()]
 
 
 def gather_rows(tensor: Tensor) -> Tensor:
@@ -107,10 +112,14 @@ def gather_rows(tensor: Tensor) -> Tensor:
     return _GatherRows.apply(tensor)
 
 
-def _sum_over_ranks(tensor: Tensor) -> Tensor:
-    """The sum of every rank's ``tensor``; by :func:`gather_rows`'s backward, its gradient is the sum
-    of the ranks' gradients."""
-    return gather_rows(tensor.unsqueeze(0)).sum(dim=0)
+class _SumOverRanks(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
+        return _summed(tensor)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        return _summed(grad)
 
 
 class GlobalBatchNorm1d(nn.BatchNorm1d):
@@ -121,9 +130,9 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
         \sigma^2 = \frac{1}{N} \sum_{r} \sum_{i \in r} (\mathbf{x}_i - \mu)^2, \qquad
         \mathbf{y}_i = \boldsymbol{\gamma} \odot \frac{\mathbf{x}_i - \mu}{\sqrt{\sigma^2 + \epsilon}} + \boldsymbol{\beta}
 
-    over the :math:`N` rows of the global batch: each rank's row count and sums are gathered (with
-    gradient) and added, on any backend (``SyncBatchNorm`` needs a GPU). Outside training, or in
-    one process, it is plain ``BatchNorm1d``, with the same state-dict keys.
+    over the :math:`N` rows of the global batch: two all-reduces with gradient per call, on
+    any backend (``SyncBatchNorm`` needs a GPU). Outside training, or in one process, it is
+    plain ``BatchNorm1d``, with the same state-dict keys.
     """
 
     def forward(self, x: Tensor) -> Tensor:
@@ -131,10 +140,10 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
             return super().forward(x)
         if x.dim() != 2:
             raise ValueError(f"GlobalBatchNorm1d expects a 2-D input, got {x.dim()}-D")
-        count = _sum_over_ranks(x.new_tensor([float(x.shape[0])])).detach()
-        mean = _sum_over_ranks(x.sum(dim=0)) / count
+        count = _SumOverRanks.apply(x.new_tensor([float(x.shape[0])])).detach()
+        mean = _SumOverRanks.apply(x.sum(dim=0)) / count
         centred = x - mean
-        var = _sum_over_ranks((centred * centred).sum(dim=0)) / count
+        var = _SumOverRanks.apply((centred * centred).sum(dim=0)) / count
         y = centred * torch.rsqrt(var + self.eps)
         if self.affine:
             y = y * self.weight + self.bias
@@ -162,9 +171,12 @@ def convert_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
 
 def _gather_output(output: Any, rows: int) -> Any:
     """A copy of a model output with every per-pair field (``rows`` rows) gathered over ranks."""
-    values = {field.name: getattr(output, field.name) for field in fields(output) if field.name != "label_embedding"}
-    return replace(output, **{name: gather_rows(value) for name, value in values.items()
-                              if isinstance(value, Tensor) and value.dim() >= 1 and value.shape[0] == rows})
+    changes = {}
+    for field in fields(output):
+        value = getattr(output, field.name)
+        if isinstance(value, Tensor) and value.dim() >= 1 and value.shape[0] == rows and field.name != "label_embedding":
+            changes[field.name] = gather_rows(value)
+    return replace(output, **changes)
 
 
 class DistributedStep(nn.Module):
