@@ -318,14 +318,16 @@ class SearchKey:
         low, high, log, step = entry["low"], entry["high"], entry.get("log", False), entry.get("step")
         if not (_is_number(low) and _is_number(high)):
             raise InvalidArgument(name, f"must have numbers as low and high, got {low!r} and {high!r}")
-        rules = ((not low < high, f"must have low < high, got low = {low!r}, high = {high!r}"),
-                 (not isinstance(log, bool), f"must have log = true or false, got {log!r}"),
-                 (log and low <= 0, f"is log-uniform and needs low > 0, got {low!r}"),
-                 (step is not None and not (_is_number(step) and step > 0), f"must have a step > 0, got {step!r}"),
-                 (step is not None and log, "cannot have both log = true and a step; keep one"))
-        for wrong, rule in rules:
-            if wrong:  # the first rule broken
-                raise InvalidArgument(name, rule)
+        if not low < high:
+            raise InvalidArgument(name, f"must have low < high, got low = {low!r}, high = {high!r}")
+        if not isinstance(log, bool):
+            raise InvalidArgument(name, f"must have log = true or false, got {log!r}")
+        if log and low <= 0:
+            raise InvalidArgument(name, f"is log-uniform and needs low > 0, got {low!r}")
+        if step is not None and (not _is_number(step) or step <= 0):
+            raise InvalidArgument(name, f"must have a step > 0, got {step!r}")
+        if step is not None and log:
+            raise InvalidArgument(name, "cannot have both log = true and a step; keep one")
         whole = all(isinstance(v, int) for v in (low, high, step or 1))
         integers = whole if value is None else isinstance(value, int) and not isinstance(value, bool)
         if integers and not whole:

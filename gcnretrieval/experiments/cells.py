@@ -46,9 +46,9 @@ BUSY_ADVICE = "wait for it to finish, or stop it; then `{command}` continues it 
 class Cell:
     """One run of an experiment: its directory name, method (the encoder's, the baseline's or the
     method's name), seed, swept values, its own overrides (encoder, swept values: the experiment's
-    recipe carries the shared ones, :func:`cell_recipe` adds the seed and the name: :data:`MANAGED_KEYS`),
-    the ``baseline`` it fits instead of training (or
-    ``None``), and the ``recipe`` it trains when it is not the experiment's (a method's preset laid over it)."""
+    recipe carries the shared ones, and :func:`cell_recipe` adds the seed and the name, :data:`MANAGED_KEYS`),
+    the ``baseline`` it fits instead of training (or ``None``), and the ``recipe`` it trains when it is not
+    the experiment's (a method's preset laid over it)."""
 
     name: str
     method: str

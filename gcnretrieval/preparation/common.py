@@ -148,7 +148,7 @@ def _check_output(output: Path, overwrite: bool) -> None:
         if not overwrite:
             raise DataError(f"output folder {output} is not empty; pass --overwrite or choose another folder")
         if not (output / MANIFEST).is_file():
-            raise DataError(f"output folder {output} is not empty and holds no prepared dataset (no manifest.json); "
+            raise DataError(f"output folder {output} is not empty and holds no prepared dataset (no {MANIFEST}); "
                             "refusing to replace it, choose another folder")
         shutil.rmtree(output)
 

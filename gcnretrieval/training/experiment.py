@@ -149,8 +149,9 @@ def build_experiment(config: Config, device: torch.device | str | None = None,
     model_class = MODELS.get(model_options.pop("name"))
     supplied: dict[str, Any] = {"image_dim": dataset.image_dim, "text_dim": dataset.text_dim,
                                 "num_labels": dataset.num_labels}
-    graph = build_label_graph_for(config, dataset) if uses_label_graph(model_class) else None
-    if graph is not None:
+    graph = None
+    if uses_label_graph(model_class):
+        graph = build_label_graph_for(config, dataset)
         encoder = dict(config.encoder)
         supplied.update(label_graph=graph, encoder=encoder.pop("name"), encoder_options=encoder)
     wanted = inspect.signature(model_class).parameters

@@ -19,7 +19,6 @@ LOSS_FIGURE, MAP_FIGURE = "loss.png", "map.png"
 HISTORY_FIGURES = (LOSS_FIGURE, MAP_FIGURE)
 
 
-
 def _draw(ax: Axes, history: Sequence[dict[str, Any]], lines: Sequence[tuple[str, str | None]], ylabel: str,
           title: str, **style: Any) -> None:
     """One line per ``(key, label)`` of ``lines`` that has finite values, over their epochs, with a grid."""
