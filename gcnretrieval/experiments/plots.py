@@ -92,6 +92,13 @@ def _metric_axis(axes: Any, **labels: str) -> None:
     axes.grid(axis="y", alpha=0.3)
 
 
+def _axis_values(values: list[Any]) -> list[float]:
+    """Numbers stay where they are on the axis; other values are spread evenly in their order."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return [float(v) for v in values]
+    return list(range(len(values)))
+
+
 def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: str | None = None,
           metric: str = "avg_map", title: str = "") -> Path:
     """mAP against one swept key, with sample-std error bars.
@@ -101,8 +108,7 @@ def lines(rows: list[dict[str, Any]], x_key: str, path: str | Path, series_key: 
     """
     figure, [axes] = _figure((6.4, 4.0))
     x_values = distinct([row["values"][x_key] for row in rows])
-    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in x_values)
-    xs = [float(v) for v in x_values] if numeric else list(range(len(x_values)))  # else spread evenly, in order
+    xs = _axis_values(x_values)
     if series_key is None:
         series = [(METRIC_TITLES[m], m, rows) for m in METRICS]
     else:
