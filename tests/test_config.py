@@ -313,6 +313,13 @@ def test_recipe_file_errors(tmp_path):
         load_config(bad)
 
 
+
+def test_a_recipe_is_a_table_and_an_edgeless_graph_is_a_fixed_one():
+    with pytest.raises(ConfigError, match="a recipe must be a table of sections, got int"):
+        load_config(42)
+    with pytest.raises(ConfigError, match="recipe key 'graph.drop_edges' applies to fixed graphs, not graph.kind"):
+        load_config(BASE, {"graph.kind": "adaptive", "graph.drop_edges": True})
+
 def test_config_errors_are_user_errors():
     assert issubclass(ConfigError, GcnRetrievalError)
 

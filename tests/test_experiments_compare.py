@@ -99,6 +99,24 @@ def test_finished_baseline_cell_with_other_options_is_refused(tmp_path):
         compare(TINY, ["cca"], seeds=[0], baseline_options={"cca": {"n_components": 4}}, out=out)
 
 
+
+def test_names_are_a_list_and_compare_tunes_the_encoder_itself(tmp_path):
+    with pytest.raises(TypeError, match="encoders are a list of names"):
+        compare(TINY, "gcn", seeds=[0], out=tmp_path / "c")
+    with pytest.raises(ConfigError, match="compare tunes each encoder in turn; remove 'encoder.name' from"):
+        compare({**TINY, "tune": {"space": {"encoder.name": ["gcn", "gat"]}}}, ["gcn"], seeds=[0], tune=1,
+                out=tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_cell_written_by_another_process_meanwhile_is_one_line(tmp_path, monkeypatch):
+    def written_meanwhile(recipe, out, **options):
+        raise gcnretrieval.training.rundir.RunExists(f"run directory {out} already exists")
+
+    monkeypatch.setattr(gcnretrieval.experiments.cells, "run", written_meanwhile)
+    with pytest.raises(ConfigError, match="gcn_seed0 was written by another process meanwhile; `.*` continues it"):
+        compare(TINY, ["gcn"], seeds=[0], out=tmp_path / "c")
+
 def test_interrupted_compare_resumes_without_redoing_finished_cells(tmp_path, monkeypatch):
     out = tmp_path / "c"
     real_run = gcnretrieval.experiments.cells.run

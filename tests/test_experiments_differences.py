@@ -9,7 +9,7 @@ from scipy import stats
 
 import gcnretrieval.experiments.plots as plots
 from gcnretrieval.experiments.plots import grouped_bars
-from gcnretrieval.experiments.summary import METRICS, paired_difference
+from gcnretrieval.experiments.summary import METRICS, format_difference, format_mean_std, paired_difference
 
 
 def hand_interval(method: list[float], reference: list[float]) -> tuple[float, float, float]:
@@ -82,3 +82,11 @@ def test_bar_chart_shows_the_paired_intervals(tmp_path, monkeypatch):
     assert spans == expected  # one interval per metric for 'a'; none for 'b' (one seed)
     points = sorted(round(float(y), 6) for line in differences.lines if line.get_marker() == "o" for y in line.get_ydata())
     assert points == sorted([round(0.03 + 0.001 * i, 6) for i in range(3)] + [round(-0.02 + 0.001 * i, 6) for i in range(3)])
+
+
+def test_a_missing_mean_or_difference_is_written_as_a_dash():
+    assert format_mean_std(None, None) == "—"
+    assert format_mean_std(0.81234, None) == "0.8123"
+    assert format_mean_std(0.81234, 0.00412) == "0.8123 ± 0.0041"
+    assert format_difference(paired_difference({}, {0: 0.5})) == "—"
+    assert format_difference(paired_difference({0: 0.6}, {0: 0.5})) == "+0.1000 (one seed)"

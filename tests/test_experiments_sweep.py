@@ -49,6 +49,19 @@ def test_bad_grid_keys_and_values_fail_before_anything_runs(tmp_path, grid, frag
     assert not (tmp_path / "s").exists()
 
 
+
+@pytest.mark.parametrize("recipe, seeds, overrides, fragment", [
+    (TINY, [0], {"loss.alpha": 3.0}, "'loss.alpha' is both swept (--grid) and set (--set); keep one"),
+    ({**TINY, "run": {"name": "tiny"}}, None, None, "the recipe has no run.seed; give the seeds explicitly"),
+    (TINY, [-1], None, "seeds must be non-negative integers (e.g. --seeds 0,1,2), got -1"),
+    (TINY, [], None, "no seeds given; write e.g. --seeds 0,1,2"),
+])
+def test_bad_seeds_and_overrides_fail_before_anything_runs(tmp_path, recipe, seeds, overrides, fragment):
+    with pytest.raises(ConfigError) as info:
+        sweep(recipe, {"loss.alpha": [1.0, 2.0]}, seeds=seeds, overrides=overrides, out=tmp_path / "s")
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "s").exists()
+
 def test_two_key_sweep_runs_the_cartesian_product(tmp_path):
     result = sweep(TINY, {"encoder.num_layers": [1, 2], "loss.condition": ["all", "no_cla"]}, seeds=[0],
                    out=tmp_path / "s")

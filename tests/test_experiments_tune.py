@@ -194,6 +194,10 @@ def test_a_trial_with_a_clearly_worse_curve_is_pruned(tmp_path, monkeypatch, pru
     ({"train.lr": {"low": 0.0, "high": 1e-2, "log": True}}, "'tune.space.\"train.lr\"' is log-uniform and needs low > 0"),
     ({"train.lr": {"low": 1e-5, "hi": 1e-2}}, "unknown range option 'hi'"),
     ({"train.lr": {"low": 1e-5}}, "needs both low and high"),
+    ({"train.lr": {"low": "1e-5", "high": 1e-2}}, "must have numbers as low and high, got '1e-5' and 0.01"),
+    ({"train.lr": {"low": 1e-5, "high": 1e-2, "log": 1}}, "must have log = true or false, got 1"),
+    ({"train.lr": {"low": 1e-5, "high": 1e-2, "step": 0}}, "must have a step > 0, got 0"),
+    ({"train.lr": {"low": 1e-5, "high": 1e-2, "log": True, "step": 1e-3}}, "cannot have both log = true and a step"),
     ({"train.lr": "fast"}, "'tune.space.\"train.lr\"' must be an array of values or a range"),
     ({"model.common_dim": []}, "'tune.space.\"model.common_dim\"' lists no values"),
     ({"train.epochs": {"low": 1.5, "high": 3}}, "recipe key 'train.epochs' must be an integer"),
@@ -251,6 +255,21 @@ def test_a_study_is_not_continued_with_another_recipe(tmp_path):
         gcnretrieval.tune(recipe(train={"epochs": 1}), 1, overrides={"loss.alpha": 2.0}, out=out)
     with pytest.raises(ConfigError, match="another search space"):
         gcnretrieval.tune(recipe(train={"epochs": 1}, tune={"space": {"train.lr": [1e-3, 1e-2]}}), 1, out=out)
+    with pytest.raises(ConfigError, match=f"{out} tunes 'l2gcn', not 'gcn'; choose another --out"):
+        gcnretrieval.tune(recipe(train={"epochs": 1}), 1, overrides={"encoder.name": "gcn"}, out=out)
+
+
+def test_what_tuning_cannot_do_is_refused_in_one_line_before_anything_is_written(tmp_path, monkeypatch):
+    every_default_key_set = {"train.lr": 1e-3, "model.common_dim": 8, "train.epochs": 2, "loss.alpha": 1.1,
+                             "loss.beta": 2.2, "loss.theta": 0.6, "loss.temperature": 0.22}
+    with pytest.raises(ConfigError, match="nothing to tune: the search space is empty; list keys in \\[tune.space\\]"):
+        tune_module.search_space(Recipe.of({**TINY, "tune": {}}, every_default_key_set))
+    with pytest.raises(ConfigError, match="--timeout must be a number > 0, got 0"):
+        gcnretrieval.tune(TINY, 1, timeout=0, out=tmp_path / "t")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="tuning runs in one process; start it without torchrun"):
+        gcnretrieval.tune(TINY, 1, out=tmp_path / "t")
+    assert not (tmp_path / "t").exists()
 
 
 def test_default_search_space_follows_the_recipe():

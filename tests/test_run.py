@@ -500,6 +500,28 @@ def test_unavailable_devices_fail_in_one_line(monkeypatch):
     assert resolve_device("auto") == torch.device("cpu")
     with pytest.raises(ConfigError, match="device 'cuda:0' requested but CUDA is not available here"):
         resolve_device("cuda:0")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="device 'mps' requested but MPS is not available here"):
+        resolve_device("mps")
+
+
+def test_a_dataset_name_outside_the_catalog_needs_a_path_and_an_experiment_needs_a_seed():
+    with pytest.raises(ConfigError, match="data.dataset = 'flickr' is not a catalog dataset \\(.*\\); give data.path"):
+        build_experiment(load_config({"run": {"seed": 0}, "data": {"dataset": "flickr"}}))
+    with pytest.raises(ValueError, match="build_experiment needs run.seed"):
+        build_experiment(load_config({"data": {"source": "synthetic"}}))
+
+
+def test_a_run_without_its_weights_or_with_an_unreadable_configuration_says_so(tmp_path):
+    out = tmp_path / "r"
+    gcnretrieval.run(DEMO, _overrides("train.keep_last_checkpoint=true"), out=out)
+    (out / "checkpoints" / "best.pt").unlink()
+    with pytest.raises(ConfigError, match="checkpoint .*best.pt does not exist; train first with `gcnretrieval run`"):
+        gcnretrieval.evaluate(out)
+    config = json.loads((out / "config.resolved.json").read_text())
+    (out / "config.resolved.json").write_text(json.dumps({**config, "train": {**config["train"], "epochz": 1}}))
+    with pytest.raises(ConfigError, match="has a configuration this version cannot read \\(unknown key 'train.epochz'"):
+        gcnretrieval.evaluate(out, checkpoint="last")
 
 
 def _moved(before: dict[str, torch.Tensor], module: torch.nn.Module) -> list[str]:
