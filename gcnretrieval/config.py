@@ -51,8 +51,6 @@ _OPTION_CLASSES = {"run": RunOptions, "data": DataOptions, "graph": GraphOptions
 _NAMED = {"encoder": (ENCODERS, DEFAULT_ENCODER, ()), "model": (MODELS, DEFAULT_MODEL, SUPPLIED),
           "loss": (OBJECTIVES, DEFAULT_OBJECTIVE, ())}
 _REQUIRED = inspect.Parameter.empty
-#: the folders of the recipe files read so far, newest first: a recipe's plugins are found beside it
-_RECIPE_FOLDERS: list[Path] = []
 
 
 class Table(Mapping[str, Any]):
@@ -131,13 +129,9 @@ def recipe_file(recipe: str | Path) -> Path:
 
 
 def read_recipe(recipe: str | Path) -> dict[str, Any]:
-    """A recipe file, or a packaged recipe by name, read into a plain dict (not checked); its folder
-    is then searched for the modules its ``plugins`` name (:func:`import_plugins`)."""
-    path = recipe_file(recipe)
-    folder = path.resolve().parent
-    if folder not in _RECIPE_FOLDERS:
-        _RECIPE_FOLDERS.insert(0, folder)
-    return read_toml(path, "TOML recipe", "write the recipe as UTF-8 TOML (see recipes/README.md)", ConfigError)
+    """A recipe file, or a packaged recipe by name, read into a plain dict (not checked)."""
+    return read_toml(recipe_file(recipe), "TOML recipe", "write the recipe as UTF-8 TOML (see recipes/README.md)",
+                     ConfigError)
 
 
 # --- overrides ------------------------------------------------------------------------
@@ -188,14 +182,14 @@ def load_config(recipe: RecipeLike, overrides: Mapping[str, Any] | None = None) 
     return Recipe.of(recipe, overrides).config
 
 
-def _check(raw: Mapping[str, Any], changes: Mapping[str, Any]) -> Config:
-    """Apply the overrides to a recipe's tables and check every table."""
+def _check(raw: Mapping[str, Any], changes: Mapping[str, Any], folder: Path | None = None) -> Config:
+    """Apply the overrides to a recipe's tables and check every table (plugins also found in ``folder``)."""
     tree = _apply_overrides(raw, changes)
     top = _read_table("", tree, {**dict.fromkeys(SECTIONS, (Mapping[str, Any], {})), "plugins": (Any, [])})
     plugins = [top["plugins"]] if isinstance(top["plugins"], str) else top["plugins"]
     if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
         raise ConfigError(f"recipe key 'plugins' must be a list of module names, got {plugins!r}")
-    import_plugins(plugins)
+    import_plugins(plugins, folder)
     sections = {name: _section(name, top[name]) for name in SECTIONS}
     model = sections["model"].name
     for table in ("graph", "encoder"):
@@ -222,15 +216,15 @@ def _check_space(tree: Mapping[str, Any], tune: TuneOptions) -> None:
                                   f"{err}") from None
 
 
-def import_plugins(names: Iterable[str]) -> None:
+def import_plugins(names: Iterable[str], folder: Path | None = None) -> None:
     """Import the recipe's ``plugins`` modules (they register encoders on import).
 
     A module is found as Python finds a script's modules: an installed module, else a module
-    (``name.py`` or a package folder) in the folder of a recipe file read by :func:`read_recipe`
-    or in the working directory. Those folders are on ``sys.path``, after the installed
-    modules, only while the modules are imported."""
+    (``name.py`` or a package folder) in ``folder`` (the recipe file's, :attr:`Recipe.folder`) or
+    in the working directory. Those folders are on ``sys.path``, after the installed modules,
+    only while the modules are imported."""
     saved = list(sys.path)
-    beside = [str(folder) for folder in dict.fromkeys([*_RECIPE_FOLDERS, Path.cwd().resolve()])]
+    beside = [str(path) for path in dict.fromkeys([folder, Path.cwd().resolve()]) if path is not None]
     sys.path.extend(beside)
     try:
         for name in names:
@@ -426,13 +420,15 @@ def _copy(value: Any, drop_none: bool = False) -> Any:
 @dataclass(frozen=True)
 class Recipe:
     """A recipe as every entry point of the library takes it: its tables as read (``tree``), the
-    dotted overrides laid over them (``changes``) and the file it was read from (``source``;
-    ``None`` for a recipe given as a dict). :meth:`of` is the only place a recipe is normalised;
-    :attr:`config` checks it once."""
+    dotted overrides laid over them (``changes``), the file it was read from (``source``; ``None``
+    for a recipe given as a dict) and the folder its plugins are found in besides the working
+    directory (``folder``: the file's, kept when other tables are laid over it). :meth:`of` is the
+    only place a recipe is normalised; :attr:`config` checks it once."""
 
     tree: Mapping[str, Any]
     changes: Mapping[str, Any] = field(default_factory=dict)
     source: Path | None = None
+    folder: Path | None = None
 
     @classmethod
     def of(cls, recipe: RecipeLike, overrides: Mapping[str, Any] | None = None) -> Recipe:
@@ -445,7 +441,7 @@ class Recipe:
             base = recipe
         elif isinstance(recipe, (str, Path)):
             path = recipe_file(recipe)
-            base = cls(read_recipe(path), {}, path)
+            base = cls(read_recipe(path), {}, path, path.resolve().parent)
         elif isinstance(recipe, Mapping):
             base = cls(_copy(recipe))
         else:
@@ -454,16 +450,17 @@ class Recipe:
 
     def with_changes(self, changes: Mapping[str, Any]) -> Recipe:
         """The same recipe with more overrides (later ones win)."""
-        return Recipe(self.tree, {**self.changes, **changes}, self.source) if changes else self
+        return dataclasses.replace(self, changes={**self.changes, **changes}) if changes else self
 
     def with_tree(self, tree: Mapping[str, Any]) -> Recipe:
-        """Other tables (a method's preset laid over these) with the same overrides, read from no file."""
-        return Recipe(tree, self.changes)
+        """Other tables (a method's preset laid over these) with the same overrides and plugin folder, read from
+        no file."""
+        return dataclasses.replace(self, tree=tree, source=None)
 
     @cached_property
     def config(self) -> Config:
         """The checked configuration (the overrides applied)."""
-        return _check(self.tree, self.changes)
+        return _check(self.tree, self.changes, self.folder)
 
     def text(self) -> str:
         """The recipe as written: the file's text, or the tables as TOML (saved as a run's ``recipe.toml``)."""

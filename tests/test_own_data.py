@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 import gcnretrieval
 from gcnretrieval.cli import cli
-from gcnretrieval.config import load_config, to_toml
+from gcnretrieval.config import Recipe, load_config, to_toml
 from gcnretrieval.data import load_bundled
 from gcnretrieval.errors import ConfigError
 from gcnretrieval.options import TrainOptions
@@ -224,6 +224,24 @@ def test_a_plugin_module_is_found_beside_the_recipe_or_in_the_cwd(tmp_path, clea
     assert f"training {encoder} on" in (tmp_path / "r" / "train.log").read_text()
     assert Path(sys.modules.pop(module).__file__).parent == (recipes if where == "beside the recipe" else work)
 
+
+
+def test_a_recipe_folder_is_searched_for_that_recipe_only(tmp_path, clean_path):
+    recipes, work = tmp_path / "recipes", tmp_path / "work"
+    recipes.mkdir()
+    work.mkdir()
+    (recipes / "only_beside_xyz.py").write_text("IMPORTED = True\n")
+    recipe = recipes / "mine.toml"
+    recipe.write_text(to_toml({**_recipe(epochs=1), "plugins": ["only_beside_xyz"]}))
+    clean_path.chdir(work)
+    clean_path.delitem(sys.modules, "only_beside_xyz", raising=False)
+    assert load_config(recipe).plugins == ("only_beside_xyz",)
+    sys.modules.pop("only_beside_xyz")
+    with pytest.raises(ConfigError, match=f"neither installed nor a module in {work}; install it"):
+        load_config({**_recipe(), "plugins": ["only_beside_xyz"]})  # a dict: the working directory only
+    cell = Recipe.of(recipe).with_tree({**_recipe(epochs=2), "plugins": ["only_beside_xyz"]})
+    assert cell.source is None and cell.config.plugins == ("only_beside_xyz",)  # a preset laid over it: its folder
+    sys.modules.pop("only_beside_xyz")
 
 def test_a_missing_plugin_names_where_it_was_looked_for(tmp_path, clean_path):
     clean_path.chdir(tmp_path)
