@@ -20,6 +20,7 @@ from typing import Any
 
 from gcnretrieval.config import Config, Recipe, RecipeLike, load_config, with_absolute_paths, with_seed
 from gcnretrieval.defaults import BEST_CHECKPOINT, DEFAULT_DEVICE, LAST_CHECKPOINT
+from gcnretrieval.data import CrossModalDataset
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, WriteFailed
 from gcnretrieval.locks import FolderLock
 from gcnretrieval.formatting import METRIC_TITLES, map_number, maps_text, markdown_table
@@ -210,7 +211,7 @@ def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> 
              "selection_note": note, "batch_size": config.train.batch_size,
              "selection_pairs": len(trainer.selection_split)}
     plot_history(trainer.history, run_dir.path / RunDirectory.FIGURES_DIR, selected_epoch=final["selected_epoch"])
-    run_dir.write_text("report.md", _report(experiment, final, trainer.history))
+    run_dir.write_text(RunDirectory.REPORT, _report(experiment, final, trainer.history))
     run_dir.write_json(RunDirectory.FINAL, final)  # last: a run with it has finished
     if not config.train.keep_last_checkpoint:
         run_dir.drop_resume_state()
@@ -222,13 +223,12 @@ def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> 
 
 
 def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[str, Any]]) -> str:
-    config, data, test = experiment.config, experiment.dataset, final["test"]
-    sizes = ", ".join(f"{name} {len(split)}" for name, split in data.splits())
+    config, test = experiment.config, final["test"]
     parity = " (test-set selection, for parity with the reference code only)" if final["selected_on"] == "test" else ""
     return "\n".join([
         f"# Run `{config.run.name}`",
         "",
-        f"- data: `{data.name}` ({sizes} pairs; image {data.image_dim}-d, text {data.text_dim}-d, {data.num_labels} labels)",
+        data_line(experiment.dataset),
         *_model_lines(config),
         f"- training: {config.train.optimizer}, lr {config.train.lr}, batch {config.train.batch_size}, "
         f"{len(history)} epoch(s), seed {config.run.seed}, device `{experiment.device}`",
@@ -258,6 +258,13 @@ def _model_lines(config: Config) -> list[str]:
     return [f"- label graph: `{config.graph.kind}`, threshold {config.graph.threshold}, node features "
             f"`{config.graph.node_features}`{dropped}", f"- encoder: `{config.encoder.name}` ({options(config.encoder)})",
             *lines]
+
+
+def data_line(data: CrossModalDataset) -> str:
+    """The report's line on the data: its name, the pairs of each split, the feature dimensions, the labels."""
+    sizes = ", ".join(f"{name} {len(split)}" for name, split in data.splits())
+    dims = f"image {data.image_dim}-d, text {data.text_dim}-d, {data.num_labels} labels"
+    return f"- data: `{data.name}` ({sizes} pairs; {dims})"
 
 
 def map_table(label: str, test: Mapping[str, float]) -> list[str]:

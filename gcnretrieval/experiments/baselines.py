@@ -13,7 +13,7 @@ from gcnretrieval.config import Recipe, RecipeLike, with_absolute_paths, with_se
 from gcnretrieval.formatting import maps_text
 from gcnretrieval.metrics import retrieval_report
 from gcnretrieval.models.baselines import BASELINES, available_baselines, fit_baseline
-from gcnretrieval.runner import RunResult, map_table
+from gcnretrieval.runner import RunResult, data_line, map_table
 from gcnretrieval.training import RunDirectory, load_data
 
 log = logging.getLogger(__name__)
@@ -27,8 +27,7 @@ def _report(config: Any, dataset: Any, final: dict[str, Any]) -> str:
     return "\n".join([
         f"# Run `{config.run.name}` (baseline `{info['method']}`)",
         "",
-        f"- data: `{dataset.name}` ({len(dataset.train)} training pairs; image {dataset.image_dim}-d, "
-        f"text {dataset.text_dim}-d, {dataset.num_labels} labels)",
+        data_line(dataset),
         f"- {line}",
         "",
         *map_table(info["method"], test),
@@ -83,5 +82,5 @@ def run_baseline(
     log.info("%s (%d components, fitted in %.2f s): test mAP %s", method, fitted.n_components, fit_seconds,
              maps_text(test))
     RunDirectory.create(run_dir, config, recipe_text=recipe.text(), folders=(),
-                        files={RunDirectory.FINAL: final, "report.md": _report(config, dataset, final)})
+                        files={RunDirectory.FINAL: final, RunDirectory.REPORT: _report(config, dataset, final)})
     return RunResult(run_dir, test, None, None, [], config)

@@ -71,6 +71,8 @@ class RunDirectory:
 
     #: the resolved configuration, the per-epoch rows, and the test mAPs written last (a run with them has finished)
     CONFIG, METRICS, FINAL = "config.resolved.json", "metrics.jsonl", "final_metrics.json"
+    #: the run's summary in markdown
+    REPORT = "report.md"
     #: the folders of the checkpoints and of the history figures
     CHECKPOINTS_DIR, FIGURES_DIR = "checkpoints", "figures"
 
