@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +46,7 @@ from gcnretrieval.locks import LOCK_FILE, FolderLock
 from gcnretrieval.metrics import METRIC_KEYS, retrieval_report
 from gcnretrieval.models.baselines import BASELINES, fit_baseline
 from gcnretrieval.options import SearchKey, TuneOptions
-from gcnretrieval.training import Callback, Trainer, build_experiment, load_data, run_callbacks
+from gcnretrieval.training import Callback, Trainer, build_experiment, distributed, load_data, run_callbacks
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +262,7 @@ def _tunable_config(recipe: Recipe) -> Config:
     config = recipe.config
     if config.eval.select_on != "val":
         raise ConfigError("tuning selects on the validation split; remove eval.select_on = \"test\" from the recipe")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if distributed.launched():
         raise ConfigError("tuning runs in one process; start it without torchrun")
     return config
 

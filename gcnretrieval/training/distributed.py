@@ -30,7 +30,7 @@ from gcnretrieval.losses import CONDITIONS
 log = logging.getLogger(__name__)
 
 __all__ = ["DistributedStep", "GlobalBatchNorm1d", "broadcast_object", "convert_batchnorm", "gather_rows",
-           "process_group", "rank", "shutdown", "world_size", "wrap"]
+           "launched", "process_group", "rank", "shutdown", "world_size", "wrap"]
 
 
 def world_size() -> int:
@@ -43,6 +43,11 @@ def rank() -> int:
     return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
 
 
+def launched() -> bool:
+    """Whether ``torchrun`` started this process as one of several (``WORLD_SIZE`` > 1)."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 @contextmanager
 def process_group(device: str = "auto") -> Iterator[None]:
     """Join the process group ``torchrun`` describes (``WORLD_SIZE`` > 1) for the block, then leave it.
@@ -50,7 +55,7 @@ def process_group(device: str = "auto") -> Iterator[None]:
     Uses NCCL when the run trains on CUDA, gloo otherwise. Does nothing in a single
     process or when a group was joined already (the caller then owns it).
     """
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or not dist.is_available() or dist.is_initialized():
+    if not launched() or not dist.is_available() or dist.is_initialized():
         yield
         return
     cuda = device != "cpu" and torch.cuda.is_available()
