@@ -32,7 +32,7 @@ from gcnretrieval.config import Config, check_same_config, load_config
 from gcnretrieval.cpu import cpu_model
 from gcnretrieval.defaults import BEST_CHECKPOINT, CHECKPOINTS, LAST_CHECKPOINT
 from gcnretrieval.errors import ConfigError, FolderBusy, GcnRetrievalError, RunFailed
-from gcnretrieval.files import OTHER_FOLDER, atomic_directory, atomic_path, write_json, write_text
+from gcnretrieval.files import atomic_directory, atomic_path, write_json, write_text
 from gcnretrieval.locks import FolderLock, busy_message, holder
 
 log = logging.getLogger(__name__)
@@ -141,8 +141,8 @@ class RunDirectory:
         try:
             return load_config(self.read_json(self.CONFIG))
         except GcnRetrievalError as err:
-            raise ConfigError(f"{self.path} has a configuration this version cannot read ({err}); "
-                              f"{OTHER_FOLDER}") from None
+            raise ConfigError(f"{self.path} has a configuration this version cannot read ({err}); use the gcnretrieval "
+                              "version its environment.json names, or train into a new folder") from None
 
     def resumable_config(self, new: Config) -> Config:
         """The saved configuration with ``new``'s values of :data:`RESUME_MAY_CHANGE`; any other difference is refused."""
