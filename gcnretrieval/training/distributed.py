@@ -92,13 +92,6 @@ def shutdown(wait_for_others: bool = True) -> None:
         dist.destroy_process_group()
 
 
-def _summed(tensor: Tensor) -> Tensor:
-    """The sum over ranks of every rank's ``tensor`` (a new tensor)."""
-    out = tensor.contiguous().clone()
-    dist.all_reduce(out, op=dist.ReduceOp.SUM)
-    return out
-
-
 class _GatherRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, tensor: Tensor) -> Tensor:
@@ -108,23 +101,15 @@ class _GatherRows(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> Tensor:
-        return _summed(grad).chunk(world_size())[rank()]
+        summed = grad.contiguous().clone()
+        dist.all_reduce(summed, op=dist.ReduceOp.SUM)
+        return summed.chunk(world_size())[rank()]
 
 
 def gather_rows(tensor: Tensor) -> Tensor:
     """The rows of every rank's ``tensor`` (as many on each rank) in rank order; the backward pass
     sums the incoming gradients of all ranks and returns this rank's rows of the sum."""
     return _GatherRows.apply(tensor)
-
-
-class _SumOverRanks(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx: Any, tensor: Tensor) -> Tensor:
-        return _summed(tensor)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> Tensor:
-        return _summed(grad)
 
 
 class GlobalBatchNorm1d(nn.BatchNorm1d):
@@ -135,31 +120,17 @@ class GlobalBatchNorm1d(nn.BatchNorm1d):
         \sigma^2 = \frac{1}{N} \sum_{r} \sum_{i \in r} (\mathbf{x}_i - \mu)^2, \qquad
         \mathbf{y}_i = \boldsymbol{\gamma} \odot \frac{\mathbf{x}_i - \mu}{\sqrt{\sigma^2 + \epsilon}} + \boldsymbol{\beta}
 
-    over the :math:`N` rows of the global batch: two all-reduces with gradient per call, on
-    any backend (``SyncBatchNorm`` needs a GPU). Outside training, or in one process, it is
-    plain ``BatchNorm1d``, with the same state-dict keys.
+    over the :math:`N` rows of the global batch, on any backend (``SyncBatchNorm`` needs a GPU):
+    the rows of every rank are gathered with their gradient (:func:`gather_rows`, as many on each
+    rank), ``BatchNorm1d`` itself normalises them and updates the running statistics, and each
+    rank keeps its own rows. Outside training, or in one process, it is plain ``BatchNorm1d``,
+    with the same state-dict keys.
     """
 
     def forward(self, x: Tensor) -> Tensor:
         if not (self.training and world_size() > 1):
             return super().forward(x)
-        if x.dim() != 2:
-            raise ValueError(f"GlobalBatchNorm1d expects a 2-D input, got {x.dim()}-D")
-        count = _SumOverRanks.apply(x.new_tensor([float(x.shape[0])])).detach()
-        mean = _SumOverRanks.apply(x.sum(dim=0)) / count
-        centred = x - mean
-        var = _SumOverRanks.apply((centred * centred).sum(dim=0)) / count
-        y = centred * torch.rsqrt(var + self.eps)
-        if self.affine:
-            y = y * self.weight + self.bias
-        if self.track_running_stats:
-            with torch.no_grad():
-                self.num_batches_tracked.add_(1)
-                momentum = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
-                unbiased = var * (count / (count - 1).clamp_min(1.0))
-                self.running_mean.lerp_(mean.detach(), momentum)
-                self.running_var.lerp_(unbiased.detach(), momentum)
-        return y
+        return super().forward(gather_rows(x)).chunk(world_size())[rank()]
 
 
 def convert_batchnorm(module: nn.Module, device: torch.device) -> nn.Module:
