@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import errno
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -223,12 +223,9 @@ def _finish(run_dir: RunDirectory, experiment: Experiment, trainer: Trainer) -> 
 
 
 def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[str, Any]]) -> str:
-    config, test = experiment.config, final["test"]
+    config = experiment.config
     parity = " (test-set selection, for parity with the reference code only)" if final["selected_on"] == "test" else ""
-    return "\n".join([
-        f"# Run `{config.run.name}`",
-        "",
-        data_line(experiment.dataset),
+    lines = [
         *_model_lines(config),
         f"- training: {config.train.optimizer}, lr {config.train.lr}, batch {config.train.batch_size}, "
         f"{len(history)} epoch(s), seed {config.run.seed}, device `{experiment.device}`",
@@ -237,12 +234,10 @@ def _report(experiment: Experiment, final: dict[str, Any], history: list[dict[st
         + (f"; **{final['selection_note']}**" if final["selection_note"] else "")
         + (f"; stopped early at epoch {final['stopped_early_at']}" if final["stopped_early_at"] else "")
         + (f". **{STILL_IMPROVING}**" if final["still_improving"] else ""),
-        "",
-        *map_table("selected checkpoint", test),
-        "",
-        f"![loss]({RunDirectory.FIGURES_DIR}/{LOSS_FIGURE}) ![mAP]({RunDirectory.FIGURES_DIR}/{MAP_FIGURE})",
-        "",
-    ])
+    ]
+    figures = f"![loss]({RunDirectory.FIGURES_DIR}/{LOSS_FIGURE}) ![mAP]({RunDirectory.FIGURES_DIR}/{MAP_FIGURE})"
+    return report_text(f"# Run `{config.run.name}`", experiment.dataset, lines, "selected checkpoint", final["test"],
+                       tail=[figures, ""])
 
 
 def _model_lines(config: Config) -> list[str]:
@@ -260,17 +255,15 @@ def _model_lines(config: Config) -> list[str]:
             *lines]
 
 
-def data_line(data: CrossModalDataset) -> str:
-    """The report's line on the data: its name, the pairs of each split, the feature dimensions, the labels."""
+def report_text(title: str, data: CrossModalDataset, lines: Sequence[str], label: str,
+                test: Mapping[str, float], tail: Sequence[str] = ()) -> str:
+    """A run's ``report.md``: ``title``, the data (name, pairs of each split, dimensions, labels), ``lines``,
+    the test mAPs in a table row named ``label``, then ``tail``."""
     sizes = ", ".join(f"{name} {len(split)}" for name, split in data.splits())
     dims = f"image {data.image_dim}-d, text {data.text_dim}-d, {data.num_labels} labels"
-    return f"- data: `{data.name}` ({sizes} pairs; {dims})"
-
-
-def map_table(label: str, test: Mapping[str, float]) -> list[str]:
-    """The lines of a report's markdown table of test mAPs, one row named ``label``."""
-    return markdown_table(["test mAP@all", *METRIC_TITLES.values()],
-                          [[label, *(map_number(test[key]) for key in METRIC_KEYS)]]).splitlines()
+    table = markdown_table(["test mAP@all", *METRIC_TITLES.values()],
+                           [[label, *(map_number(test[key]) for key in METRIC_KEYS)]])
+    return "\n".join([title, "", f"- data: `{data.name}` ({sizes} pairs; {dims})", *lines, "", table, "", *tail])
 
 
 def load_run(run_dir: str | Path, checkpoint: str = BEST_CHECKPOINT, device: str = DEFAULT_DEVICE) -> tuple[Experiment, dict[str, Any]]:

@@ -13,7 +13,7 @@ from gcnretrieval.config import Recipe, RecipeLike, with_absolute_paths, with_se
 from gcnretrieval.formatting import maps_text
 from gcnretrieval.metrics import retrieval_report
 from gcnretrieval.models.baselines import BASELINES, available_baselines, fit_baseline
-from gcnretrieval.runner import RunResult, data_line, map_table
+from gcnretrieval.runner import RunResult, report_text
 from gcnretrieval.training import RunDirectory, load_data
 
 log = logging.getLogger(__name__)
@@ -22,17 +22,10 @@ __all__ = ["available_baselines", "run_baseline"]
 
 
 def _report(config: Any, dataset: Any, final: dict[str, Any]) -> str:
-    test, info = final["test"], final["baseline"]
+    info = final["baseline"]
     line = BASELINES.get(info["method"]).describe(info["n_components"], config.run.seed, info["fit_seconds"])
-    return "\n".join([
-        f"# Run `{config.run.name}` (baseline `{info['method']}`)",
-        "",
-        data_line(dataset),
-        f"- {line}",
-        "",
-        *map_table(info["method"], test),
-        "",
-    ])
+    return report_text(f"# Run `{config.run.name}` (baseline `{info['method']}`)", dataset, [f"- {line}"],
+                       info["method"], final["test"])
 
 
 def run_baseline(
