@@ -218,20 +218,22 @@ class TrainOptions(_Checked):
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", self.device):
             raise InvalidArgument("device", f"must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}")
 
-    def batch_size_for(self, num_train: int) -> int:
+    def batch_size_for(self, num_train: int, carved: bool = False) -> int:
         r"""The batch size on ``num_train`` training pairs: ``batch_size``, or for ``"auto"``
 
         .. math::
             B = \min\bigl(100,\ \max(2,\ \lfloor n_\text{train} / 4 \rfloor)\bigr)
 
         Raises:
-            ConfigError: a number larger than ``num_train`` (the message gives the value to set).
+            ConfigError: a number larger than ``num_train`` (the message gives the value to set, and says
+                that the pairs are those left after carving the validation split when ``carved``).
         """
         auto = min(DEFAULT_BATCH_SIZE, max(2, num_train // AUTO_BATCHES_PER_EPOCH))
         if self.batch_size == "auto":
             return auto
         if self.batch_size > num_train:
-            raise ConfigError(f"train.batch_size = {self.batch_size} exceeds the {num_train} training pairs; "
+            left = " left after carving the validation split" if carved else ""
+            raise ConfigError(f"train.batch_size = {self.batch_size} exceeds the {num_train} training pairs{left}; "
                               f"use --set train.batch_size={auto} (or train.batch_size = \"auto\" in the recipe)")
         return self.batch_size
 

@@ -136,11 +136,7 @@ def build_experiment(config: Config, device: torch.device | str | None = None,
         raise ValueError("build_experiment needs run.seed; resolve it with gcnretrieval.config.with_seed")
     device = resolve_device(config.train.device) if device is None else torch.device(device)
     dataset = load_data(config) if dataset is None else dataset
-    try:
-        batch_size = config.train.batch_size_for(len(dataset.train))
-    except ConfigError as err:
-        carved = " left after carving the validation split" if config.eval.select_on == "val" else ""
-        raise ConfigError(str(err).replace(" training pairs;", f" training pairs{carved};", 1)) from None
+    batch_size = config.train.batch_size_for(len(dataset.train), carved=config.eval.select_on == "val")
     if batch_size != config.train.batch_size:
         log.info("train.batch_size = \"auto\": %d pairs per batch (%d training pairs)", batch_size, len(dataset.train))
         config = replace(config, train=replace(config.train, batch_size=batch_size))
