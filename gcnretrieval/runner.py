@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from gcnretrieval.config import Config, Recipe, RecipeLike, load_config, with_absolute_paths, with_seed
-from gcnretrieval.defaults import BEST_CHECKPOINT, DEFAULT_DEVICE, LAST_CHECKPOINT
 from gcnretrieval.data import CrossModalDataset
+from gcnretrieval.defaults import BEST_CHECKPOINT, DEFAULT_DEVICE, LAST_CHECKPOINT
 from gcnretrieval.errors import ConfigError, GcnRetrievalError, WriteFailed
 from gcnretrieval.locks import FolderLock
 from gcnretrieval.formatting import METRIC_TITLES, map_number, maps_text, markdown_table
